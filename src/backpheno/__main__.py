@@ -1,0 +1,5 @@
+"""``python -m backpheno`` runs the command line."""
+
+from backpheno.cli import run
+
+run()

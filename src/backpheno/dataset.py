@@ -1,0 +1,231 @@
+"""The dataset folder contract (DESIGN.md section 3): names, paths and tables.
+
+A dataset is a BIDS-style folder. :func:`bids_name` builds file names with the entities in BIDS
+order, :class:`Dataset` finds participants, sessions and files, and reads the tabular parts
+(``participants.tsv``, ``phenotype/*.tsv``, ``phenotype/treatment.tsv``) with validated columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from backpheno.errors import InputError
+from backpheno.io import read_json, read_tsv
+
+#: BIDS entity order used when building file names.
+ENTITY_ORDER = (
+    "sub", "ses", "task", "tracksys", "acq", "ce", "rec", "dir", "run", "echo", "part",
+    "space", "res", "den", "label", "atlas", "stat", "desc",
+)
+
+#: The four first-stage arms of BEST (names can be changed by configuration).
+DEFAULT_ARMS = ("ESC", "ACT", "EBEM", "DUL")
+
+#: Visit sessions of the contract and the weeks after baseline they stand for. PEG and PGIC are
+#: also collected at the follow-up sessions W06, W18 and W36.
+DEFAULT_SESSION_WEEKS = {
+    "ses-V0": 0,
+    "ses-W06": 6,
+    "ses-V1": 12,
+    "ses-W18": 18,
+    "ses-V2": 24,
+    "ses-W36": 36,
+}
+
+#: Motion task labels of the contract.
+MOTION_TASKS = (
+    "flexion", "extension", "lateralleft", "lateralright", "rotationleft", "rotationright",
+    "sittostand", "walk",
+)
+
+#: Tracked points of the two trunk sensors.
+TRACKED_POINTS = ("T12", "S1")
+
+#: Spine label names used in ``derivatives/spineseg/dseg.tsv``.
+VERTEBRAE = ("L1", "L2", "L3", "L4", "L5", "S1")
+DISCS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
+MUSCLES = (
+    "multifidus_left", "multifidus_right", "erector_spinae_left", "erector_spinae_right",
+    "psoas_left", "psoas_right",
+)
+SPINE_LABELS = (*VERTEBRAE, *DISCS, "canal", *MUSCLES)
+
+_PARTICIPANT_RE = re.compile(r"^sub-[A-Za-z0-9]+$")
+_SESSION_RE = re.compile(r"^ses-[A-Za-z0-9]+$")
+
+
+def bids_name(suffix: str, extension: str, **entities: str | None) -> str:
+    """Build a BIDS file name with entities in BIDS order.
+
+    Parameters
+    ----------
+    suffix : str
+        The BIDS suffix (``bold``, ``motion``, ``T2w``, ``dseg`` ...).
+    extension : str
+        File extension including the dot (``.nii.gz``, ``.tsv``, ``.json``).
+    **entities
+        Entity values without their key (``sub="001"`` or ``sub="sub-001"`` both work); ``None``
+        values are left out.
+
+    Examples
+    --------
+    >>> bids_name("motion", ".tsv", sub="001", ses="V0", task="flexion", tracksys="imu")
+    'sub-001_ses-V0_task-flexion_tracksys-imu_motion.tsv'
+    """
+    unknown = set(entities) - set(ENTITY_ORDER)
+    if unknown:
+        raise ValueError(f"unknown BIDS entities {sorted(unknown)}")
+    parts = []
+    for key in ENTITY_ORDER:
+        value = entities.get(key)
+        if value is None:
+            continue
+        value = str(value).removeprefix(f"{key}-")
+        if not value or not value.replace("+", "").isalnum():
+            raise ValueError(f"BIDS entity {key} must be alphanumeric, got {value!r}")
+        parts.append(f"{key}-{value}")
+    return "_".join([*parts, suffix]) + extension
+
+
+def check_participant_id(value: str) -> str:
+    """Return ``value`` if it is a valid ``sub-<label>`` identifier, else raise InputError."""
+    if not isinstance(value, str) or not _PARTICIPANT_RE.match(value):
+        raise InputError(f"invalid participant_id {value!r}; expected sub-<alphanumeric>")
+    return value
+
+
+def check_session_id(value: str) -> str:
+    """Return ``value`` if it is a valid ``ses-<label>`` identifier, else raise InputError."""
+    if not isinstance(value, str) or not _SESSION_RE.match(value):
+        raise InputError(f"invalid session_id {value!r}; expected ses-<alphanumeric>")
+    return value
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset folder that follows the backpheno input contract.
+
+    Parameters
+    ----------
+    root : Path
+        The dataset folder (the one holding ``participants.tsv``).
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+        if not (self.root / "participants.tsv").is_file():
+            raise InputError("not a dataset folder: participants.tsv is missing", file=self.root)
+
+    @cached_property
+    def description(self) -> dict:
+        """Contents of ``dataset_description.json`` (empty if absent)."""
+        path = self.root / "dataset_description.json"
+        return read_json(path) if path.is_file() else {}
+
+    @cached_property
+    def participants(self) -> pd.DataFrame:
+        """``participants.tsv`` indexed by participant_id, with required columns checked."""
+        path = self.root / "participants.tsv"
+        frame = read_tsv(path, dtype={"participant_id": str, "site": str})
+        required = ("participant_id", "site", "age", "sex", "deep_phenotyping")
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise InputError(f"missing required columns {missing}", file=path)
+        for pid in frame["participant_id"]:
+            try:
+                check_participant_id(pid)
+            except InputError as err:
+                raise InputError(err.reason, file=path, column="participant_id") from None
+        if frame["participant_id"].duplicated().any():
+            dup = frame.loc[frame["participant_id"].duplicated(), "participant_id"].tolist()
+            raise InputError(f"duplicated participants {dup[:5]}", file=path)
+        frame["deep_phenotyping"] = _as_bool(frame["deep_phenotyping"], path, "deep_phenotyping")
+        return frame.set_index("participant_id")
+
+    @property
+    def participant_ids(self) -> list[str]:
+        """All participant identifiers in ``participants.tsv`` order."""
+        return list(self.participants.index)
+
+    def subject_dir(self, participant_id: str, session_id: str | None = None) -> Path:
+        """Raw-data folder ``sub-XXX[/ses-YY]``."""
+        path = self.root / participant_id
+        return path / session_id if session_id else path
+
+    def derivatives_dir(self, pipeline: str) -> Path:
+        """``derivatives/<pipeline>``."""
+        return self.root / "derivatives" / pipeline
+
+    def imaging_sessions(self, participant_id: str) -> list[str]:
+        """Sessions that have a raw-data or derivative folder for this participant."""
+        found = set()
+        for base in (self.root, self.derivatives_dir("fmriprep"), self.derivatives_dir("spineseg")):
+            folder = base / participant_id
+            if folder.is_dir():
+                found.update(p.name for p in folder.glob("ses-*") if p.is_dir())
+        return sorted(found, key=_session_sort_key)
+
+    def phenotype_instruments(self) -> list[str]:
+        """Names of the instrument tables under ``phenotype/`` (treatment.tsv excluded)."""
+        folder = self.root / "phenotype"
+        return sorted(p.stem for p in folder.glob("*.tsv") if p.stem != "treatment")
+
+    def phenotype(self, instrument: str) -> pd.DataFrame:
+        """One instrument's item table, with participant_id and session_id checked.
+
+        Raises
+        ------
+        InputError
+            If the file is missing or lacks the identifier columns.
+        """
+        path = self.root / "phenotype" / f"{instrument}.tsv"
+        frame = read_tsv(path, dtype={"participant_id": str, "session_id": str})
+        missing = [c for c in ("participant_id", "session_id") if c not in frame.columns]
+        if missing:
+            raise InputError(f"missing identifier columns {missing}", file=path)
+        return frame
+
+    def phenotype_sidecar(self, instrument: str) -> dict:
+        """The BIDS JSON sidecar of an instrument table (empty if absent)."""
+        path = self.root / "phenotype" / f"{instrument}.json"
+        return read_json(path) if path.is_file() else {}
+
+    def treatment(self) -> pd.DataFrame:
+        """``phenotype/treatment.tsv``: participant_id, stage, arm, randomized (and tactic)."""
+        path = self.root / "phenotype" / "treatment.tsv"
+        frame = read_tsv(path, dtype={"participant_id": str, "arm": str})
+        missing = [c for c in ("participant_id", "stage", "arm", "randomized") if c not in frame]
+        if missing:
+            raise InputError(f"missing required columns {missing}", file=path)
+        frame["randomized"] = _as_bool(frame["randomized"], path, "randomized")
+        return frame
+
+
+def session_week(session_id: str, weeks: dict[str, float] | None = None) -> float:
+    """Weeks after baseline of a session, from ``weeks`` or the contract's defaults."""
+    table = DEFAULT_SESSION_WEEKS if weeks is None else weeks
+    if session_id not in table:
+        raise InputError(f"unknown session {session_id!r}; known: {sorted(table)}")
+    return table[session_id]
+
+
+def _session_sort_key(session_id: str) -> tuple[float, str]:
+    return (DEFAULT_SESSION_WEEKS.get(session_id, float("inf")), session_id)
+
+
+def _as_bool(values: pd.Series, path: Path, column: str) -> pd.Series:
+    mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+    text = values.astype(str).str.strip().str.lower()
+    bad = ~text.isin(mapping) & values.notna()
+    if bad.any():
+        raise InputError(
+            f"expected true/false, got {values[bad].unique().tolist()[:5]}", file=path, column=column
+        )
+    return text.map(mapping).astype("boolean")

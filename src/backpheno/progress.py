@@ -1,0 +1,104 @@
+"""Progress display and process-parallel mapping for long work.
+
+:func:`parallel_map` runs a function over items with joblib processes (or in-process for
+``n_jobs=1``), shows a rich progress bar on a terminal and logs milestones otherwise, and returns
+results in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from joblib import Parallel, delayed
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+logger = logging.getLogger("backpheno")
+
+
+@contextmanager
+def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """Yield an ``advance(n=1)`` function that moves a progress display forward.
+
+    On a terminal a rich bar is drawn on stderr; otherwise progress is logged at every 10 %.
+    """
+    console = Console(stderr=True)
+    if console.is_terminal and total > 0:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+        return
+    state = {"done": 0, "next": 0.1}
+
+    def advance(n: int = 1) -> None:
+        state["done"] += n
+        if total and state["done"] / total >= state["next"]:
+            logger.info("%s: %d/%d", description, state["done"], total)
+            while state["done"] / total >= state["next"]:
+                state["next"] += 0.1
+
+    yield advance
+
+
+def parallel_map(func: Callable[..., R], items: Sequence[T], n_jobs: int = 1,
+                 description: str = "working", **kwargs: Any) -> list[R]:
+    """Apply ``func(item, **kwargs)`` to every item, in parallel processes when ``n_jobs > 1``.
+
+    Parameters
+    ----------
+    func : callable
+        A picklable function.
+    items : sequence
+        Inputs; results come back in the same order.
+    n_jobs : int
+        Number of worker processes; 1 runs in this process.
+    description : str
+        Label of the progress display.
+    **kwargs
+        Passed to every call.
+    """
+    results: list[Any] = [None] * len(items)
+    with progress_bar(len(items), description) as advance:
+        if n_jobs == 1 or len(items) <= 1:
+            for i, item in enumerate(items):
+                results[i] = func(item, **kwargs)
+                advance(1)
+            return results
+        runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        for i, value in runner(delayed(_indexed)(func, i, item, kwargs) for i, item in enumerate(items)):
+            results[i] = value
+            advance(1)
+    return results
+
+
+def _indexed(func: Callable[..., R], i: int, item: Any, kwargs: dict[str, Any]) -> tuple[int, R]:
+    return i, func(item, **kwargs)
+
+
+def setup_logging(log_file: str | None = None, verbose: bool = False) -> None:
+    """Log backpheno messages to stderr (and to ``log_file`` if given)."""
+    level = logging.DEBUG if verbose else logging.INFO
+    logger.setLevel(level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not any(getattr(h, "_backpheno", False) and h.stream is sys.stderr
+               for h in logger.handlers if isinstance(h, logging.StreamHandler)):
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(fmt)
+        stream._backpheno = True  # type: ignore[attr-defined]
+        logger.addHandler(stream)
+    if log_file is not None:
+        from pathlib import Path
+
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(fmt)
+        logger.addHandler(handler)

@@ -1,0 +1,237 @@
+"""The FeatureTable: one row per participant × session, one documented column per feature.
+
+A :class:`FeatureTable` holds three pandas objects:
+
+``data``
+    Feature values, indexed by ``(participant_id, session_id)``, one float column per feature.
+``codebook``
+    One row per feature (indexed by ``name``) with the columns of :data:`CODEBOOK_COLUMNS`.
+``qc``
+    What was extracted and what failed, one row per participant × session × modality (and item
+    where relevant), with the columns of :data:`QC_COLUMNS`.
+
+On disk the table is a Parquet file with the codebook and QC embedded in its metadata, plus
+sidecars a statistician can open without Python: ``<stem>.csv``, ``<stem>_codebook.csv``,
+``<stem>_codebook.json`` and ``<stem>_qc.tsv``. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from backpheno.errors import InputError
+from backpheno.io import atomic_path, write_json, write_tsv
+
+INDEX_NAMES = ("participant_id", "session_id")
+
+#: Columns of the codebook, in order. ``valid_min`` / ``valid_max`` are numbers or missing;
+#: ``direction`` says what a higher value means ("higher = worse pain interference").
+CODEBOOK_COLUMNS = (
+    "name",
+    "modality",
+    "source",
+    "unit",
+    "description",
+    "valid_min",
+    "valid_max",
+    "direction",
+    "provenance",
+)
+
+#: Columns of the QC table. ``status`` is one of :data:`QC_STATUSES`.
+QC_COLUMNS = ("participant_id", "session_id", "modality", "item", "status", "reason")
+QC_STATUSES = ("ok", "missing", "flagged", "failed")
+
+_META_KEY = b"backpheno"
+
+
+def codebook_row(
+    name: str,
+    *,
+    modality: str,
+    source: str,
+    unit: str,
+    description: str,
+    valid_min: float | None = None,
+    valid_max: float | None = None,
+    direction: str = "",
+    provenance: str = "",
+) -> dict[str, object]:
+    """Build one codebook record (a dict with the keys of :data:`CODEBOOK_COLUMNS`)."""
+    return {
+        "name": name,
+        "modality": modality,
+        "source": source,
+        "unit": unit,
+        "description": description,
+        "valid_min": np.nan if valid_min is None else float(valid_min),
+        "valid_max": np.nan if valid_max is None else float(valid_max),
+        "direction": direction,
+        "provenance": provenance,
+    }
+
+
+def make_codebook(rows: Iterable[dict[str, object]]) -> pd.DataFrame:
+    """Assemble codebook records into a DataFrame indexed by feature name.
+
+    Raises
+    ------
+    ValueError
+        If a record lacks a codebook column or two records share a name with different content.
+    """
+    frame = pd.DataFrame(list(rows), columns=list(CODEBOOK_COLUMNS))
+    missing = frame.columns[frame.isna().all()].intersection(["name", "modality", "source", "unit"])
+    if len(frame) and len(missing):
+        raise ValueError(f"codebook rows lack {list(missing)}")
+    frame = frame.drop_duplicates()
+    dup = frame["name"][frame["name"].duplicated()]
+    if len(dup):
+        raise ValueError(f"conflicting codebook rows for {sorted(set(dup))}")
+    return frame.set_index("name")
+
+
+def make_qc(rows: Iterable[dict[str, object]]) -> pd.DataFrame:
+    """Assemble QC records into a DataFrame with the columns of :data:`QC_COLUMNS`."""
+    frame = pd.DataFrame(list(rows), columns=list(QC_COLUMNS))
+    bad = set(frame["status"].dropna()) - set(QC_STATUSES)
+    if bad:
+        raise ValueError(f"unknown QC status {sorted(bad)}; expected one of {QC_STATUSES}")
+    return frame
+
+
+@dataclass
+class FeatureTable:
+    """Feature values with their codebook and QC table.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Indexed by ``(participant_id, session_id)``; one numeric column per feature.
+    codebook : DataFrame
+        Indexed by feature name; every column of ``data`` must have a row.
+    qc : DataFrame, optional
+        Extraction QC with the columns of :data:`QC_COLUMNS`.
+    metadata : dict, optional
+        Free-form provenance (package version, configuration, input checksums).
+    """
+
+    data: pd.DataFrame
+    codebook: pd.DataFrame
+    qc: pd.DataFrame = field(default_factory=lambda: make_qc([]))
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the index names, that every feature is documented and values are numeric."""
+        if list(self.data.index.names) != list(INDEX_NAMES):
+            raise ValueError(f"FeatureTable index must be {INDEX_NAMES}, got {self.data.index.names}")
+        if self.data.index.has_duplicates:
+            dup = self.data.index[self.data.index.duplicated()].unique().tolist()[:5]
+            raise ValueError(f"duplicated participant-session rows: {dup}")
+        undocumented = [c for c in self.data.columns if c not in self.codebook.index]
+        if undocumented:
+            raise ValueError(f"features without a codebook row: {undocumented[:10]}")
+        nonnumeric = [c for c in self.data.columns if not pd.api.types.is_numeric_dtype(self.data[c])]
+        if nonnumeric:
+            raise ValueError(f"non-numeric feature columns: {nonnumeric[:10]}")
+
+    @property
+    def features(self) -> list[str]:
+        """Feature names in column order."""
+        return list(self.data.columns)
+
+    def select(self, modality: str | Sequence[str] | None = None) -> FeatureTable:
+        """Return the sub-table of one or several modalities."""
+        if modality is None:
+            return self
+        wanted = {modality} if isinstance(modality, str) else set(modality)
+        names = [c for c in self.data.columns if self.codebook.at[c, "modality"] in wanted]
+        return FeatureTable(
+            self.data[names], self.codebook.loc[names], self.qc[self.qc["modality"].isin(wanted)],
+            dict(self.metadata),
+        )
+
+    def session(self, session_id: str) -> pd.DataFrame:
+        """Feature values of one session, indexed by participant_id (the wide baseline view)."""
+        sessions = self.data.index.get_level_values("session_id")
+        return self.data[sessions == session_id].droplevel("session_id")
+
+    def write(self, folder: str | Path, stem: str = "features") -> dict[str, Path]:
+        """Write Parquet (codebook and QC embedded) plus CSV/JSON/TSV sidecars atomically.
+
+        Returns
+        -------
+        dict
+            The written paths, keyed by ``parquet``, ``csv``, ``codebook_csv``, ``codebook_json``
+            and ``qc``.
+        """
+        folder = Path(folder)
+        paths = {
+            "parquet": folder / f"{stem}.parquet",
+            "csv": folder / f"{stem}.csv",
+            "codebook_csv": folder / f"{stem}_codebook.csv",
+            "codebook_json": folder / f"{stem}_codebook.json",
+            "qc": folder / f"{stem}_qc.tsv",
+        }
+        write_feature_parquet(paths["parquet"], self)
+        with atomic_path(paths["csv"]) as tmp:
+            self.data.to_csv(tmp, na_rep="")
+        with atomic_path(paths["codebook_csv"]) as tmp:
+            self.codebook.to_csv(tmp)
+        write_json(paths["codebook_json"], _codebook_records(self.codebook))
+        write_tsv(paths["qc"], self.qc)
+        return paths
+
+
+def write_feature_parquet(path: str | Path, table: FeatureTable) -> None:
+    """Write ``table`` as Parquet with the codebook, QC and metadata in the file's metadata."""
+    arrow = pa.Table.from_pandas(table.data, preserve_index=True)
+    meta = dict(arrow.schema.metadata or {})
+    meta[_META_KEY] = json.dumps(
+        {
+            "codebook": _codebook_records(table.codebook),
+            "qc": json.loads(table.qc.to_json(orient="records")),
+            "metadata": table.metadata,
+        },
+        default=str,
+    ).encode()
+    arrow = arrow.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(arrow, tmp)
+
+
+def read_feature_table(path: str | Path) -> FeatureTable:
+    """Read a FeatureTable written by :meth:`FeatureTable.write` (the ``.parquet`` file).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or has no embedded backpheno codebook.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("feature table not found", file=path)
+    arrow = pq.read_table(path)
+    meta = (arrow.schema.metadata or {}).get(_META_KEY)
+    if meta is None:
+        raise InputError("Parquet file has no backpheno codebook in its metadata", file=path)
+    payload = json.loads(meta)
+    data = arrow.to_pandas()
+    codebook = make_codebook(payload["codebook"])
+    qc = make_qc(payload["qc"])
+    return FeatureTable(data, codebook, qc, payload.get("metadata", {}))
+
+
+def _codebook_records(codebook: pd.DataFrame) -> list[dict[str, object]]:
+    frame = codebook.reset_index()
+    return json.loads(frame.to_json(orient="records"))
