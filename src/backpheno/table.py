@@ -33,10 +33,12 @@ from backpheno.io import atomic_path, write_json, write_tsv
 INDEX_NAMES = ("participant_id", "session_id")
 
 #: Columns of the codebook, in order. ``valid_min`` / ``valid_max`` are numbers or missing;
-#: ``direction`` says what a higher value means ("higher = worse pain interference").
+#: ``direction`` says what a higher value means ("higher = worse pain interference"); ``role`` is
+#: one of :data:`ROLES`.
 CODEBOOK_COLUMNS = (
     "name",
     "modality",
+    "role",
     "source",
     "unit",
     "description",
@@ -49,6 +51,12 @@ CODEBOOK_COLUMNS = (
 #: Columns of the QC table. ``status`` is one of :data:`QC_STATUSES`.
 QC_COLUMNS = ("participant_id", "session_id", "modality", "item", "status", "reason")
 QC_STATUSES = ("ok", "missing", "flagged", "failed")
+
+#: What a column is for. ``feature``: a candidate predictor. ``covariate``: a nuisance or QC
+#: measure (mean framewise displacement, retained time, scanner site) exported for adjustment and
+#: harmonisation, never used as a predictor by default. ``outcome``: a post-randomisation
+#: measure (never a predictor).
+ROLES = ("feature", "covariate", "outcome")
 
 _META_KEY = b"backpheno"
 
@@ -64,11 +72,15 @@ def codebook_row(
     valid_max: float | None = None,
     direction: str = "",
     provenance: str = "",
+    role: str = "feature",
 ) -> dict[str, object]:
     """Build one codebook record (a dict with the keys of :data:`CODEBOOK_COLUMNS`)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     return {
         "name": name,
         "modality": modality,
+        "role": role,
         "source": source,
         "unit": unit,
         "description": description,
