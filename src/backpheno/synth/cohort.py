@@ -243,7 +243,7 @@ def _ground_truth(config: SimulateConfig, cohort: pd.DataFrame, assignment: pd.D
         })
     return {
         "generator": {"name": "backpheno.synth", "version": __version__},
-        "config": config.model_dump(mode="json"),
+        "config": config.model_dump(mode="json", exclude={"n_jobs"}),
         "traits": {t: {"description": traits.TRAIT_DESCRIPTIONS[t],
                        "drives": sorted(drives.get(t, set()))} for t in TRAITS},
         "trait_correlation": traits.TRAIT_CORRELATION.tolist(),

@@ -1,0 +1,73 @@
+"""Configuration files are validated before any work, with key paths in the message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backpheno.config import SimulateConfig, load_config
+from backpheno.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_every_simulate_config_in_configs_loads():
+    for path in sorted((REPO / "configs").glob("*simulate*.yaml")):
+        config = load_config(path, SimulateConfig)
+        assert config.participants >= 8
+
+
+def test_unknown_key_is_named_with_its_path(tmp_path):
+    path = _write(tmp_path, "participants: 20\nbrain:\n  resolution: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, SimulateConfig)
+    assert "brain.resolution" in str(err.value)
+    assert "Extra inputs are not permitted" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_wrong_type_and_range_are_all_listed(tmp_path):
+    path = _write(tmp_path, "participants: many\ndeep_fraction: 1.5\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, SimulateConfig)
+    message = str(err.value)
+    assert "participants" in message and "'many'" in message
+    assert "deep_fraction" in message and "1.5" in message
+
+
+def test_inconsistent_arms_are_rejected(tmp_path):
+    path = _write(tmp_path, "arms: [A, B]\n")
+    with pytest.raises(ConfigError, match="response.intercept"):
+        load_config(path, SimulateConfig)
+    path = _write(tmp_path, "null_arms: [XYZ]\n")
+    with pytest.raises(ConfigError, match="null_arms"):
+        load_config(path, SimulateConfig)
+
+
+def test_unknown_trait_is_rejected(tmp_path):
+    path = _write(tmp_path, "response:\n  prognostic: {optimism: 0.3}\n")
+    with pytest.raises(ConfigError, match="optimism"):
+        load_config(path, SimulateConfig)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml", SimulateConfig)
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(_write(tmp_path, "a: [1, 2\n"), SimulateConfig)
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(_write(tmp_path, "- 1\n- 2\n"), SimulateConfig)
+
+
+def test_overrides_apply_on_top_of_the_file(tmp_path):
+    path = _write(tmp_path, "participants: 20\nbrain:\n  n_volumes: 50\n")
+    config = load_config(path, SimulateConfig, {"participants": 30, "brain.n_volumes": None,
+                                                "seed": 9})
+    assert (config.participants, config.brain.n_volumes, config.seed) == (30, 50, 9)
