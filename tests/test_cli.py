@@ -42,3 +42,25 @@ def test_bad_option_gives_a_message_not_a_traceback(tmp_path):
     result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "y"), "--config", str(cfg)])
     assert result.exit_code == 2
     assert "participantz" in result.output
+
+
+def test_extract_writes_table_outcomes_and_regime_export(small_cohort, tmp_path):
+    config = tmp_path / "extract.yaml"
+    config.write_text(f"dataset: {small_cohort}\nout: {tmp_path / 'features'}\n")
+    result = runner.invoke(app, ["extract", str(config)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "features"
+    for name in ("features.parquet", "features_codebook.json", "features_qc.tsv",
+                 "outcomes.parquet", "baseline.parquet", "smart.parquet", "smart_roles.json",
+                 "extract_summary.json"):
+        assert (out / name).is_file(), name
+    assert "regime export" in result.output
+
+
+def test_extract_rejects_a_missing_dataset_before_any_work(tmp_path):
+    config = tmp_path / "extract.yaml"
+    config.write_text(f"dataset: {tmp_path / 'nowhere'}\nout: {tmp_path / 'o'}\n")
+    result = runner.invoke(app, ["extract", str(config)])
+    assert result.exit_code == 2
+    assert "dataset: path does not exist" in result.output
+    assert not (tmp_path / "o").exists()

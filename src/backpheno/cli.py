@@ -94,6 +94,68 @@ def simulate(
     typer.echo(f"wrote {len(result.participants)} participants ({n_deep} deep) to {result.root}")
 
 
+@app.command()
+@friendly_errors
+def extract(
+    config: Annotated[Path, typer.Argument(help="YAML settings (ExtractConfig).")],
+    n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Local worker processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask distributed scheduler address (tcp://host:8786).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (overrides the "
+                                             "config).")] = None,
+    allow_failures: Annotated[bool, typer.Option(
+        "--allow-failures", help="Exit 0 even if some participants failed.")] = False,
+) -> None:
+    """Extract one feature table from a dataset, with outcomes and the SMART regime export.
+
+    Runs every configured extractor over every participant and session (in parallel, cached,
+    resumable), assembles the FeatureTable (Parquet + codebook + QC), the outcomes table, a
+    baseline view and the regime export. Exits with status 1 if any participant failed, unless
+    --allow-failures is given.
+    """
+    from backpheno.cohort import summary
+    from backpheno.config import load_config
+    from backpheno.extract import ExtractConfig, run_extract
+
+    settings = load_config(config, ExtractConfig, {"n_jobs": n_jobs,
+                                                   "scheduler_address": scheduler,
+                                                   "out": None if out is None else str(out.resolve())})
+    setup_logging(str(Path(settings.out) / "logs" / "extract.log"))
+    run = run_extract(settings)
+    typer.echo(summary(run.result))
+    typer.echo(f"feature table: {run.paths['parquet']}")
+    typer.echo(f"regime export: {run.paths['smart_parquet']}")
+    if run.result.failures and not allow_failures:
+        raise typer.Exit(code=1)
+
+
+@app.command("export-regime")
+@friendly_errors
+def export_regime_command(
+    features: Annotated[Path, typer.Argument(help="features.parquet written by extract.")],
+    outcomes: Annotated[Path, typer.Argument(help="outcomes.parquet written by extract.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML with RegimeExportSettings keys.")] = None,
+) -> None:
+    """Write the SMART regime table (one row per participant: X1, A1, R, X2, A2, Y, p1, p2, W).
+
+    Parquet and CSV plus a JSON sidecar giving each column's role, for Q-learning or
+    DynTxRegime / DTRreg code.
+    """
+    import pandas as pd
+
+    from backpheno.config import load_config, validate_config
+    from backpheno.regimes.export import RegimeExportSettings, export_regime
+    from backpheno.table import read_feature_table
+
+    settings = (load_config(config, RegimeExportSettings) if config is not None
+                else validate_config({}, RegimeExportSettings))
+    table = read_feature_table(features)
+    paths = export_regime(table, pd.read_parquet(outcomes), settings, out)
+    typer.echo(f"regime export: {paths['parquet']} (roles: {paths['roles']})")
+
+
 def run() -> None:  # pragma: no cover - console entry point used by python -m backpheno
     setup_logging()
     app(prog_name="backpheno")

@@ -1,0 +1,111 @@
+"""``backpheno extract CONFIG``: one feature table, outcomes and a regime export from a dataset.
+
+Writes, under ``out``:
+
+``features.parquet`` (+ ``features.csv``, ``features_codebook.csv/json``, ``features_qc.tsv``)
+    The FeatureTable: rows participant × session, the codebook and QC embedded.
+``baseline.parquet`` / ``baseline.csv``
+    The wide baseline view: one row per participant, participants.tsv columns plus the
+    ``ses-V0`` features.
+``outcomes.parquet`` / ``outcomes.csv``
+    Responder labels, three-level response, stage-2 pathway and continuous targets.
+``smart.parquet`` / ``smart.csv`` / ``smart_roles.json``
+    The SMART regime export (:mod:`backpheno.regimes.export`).
+``extract_summary.json``, ``logs/extract.log``
+    Task counts, cache hits and failures.
+
+Per-task results are cached under ``cache`` (default ``out/cache``), so reruns skip finished
+work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from backpheno.cohort import CohortResult, extract_cohort, write_json_summary
+from backpheno.config import InputPath, OutputPath, StrictModel
+from backpheno.dataset import Dataset
+from backpheno.extractors import Extractor
+from backpheno.io import atomic_path
+from backpheno.outcomes import OutcomeSettings, build_outcomes
+from backpheno.regimes.export import RegimeExportSettings, export_regime
+from backpheno.table import FeatureTable
+
+
+class ExtractConfig(StrictModel):
+    """Settings of ``backpheno extract``."""
+
+    dataset: InputPath = Field(description="dataset folder (the one with participants.tsv)")
+    out: OutputPath = Field(description="output folder")
+    cache: OutputPath | None = Field(None, description="task cache (default: out/cache)")
+    n_jobs: int = Field(1, ge=1, le=512, description="local worker processes")
+    scheduler_address: str | None = Field(
+        None, description="Dask distributed scheduler address (tcp://host:8786); workers "
+        "must see the dataset and cache folders")
+    deep_sessions: list[str] = Field(default_factory=lambda: ["ses-V0"], min_length=1,
+                                     description="sessions the imaging and IMU extractors read")
+    outcomes: OutcomeSettings = Field(default_factory=OutcomeSettings)
+    regime: RegimeExportSettings = Field(default_factory=RegimeExportSettings)
+
+
+@dataclass
+class ExtractRun:
+    """Paths written by :func:`run_extract` and the cohort result."""
+
+    result: CohortResult
+    outcomes: pd.DataFrame
+    paths: dict[str, Path]
+
+
+def configured_extractors(config: ExtractConfig) -> dict[str, tuple[Extractor, BaseModel]]:
+    """The per-participant extractors enabled in ``config``, with their settings."""
+    return {}
+
+
+def cohort_tables(dataset: Dataset, config: ExtractConfig) -> list[FeatureTable]:
+    """Tables scored for the whole cohort at once (questionnaires), if configured."""
+    return []
+
+
+def run_extract(config: ExtractConfig) -> ExtractRun:
+    """Extract every configured modality, build outcomes and the regime export, write all."""
+    dataset = Dataset(config.dataset)
+    out = Path(config.out)
+    cache = Path(config.cache) if config.cache is not None else out / "cache"
+    result = extract_cohort(dataset, configured_extractors(config), cache,
+                            sessions=config.deep_sessions, n_jobs=config.n_jobs,
+                            scheduler_address=config.scheduler_address,
+                            extra=cohort_tables(dataset, config))
+    table = result.table
+    table.metadata.update({"config": config.model_dump(mode="json"),
+                           "dataset": str(config.dataset)})
+    paths = table.write(out, "features")
+    peg = table.data["q.peg.score"] if "q.peg.score" in table.data else None
+    outcomes = build_outcomes(dataset, config.outcomes, peg=peg)
+    paths.update(_write_frame(out, "outcomes", outcomes))
+    paths.update(_write_frame(out, "baseline", baseline_view(dataset, table)))
+    regime = export_regime(table, outcomes, config.regime, out, "smart")
+    paths.update({f"smart_{k}": v for k, v in regime.items()})
+    write_json_summary(out / "extract_summary.json", result)
+    paths["summary"] = out / "extract_summary.json"
+    return ExtractRun(result, outcomes, paths)
+
+
+def baseline_view(dataset: Dataset, table: FeatureTable, session: str = "ses-V0") -> pd.DataFrame:
+    """One row per participant: participants.tsv columns and the baseline features."""
+    people = dataset.participants
+    features = table.session(session) if len(table.data) else pd.DataFrame(index=people.index)
+    return people.join(features, how="left")
+
+
+def _write_frame(folder: Path, stem: str, frame: pd.DataFrame) -> dict[str, Path]:
+    paths = {stem: folder / f"{stem}.parquet", f"{stem}_csv": folder / f"{stem}.csv"}
+    with atomic_path(paths[stem]) as tmp:
+        frame.to_parquet(tmp)
+    with atomic_path(paths[f"{stem}_csv"]) as tmp:
+        frame.to_csv(tmp, na_rep="")
+    return paths

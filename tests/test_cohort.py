@@ -1,0 +1,104 @@
+"""The cohort runner: failures isolated, cached and resumable, same table locally and on Dask."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+
+import pandas as pd
+import pytest
+from fake_extractor import EXTRACTOR, FakeSettings, make_dataset
+
+from backpheno.cohort import extract_cohort, summary
+from backpheno.dataset import Dataset
+from backpheno.io import read_json
+
+
+def _run(root, cache, settings=None, **kwargs):
+    extractors = {"fake": (EXTRACTOR, settings or FakeSettings())}
+    return extract_cohort(Dataset(root), extractors, cache, **kwargs)
+
+
+def test_broken_participant_gets_a_qc_row_and_the_rest_finish(tmp_path):
+    root = make_dataset(tmp_path / "ds", n=6, broken=(3,))
+    result = _run(root, tmp_path / "cache")
+    data = result.table.data
+    assert len(data) == 5
+    assert ("sub-003", "ses-V0") not in data.index
+    assert data.loc[("sub-002", "ses-V0"), "fake.x.double"] == pytest.approx(6.0)
+    failed = result.table.qc[result.table.qc["status"] == "failed"]
+    assert failed["participant_id"].tolist() == ["sub-003"]
+    assert "cannot parse" in failed["reason"].iloc[0]
+    assert len(result.failures) == 1
+    assert "sub-003" in summary(result)
+
+
+def test_missing_inputs_of_a_deep_participant_are_reported(tmp_path):
+    root = make_dataset(tmp_path / "ds", n=3)
+    (root / "sub-002" / "ses-V0" / "fake" / "value.txt").unlink()
+    qc = _run(root, tmp_path / "cache").table.qc
+    row = qc[qc["participant_id"] == "sub-002"]
+    assert row["status"].tolist() == ["missing"]
+
+
+def test_rerun_uses_the_cache_and_changes_invalidate_it(tmp_path):
+    root = make_dataset(tmp_path / "ds", n=5)
+    first = _run(root, tmp_path / "cache")
+    assert first.n_cached == 0
+    second = _run(root, tmp_path / "cache")
+    assert second.n_cached == 5
+    pd.testing.assert_frame_equal(first.table.data, second.table.data)
+    (root / "sub-004" / "ses-V0" / "fake" / "value.txt").write_text("100")
+    third = _run(root, tmp_path / "cache")
+    assert third.n_cached == 4
+    assert third.table.data.loc[("sub-004", "ses-V0"), "fake.x.value"] == 100
+    fourth = _run(root, tmp_path / "cache", FakeSettings(scale=2.0))
+    assert fourth.n_cached == 0
+
+
+def test_process_parallel_run_equals_serial(tmp_path):
+    root = make_dataset(tmp_path / "ds", n=8, broken=(2,))
+    serial = _run(root, tmp_path / "c1")
+    parallel = _run(root, tmp_path / "c2", n_jobs=2)
+    pd.testing.assert_frame_equal(serial.table.data, parallel.table.data)
+    pd.testing.assert_frame_equal(serial.table.qc, parallel.table.qc)
+
+
+def test_dask_local_cluster_gives_the_local_table(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    root = make_dataset(tmp_path / "ds", n=6, broken=(5,))
+    local = _run(root, tmp_path / "c1")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        client.run(lambda: __import__("sys").path.insert(0, os.path.dirname(__file__)))
+        on_dask = _run(root, tmp_path / "c2", scheduler_address=client)
+    pd.testing.assert_frame_equal(local.table.data, on_dask.table.data)
+    pd.testing.assert_frame_equal(local.table.qc, on_dask.table.qc)
+
+
+def _killable_run(root, cache):
+    _run(root, cache, FakeSettings(delay_s=0.15))
+
+
+def test_killed_run_resumes_to_the_uninterrupted_table(tmp_path):
+    root = make_dataset(tmp_path / "ds", n=20)
+    cache = tmp_path / "cache"
+    context = multiprocessing.get_context("fork")
+    process = context.Process(target=_killable_run, args=(root, cache))
+    process.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(cache.rglob("*.json"))) < 6:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.join()
+    done = list(cache.rglob("*.json"))
+    assert 6 <= len(done) < 20, "the run should have been killed part-way"
+    for path in done:  # every file under a final name is complete
+        assert "features" in read_json(path)
+    resumed = _run(root, cache, FakeSettings(delay_s=0.15))
+    assert resumed.n_cached >= len(done)
+    fresh = _run(root, tmp_path / "fresh", FakeSettings(delay_s=0.0))
+    pd.testing.assert_frame_equal(resumed.table.data, fresh.table.data)
