@@ -7,7 +7,11 @@ Segment frame
     smallest rotation that makes its x axis the measured vertical. This removes the mounting tilt
     (the sacrum is inclined, a sensor sits on soft tissue) but keeps the sensor's heading, so
     the segment axes are x superior, y right, z anterior as long as the sensor was put on with
-    its z axis facing forward (the contract of :mod:`backpheno.biomech.io`).
+    its z axis facing forward (the contract of :mod:`backpheno.biomech.io`). Heading about the
+    vertical is not observable from gravity: a sensor turned on the skin by an angle about the
+    vertical mixes planes (5° changes lumbar flexion by < 1°; 20° by about 4° and adds an
+    axial-rotation artefact of about 15° during full flexion). A functional calibration (the
+    flexion task defining each sensor's medio-lateral axis) would remove it; it is not done.
 Segment motion
     ``D(t) = A⁻¹ R₀⁻¹ R(t) A``: the rotation of a segment since the baseline, expressed in its
     baseline segment frame (``R`` sensor orientation, ``R₀`` its mean over the baseline, ``A``

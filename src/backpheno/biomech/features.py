@@ -124,7 +124,7 @@ _SPECS = {**{(t, f): _TRUNK[f] for t in TRUNK_TASKS for f in _TRUNK},
 _PROVENANCE = {
     "trunk": "mobgap Madgwick (numba) 6-DoF orientation; static-standing baseline levelling; "
              "lumbar = R_S1^-1 R_T12; ISB Cardan YZX; SPARC/LDLJ per Balasubramanian 2015",
-    "sittostand": "pelvis vertical velocity from tilt-corrected acceleration (band 0.2-1 Hz); "
+    "sittostand": "pelvis vertical velocity from tilt-corrected acceleration (band 0.1-1.5 Hz); "
                   "trunk flexion from T12 orientation relative to standing after the first rise",
     "walk": "mobgap MobilisedPipelineHealthy (GsdIluz, IcdIonescu, CadFromIcDetector, "
             "SlZijlstra ms_all, WsNaive); steady state = bouts without first and last strides; "

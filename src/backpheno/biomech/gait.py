@@ -62,23 +62,26 @@ def run_mobgap(imu: pd.DataFrame, sampling_rate_hz: float, *, sensor_height_m: f
         The fitted pipeline (``gs_list_``, ``raw_ic_list_``, ``per_stride_parameters_``,
         ``per_wb_parameters_``).
     """
-    from mobgap.data import GaitDatasetFromData
-    from mobgap.pipeline import MobilisedPipelineHealthy, MobilisedPipelineImpaired
-    from mobgap.stride_length import SlZijlstra
+    from sklearn.exceptions import InconsistentVersionWarning
 
-    factor = getattr(SlZijlstra.PredefinedParameters,
-                     f"step_length_scaling_factor_{stride_length_factor}")
-    kind = {"healthy": MobilisedPipelineHealthy, "impaired": MobilisedPipelineImpaired}[pipeline]
-    dataset = GaitDatasetFromData(
-        {"recording": {"LowerBack": imu[list(IMU_COLUMNS)].reset_index(drop=True)}},
-        sampling_rate_hz,
-        {"recording": {"sensor_height_m": sensor_height_m, "cohort": None,
-                       "height_m": sensor_height_m / 0.53}},
-        {"recording": {"measurement_condition": "laboratory"}},
-    )
     with warnings.catch_warnings():
-        # mobgap's laterality model is a pickled scikit-learn 1.6 estimator (version warning)
-        warnings.simplefilter("ignore")
+        # mobgap ships its left/right classifier (LrcUllrich) as a scikit-learn 1.6 pickle;
+        # the left/right labels are not used by any feature here
+        warnings.simplefilter("ignore", InconsistentVersionWarning)
+        from mobgap.data import GaitDatasetFromData
+        from mobgap.pipeline import MobilisedPipelineHealthy, MobilisedPipelineImpaired
+        from mobgap.stride_length import SlZijlstra
+
+        factor = getattr(SlZijlstra.PredefinedParameters,
+                         f"step_length_scaling_factor_{stride_length_factor}")
+        kind = {"healthy": MobilisedPipelineHealthy,
+                "impaired": MobilisedPipelineImpaired}[pipeline]
+        dataset = GaitDatasetFromData(
+            {"recording": {"LowerBack": imu[list(IMU_COLUMNS)].reset_index(drop=True)}},
+            sampling_rate_hz,
+            {"recording": {"sensor_height_m": sensor_height_m, "cohort": None}},
+            {"recording": {"measurement_condition": "laboratory"}},
+        )
         runner = kind(stride_length_calculation=SlZijlstra(**factor), dmo_thresholds=None,
                       dmo_aggregation=None, recommended_cohorts=None)
         return runner.safe_run(dataset[0])

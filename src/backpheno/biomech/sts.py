@@ -3,12 +3,15 @@
 Detection (:func:`detect_transitions`, accelerometer only, so it also runs on recordings
 without a gyroscope): the acceleration along the "up" direction (from the orientation filter
 when a gyroscope is present, else from low-passed acceleration) minus gravity is low-passed at
-``lowpass_hz`` (1 Hz: rising lasts about a second, walking steps are twice as fast), integrated
-to vertical velocity and high-passed at ``highpass_hz`` (0.2 Hz) against integration drift. Each
+``lowpass_hz`` (1.5 Hz: rising lasts about a second), integrated to vertical velocity and
+high-passed at ``highpass_hz`` (0.1 Hz) against integration drift. Each
 lobe of the velocity between zero crossings is one vertical movement; lobes moving the sensor at
-least ``min_displacement_m`` with a peak speed of at least ``min_peak_velocity_mps`` are
-transitions, upward = sit-to-stand, downward = stand-to-sit. The transition time is the lobe's
-duration (the vertical rise; the trunk lean before seat-off is not part of it).
+least ``min_displacement_m`` with a peak speed of at least ``min_peak_velocity_mps``, and at
+least ``dominance`` times as fast as the neighbouring lobes (filter ringing), are transitions:
+upward = sit-to-stand, downward = stand-to-sit. Walking steps move the sacrum by a few
+centimetres and never qualify. The transition time is the time the vertical speed exceeds
+``edge_fraction`` of the lobe's peak (the vertical rise of the sacral sensor, which starts with
+the forward pelvic tilt; the trunk lean before seat-off is otherwise not part of it).
 
 Features (:func:`sit_to_stand_features`) use the sacral sensor for the vertical movement and the
 T12 sensor for the trunk: flexion is the sagittal angle of the T12 segment relative to upright
@@ -42,7 +45,7 @@ TRANSITION_COLUMNS = ("kind", "start", "end", "start_s", "end_s", "duration_s",
 
 
 def vertical_velocity(acc: np.ndarray, up: np.ndarray, sampling_rate_hz: float, *,
-                      lowpass_hz: float = 1.0, highpass_hz: float = 0.1) -> np.ndarray:
+                      lowpass_hz: float = 1.5, highpass_hz: float = 0.1) -> np.ndarray:
     """Band-limited vertical velocity (m/s) from acceleration and the "up" direction.
 
     Parameters
@@ -66,7 +69,7 @@ def detect_transitions(acc: np.ndarray, sampling_rate_hz: float, *, up: np.ndarr
                        min_displacement_m: float = 0.2, min_peak_velocity_mps: float = 0.25,
                        dominance: float = 0.6, edge_fraction: float = 0.15,
                        duration_range_s: tuple[float, float] = (0.4, 4.0),
-                       lowpass_hz: float = 1.0, highpass_hz: float = 0.1) -> pd.DataFrame:
+                       lowpass_hz: float = 1.5, highpass_hz: float = 0.1) -> pd.DataFrame:
     """Sit-to-stand and stand-to-sit transitions in a trunk accelerometer recording.
 
     Parameters
