@@ -55,7 +55,7 @@ def test_lumbopelvic_split_is_recovered():
                                              rng=np.random.default_rng(1))
         table = trunk_angles(recording.sensors["T12"], recording.sensors["S1"], 100.0).angles
         peak = table["thoracolumbar_flexion_deg"].idxmax()
-        ratio = table.at[peak, "lumbar_flexion_deg"] / table.at[peak, "thoracolumbar_flexion_deg"]
+        ratio = table.loc[peak, "lumbar_flexion_deg"] / table.loc[peak, "thoracolumbar_flexion_deg"]
         assert ratio == pytest.approx(share, abs=0.03)
 
 

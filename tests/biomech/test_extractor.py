@@ -82,10 +82,10 @@ def test_missing_and_broken_tasks_do_not_stop_the_others(dataset, tmp_path):
     inputs["extension"] = broken
     result, details = extract_session(inputs, settings, "sub-001", "ses-V0")
     qc = make_qc(result.qc).set_index("item")
-    assert qc.at["lateralright", "status"] == "missing"
-    assert qc.at["extension", "status"] == "failed"
-    assert "non-numeric" in qc.at["extension", "reason"]
-    assert qc.at["flexion", "status"] == "ok"
+    assert qc.loc["lateralright", "status"] == "missing"
+    assert qc.loc["extension", "status"] == "failed"
+    assert "non-numeric" in qc.loc["extension", "reason"]
+    assert qc.loc["flexion", "status"] == "ok"
     assert np.isfinite(result.features["biomech.flexion.lumbar_rom_deg"])
     assert np.isnan(result.features["biomech.extension.lumbar_rom_deg"])
     assert np.isnan(result.features["biomech.lateral.rom_asymmetry_pct"])

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from biomech_helpers import imu_channels, write_motion
 
 from backpheno.biomech.io import (
     find_motion_files,
@@ -17,8 +18,6 @@ from backpheno.biomech.io import (
 )
 from backpheno.errors import InputError
 from backpheno.synth import motion
-
-from biomech_helpers import imu_channels, write_motion
 
 FS = {"SamplingFrequency": 100.0}
 

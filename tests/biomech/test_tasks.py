@@ -105,3 +105,14 @@ def test_planted_left_right_difference_is_measured():
                              trunk_task_features(right, "rotationright"))
     assert out["rom_asymmetry_pct"] == pytest.approx(100 * 8 / 40, abs=5.0)
     assert isinstance(pd.Series(out), pd.Series)
+
+
+def test_repetition_variability_is_measured():
+    recording, truth = motion.trunk_task("flexion", repetitions=5, variability=0.08, jerk=0.0,
+                                         rng=np.random.default_rng(8))
+    f = trunk_task_features(recording, "flexion").features
+    assert f["n_repetitions"] == 5
+    assert f["thoracolumbar_rom_deg"] == pytest.approx(truth.thoracolumbar_rom_deg, abs=2.0)
+    steady, _ = motion.trunk_task("flexion", repetitions=5, jerk=0.0,
+                                  rng=np.random.default_rng(8))
+    assert f["rom_cv_pct"] > 3.0 > trunk_task_features(steady, "flexion").features["rom_cv_pct"]

@@ -309,7 +309,7 @@ def read_bids_motion(
     latency = channels.index[channels["type"].str.upper() == "LATENCY"]
     if len(latency):
         row = int(latency[0])
-        factor = _unit_factor(channels.at[row, "units"], _TIME_FACTORS, "LATENCY",
+        factor = _unit_factor(channels.loc[row, "units"], _TIME_FACTORS, "LATENCY",
                               paths["channels"], names[row], where)
         _check_timestamps(values[:, row] * factor, fs, timestamp_tolerance, motion_path,
                           names[row], where)
@@ -335,7 +335,7 @@ def read_bids_motion(
             rows = [kinds[kind][c] for c in "xyz"]
             raw = values[:, rows].astype(float)
             for j, row in enumerate(rows):
-                raw[:, j] *= _unit_factor(channels.at[row, "units"], factors, kind,
+                raw[:, j] *= _unit_factor(channels.loc[row, "units"], factors, kind,
                                           paths["channels"], names[row], where)
                 notes += _fill_gaps(raw[:, j], fs, max_gap_s, motion_path, names[row], where)
             axes = _spatial_axes(channels, rows, channels_json, sidecar, default_spatial_axes,
@@ -518,7 +518,8 @@ def _check_timestamps(stamps: np.ndarray, fs: float, tolerance: float, path: Pat
     if len(bad):
         i = int(bad[0])
         raise InputError(
-            f"irregular timestamps: step of {steps[i] * 1e3:.1f} ms at t={stamps[i] - stamps[0]:.2f} s "
+            f"irregular timestamps: step of {steps[i] * 1e3:.1f} ms at "
+            f"t={stamps[i] - stamps[0]:.2f} s "
             f"(expected {1e3 / fs:.1f} ms; {len(bad)} irregular steps)",
             file=path, column=channel, **where)
 
@@ -579,7 +580,7 @@ def _channel_map(channels: pd.DataFrame, path: Path,
 def _spatial_axes(channels: pd.DataFrame, rows: list[int], channels_json: dict, sidecar: dict,
                   default: str, paths: dict[str, Path], where: dict) -> np.ndarray:
     if "reference_frame" in channels.columns:
-        frames = {channels.at[r, "reference_frame"] for r in rows}
+        frames = {channels.loc[r, "reference_frame"] for r in rows}
         if len(frames) > 1:
             raise InputError(f"x/y/z channels of one sensor use different reference frames "
                              f"{sorted(map(str, frames))}", file=paths["channels"],

@@ -16,8 +16,8 @@ Conventions
 
 Filters
 -------
-``"madgwick"`` is mobgap's numba implementation of Madgwick (2010) (:class:`mobgap.orientation_estimation.MadgwickAHRS`,
-gyro in deg/s); ``"ahrs_madgwick"`` the pure-Python :class:`ahrs.filters.Madgwick` (gyro in rad/s),
+``"madgwick"`` is mobgap's numba implementation of Madgwick (2010)
+(:class:`mobgap.orientation_estimation.MadgwickAHRS`, gyro in deg/s); ``"ahrs_madgwick"`` the pure-Python :class:`ahrs.filters.Madgwick` (gyro in rad/s),
 about 40 times slower and kept as a cross-check. Both start from the tilt given by the mean
 acceleration of the first ``init_window_s`` seconds, so the filter does not have to converge
 from an arbitrary start.

@@ -173,7 +173,7 @@ def sit_to_stand_features(recording: ImuRecording,
     flexion = _trunk_flexion(recording, trunk_point, rises, settings)
     features = {"n_transitions": float(len(rises)),
                 "mean_transition_time_s": float(rises["duration_s"].mean())}
-    onset = float(rises.at[0, "start_s"])
+    onset = float(rises.loc[0, "start_s"])
     peaks, peak_speeds = [], []
     if flexion is not None:
         signals["trunk_flexion_deg"] = flexion
@@ -183,7 +183,7 @@ def sit_to_stand_features(recording: ImuRecording,
             window = slice(max(0, rise.start - int(fs)), rise.end + 1)
             peaks.append(flexion[window].max())
             peak_speeds.append(rate[window].max())
-        first = slice(max(0, int(rises.at[0, "start"]) - int(1.5 * fs)), int(rises.at[0, "end"]))
+        first = slice(max(0, int(rises.loc[0, "start"]) - int(1.5 * fs)), int(rises.loc[0, "end"]))
         lean = rate[first]
         slow = np.flatnonzero(lean[: int(np.argmax(lean))] < 0.1 * lean.max())
         onset = (first.start + (int(slow[-1]) if len(slow) else 0)) / fs
@@ -191,7 +191,7 @@ def sit_to_stand_features(recording: ImuRecording,
     features["peak_trunk_flexion_velocity_dps"] = (float(np.mean(peak_speeds)) if peak_speeds
                                                    else float("nan"))
     n = settings.sts_rises
-    features["five_times_duration_s"] = (float(rises.at[n - 1, "end_s"] - onset)
+    features["five_times_duration_s"] = (float(rises.loc[n - 1, "end_s"] - onset)
                                          if len(rises) >= n else float("nan"))
     result = TaskResult("sittostand", features, signals=signals, events=transitions)
     if len(rises) < n:
@@ -208,7 +208,7 @@ def _trunk_flexion(recording: ImuRecording, point: str, rises: pd.DataFrame,
         return None
     fs = recording.sampling_rate_hz
     imu = recording.imu(point)
-    end = int(rises.at[0, "end"])
+    end = int(rises.loc[0, "end"])
     standing = Baseline(end, min(len(imu), end + max(1, int(0.3 * fs))), 0.0, False)
     orientation = estimate_orientation(_without_gyro_bias(imu, fs, settings), fs,
                                        method=settings.orientation_method,

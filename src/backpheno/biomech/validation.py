@@ -52,7 +52,8 @@ def mobilised_lab_recordings(root: str | Path, test: str | None = "Test5"):
         if test is not None and trial_test != test:
             continue
         height = datapoint.participant_metadata["sensor_height_m"]
-        recording = ImuRecording({"S1": datapoint.data_ss[list(IMU_COLUMNS)].reset_index(drop=True)},
+        samples = datapoint.data_ss[list(IMU_COLUMNS)].reset_index(drop=True)
+        recording = ImuRecording({"S1": samples},
                                  float(datapoint.sampling_rate_hz), task="walk",
                                  source=paths[0].parent.parent.parent / cohort / participant,
                                  participant=f"{cohort}{participant}",

@@ -34,8 +34,8 @@ import pandas as pd
 from scipy.spatial.transform import Rotation
 
 from backpheno.biomech.features import TRUNK_TASKS
-from backpheno.biomech.tasks import TASK_PLANE
 from backpheno.biomech.io import ImuRecording
+from backpheno.biomech.tasks import TASK_PLANE
 from backpheno.config import SimulateConfig
 from backpheno.dataset import MOTION_TASKS, TRACKED_POINTS, bids_name
 from backpheno.io import atomic_write, write_json, write_tsv
@@ -213,7 +213,8 @@ def imu_signals(orientation: np.ndarray, position: np.ndarray, sampling_rate_hz:
     n = len(position)
     index = np.arange(n)
     conjugate = orientation * np.array([-1.0, -1.0, -1.0, 1.0])
-    delta = quat_multiply(conjugate[np.maximum(index - 1, 0)], orientation[np.minimum(index + 1, n - 1)])
+    delta = quat_multiply(conjugate[np.maximum(index - 1, 0)],
+                          orientation[np.minimum(index + 1, n - 1)])
     delta *= np.where(delta[:, 3:] < 0, -1.0, 1.0)
     norm = np.linalg.norm(delta[:, :3], axis=1, keepdims=True)
     angle = 2.0 * np.arctan2(norm, delta[:, 3:])
@@ -282,7 +283,7 @@ class TrunkTaskTruth:
 
 def trunk_task(task: str, *, sampling_rate_hz: float = 100.0, repetitions: int = 3,
                thoracolumbar_rom_deg: float | None = None, lumbar_share: float | None = None,
-               out_duration_s: float = 1.6, jerk: float = 0.01,
+               out_duration_s: float = 1.6, jerk: float = 0.01, variability: float = 0.0,
                rng: np.random.Generator | None = None, noise: SensorNoise = SensorNoise(),
                s1_tilt_deg: float = 20.0,
                t12_tilt_deg: float = 0.0) -> tuple[ImuRecording, TrunkTaskTruth]:
@@ -300,10 +301,13 @@ def trunk_task(task: str, *, sampling_rate_hz: float = 100.0, repetitions: int =
         Time to reach the peak (the return takes 10 % longer).
     jerk : float
         Amplitude of a 3 Hz jerky component during movement, fraction of the ROM.
+    variability : float
+        Coefficient of variation of ROM and duration from one repetition to the next.
 
     Returns
     -------
     ImuRecording, TrunkTaskTruth
+        The truth holds the mean over repetitions.
     """
     rng = np.random.default_rng(0) if rng is None else rng
     plane, sign = TASK_PLANE[task]
@@ -311,24 +315,25 @@ def trunk_task(task: str, *, sampling_rate_hz: float = 100.0, repetitions: int =
     share = _LUMBAR_SHARE[task] if lumbar_share is None else lumbar_share
     fs = sampling_rate_hz
     hold, rest, lead, tail = 0.3, 1.0, 2.5, 1.5
-    back = 1.1 * out_duration_s
-    cycle = out_duration_s + hold + back + rest
-    n = int(round((lead + repetitions * cycle + tail) * fs))
+    scales = np.clip(1 + variability * rng.standard_normal((repetitions, 2)), 0.5, 1.5)
+    outs = out_duration_s * scales[:, 1]
+    starts = lead + np.r_[0.0, np.cumsum(outs * 2.1 + hold + rest)[:-1]]
+    n = int(round((starts[-1] + outs[-1] * 2.1 + hold + rest + tail) * fs))
     t = np.arange(n) / fs
     lumbar_profile = np.zeros(n)
     pelvis_profile = np.zeros(n)
-    for k in range(repetitions):
-        t0 = lead + k * cycle
-        going = min_jerk((t - t0) / out_duration_s)
-        coming = min_jerk((t - t0 - out_duration_s - hold) / back)
+    for t0, out, size in zip(starts, outs, scales[:, 0], strict=True):
+        back = 1.1 * out
+        going = min_jerk((t - t0) / out)
+        coming = min_jerk((t - t0 - out - hold) / back)
         # lumbopelvic rhythm: the lumbar spine leads going down, the pelvis leads coming back
-        going_p = min_jerk((t - t0 - 0.15 * out_duration_s) / (0.85 * out_duration_s))
-        coming_p = min_jerk((t - t0 - out_duration_s - hold) / (0.85 * back))
+        going_p = min_jerk((t - t0 - 0.15 * out) / (0.85 * out))
+        coming_p = min_jerk((t - t0 - out - hold) / (0.85 * back))
         wobble = jerk * np.sin(2 * np.pi * 3.0 * (t - t0)) * (
-            np.sin(np.pi * np.clip((t - t0) / out_duration_s, 0, 1)) ** 2
-            + np.sin(np.pi * np.clip((t - t0 - out_duration_s - hold) / back, 0, 1)) ** 2)
-        lumbar_profile += going - coming + wobble
-        pelvis_profile += going_p - coming_p + 0.5 * wobble
+            np.sin(np.pi * np.clip((t - t0) / out, 0, 1)) ** 2
+            + np.sin(np.pi * np.clip((t - t0 - out - hold) / back, 0, 1)) ** 2)
+        lumbar_profile += size * (going - coming + wobble)
+        pelvis_profile += size * (going_p - coming_p + 0.5 * wobble)
     j = {"flexion": 0, "lateral": 1, "rotation": 2}[plane]
     lumbar = np.zeros((n, 3))
     pelvis = np.zeros((n, 3))
@@ -341,8 +346,10 @@ def trunk_task(task: str, *, sampling_rate_hz: float = 100.0, repetitions: int =
     recording = two_sensor_recording(pelvis, lumbar, hip, fs, rng, noise=noise,
                                      s1_tilt_deg=s1_tilt_deg, t12_tilt_deg=t12_tilt_deg,
                                      task=task)
-    truth = TrunkTaskTruth(total, share * total, (1.0 - share) * total, repetitions,
-                           out_duration_s + hold + back)
+    mean_size = float(scales[:, 0].mean())
+    truth = TrunkTaskTruth(total * mean_size, share * total * mean_size,
+                           (1.0 - share) * total * mean_size, repetitions,
+                           float(np.mean(outs * 2.1 + hold)))
     return recording, truth
 
 
@@ -460,7 +467,8 @@ def simulate_participant(traits: dict[str, float], rng: np.random.Generator, *,
             recording, _ = trunk_task(task, sampling_rate_hz=sampling_rate_hz,
                                       repetitions=repetitions, thoracolumbar_rom_deg=rom,
                                       lumbar_share=float(np.clip(share, 0.15, 0.85)),
-                                      out_duration_s=out, jerk=style.jerk, rng=rng, noise=noise,
+                                      out_duration_s=out, jerk=style.jerk, variability=0.04,
+                                      rng=rng, noise=noise,
                                       s1_tilt_deg=s1_tilt, t12_tilt_deg=t12_tilt)
         elif task == "sittostand":
             recording = sit_to_stand(sampling_rate_hz=sampling_rate_hz,
