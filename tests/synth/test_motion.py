@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from backpheno.biomech import EXTRACTOR, BiomechSettings
 from backpheno.biomech.extractor import extract_session, read_task
+from backpheno.biomech.features import feature_names
 from backpheno.biomech.io import find_motion_files
 from backpheno.config import SimulateConfig
 from backpheno.dataset import MOTION_TASKS, Dataset
@@ -117,3 +118,9 @@ def test_fear_avoidance_shows_in_range_of_motion_and_velocity(small_cohort):
         assert correlations[name] < -0.4, name
     assert set(truth["traits"]["fear_avoidance"]["drives"]) >= {
         "biomech.flexion.thoracolumbar_rom_deg", "biomech.flexion.peak_velocity_dps"}
+
+
+def test_drives_name_features_the_extractor_emits():
+    emitted = set(feature_names(list(MOTION_TASKS)))
+    for trait, names in motion.DRIVES.items():
+        assert names and set(names) <= emitted, (trait, set(names) - emitted)

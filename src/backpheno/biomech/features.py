@@ -180,6 +180,8 @@ class TaskResult:
         Time-indexed traces (angles, velocities) for plotting.
     events : DataFrame, optional
         Detected repetitions, transitions or strides.
+    details : dict
+        Further intermediate results (the static baseline, the fitted mobgap pipeline).
     """
 
     task: str

@@ -150,13 +150,14 @@ def movement_style(traits: dict[str, float], rng: np.random.Generator,
 def min_jerk(tau: np.ndarray) -> np.ndarray:
     """Minimum-jerk position profile on [0, 1] (clipped outside)."""
     tau = np.clip(tau, 0.0, 1.0)
-    return tau**3 * (10.0 - 15.0 * tau + 6.0 * tau**2)
+    return tau * tau * tau * (10.0 + tau * (6.0 * tau - 15.0))
 
 
 def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product of scalar-last quaternions ``(x, y, z, w)`` (broadcasting)."""
-    ax, ay, az, aw = np.moveaxis(np.asarray(a, float), -1, 0)
-    bx, by, bz, bw = np.moveaxis(np.asarray(b, float), -1, 0)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bx, by, bz, bw = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     return np.stack([aw * bx + ax * bw + ay * bz - az * by,
                      aw * by - ax * bz + ay * bw + az * bx,
                      aw * bz + ax * by - ay * bx + az * bw,
@@ -166,8 +167,16 @@ def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Rotate vectors ``v`` by unit quaternions ``q`` (scalar-last): ``q v q*``."""
     u, w = q[..., :3], q[..., 3:]
-    t = 2.0 * np.cross(u, v)
-    return v + w * t + np.cross(u, t)
+    t = 2.0 * _cross(u, v)
+    return v + w * t + _cross(u, t)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product over the last axis (faster than np.cross for long arrays of 3-vectors)."""
+    a, b = np.broadcast_arrays(a, b)
+    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
 
 
 def quat_from_angles(angles_deg: np.ndarray) -> np.ndarray:
