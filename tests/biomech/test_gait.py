@@ -58,7 +58,9 @@ def test_faster_simulated_walk_is_measured_faster():
     for step_length in (0.55, 0.8):
         recording = motion.walk(cadence_spm=110.0, step_length_m=step_length,
                                 rng=np.random.default_rng(2))
-        speeds.append(gait_features(recording).features["walking_speed_mps"])
+        result = gait_features(recording)  # no SensorHeight metadata: default, flagged
+        assert result.status == "flagged" and "0.95 m assumed" in result.reason
+        speeds.append(result.features["walking_speed_mps"])
     assert speeds[1] > 1.2 * speeds[0]
 
 

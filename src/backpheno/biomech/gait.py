@@ -165,8 +165,8 @@ def gait_features(recording: ImuRecording, settings: BiomechSettings | None = No
     if recording.duration_s < MIN_DURATION_S:
         return TaskResult.unmeasurable("walk", "failed", f"recording too short "
                                        f"({recording.duration_s:.1f} s < {MIN_DURATION_S:.0f} s)")
-    height = recording.metadata.get("SensorHeight", {}).get(settings.gait_sensor)
-    height = float(height) if height is not None else settings.sensor_height_m
+    given = recording.metadata.get("SensorHeight", {}).get(settings.gait_sensor)
+    height = float(given) if given is not None else settings.sensor_height_m
     pipeline = run_mobgap(imu, fs, sensor_height_m=height, pipeline=settings.gait_pipeline,
                           stride_length_factor=settings.stride_length_factor)
     strides = pipeline.per_stride_parameters_
@@ -209,6 +209,9 @@ def gait_features(recording: ImuRecording, settings: BiomechSettings | None = No
     events = strides.assign(steady_state=strides.index.isin(steady.index))
     result = TaskResult("walk", features, signals=signals, events=events,
                         details={"pipeline": pipeline, "sensor_height_m": height})
+    if given is None:
+        result.flag(f"no SensorHeight for {settings.gait_sensor} in the metadata: {height:g} m "
+                    "assumed for stride length and speed")
     if not trimmed_all:
         result.flag("walking bout too short for steady state: all its strides used")
     if not values:

@@ -206,7 +206,7 @@ def _applicable(data_path: Path, suffix: str) -> list[Path]:
     wanted, _ = _entities(data_path.name)
     found: list[Path] = []
     folder = data_path.parent
-    for _ in range(6):
+    for _ in range(4):  # motion/, ses-*/, sub-*/, the dataset root
         level = []
         for candidate in folder.glob(f"*{suffix}"):
             entities, tail = _entities(candidate.name)
