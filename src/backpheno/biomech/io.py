@@ -13,6 +13,11 @@ letters out of A/P, L/R, S/I, with F/B and U/D accepted as synonyms) gives the a
 of the file's x, y and z axes during upright standing; ``SpatialAxes`` in ``*_motion.json`` is
 used otherwise, then a default. Units are normalised from ``g``, ``m/s^2``, ``deg/s`` and ``rad/s``.
 
+Sidecars follow the BIDS inheritance principle (:func:`motion_sidecars`): channels and task
+metadata may sit at the dataset or subject level. One addition to BIDS: ``SensorHeight`` in a
+``*_motion.json`` maps tracked points to their height above the floor in upright standing
+(metres), which the walking stride-length model needs.
+
 Bad input raises :class:`~backpheno.errors.InputError` naming the file and channel: missing
 sidecars or channels, unknown units, a sampling frequency that disagrees with the timestamps or
 the recording duration or is too low, irregular timestamps, and gaps of missing samples longer

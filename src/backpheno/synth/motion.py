@@ -16,6 +16,14 @@ seated; the walk is a straight walk with gait initiation and termination whose l
 vertical and antero-posterior acceleration oscillate at the step frequency, so mobgap's
 lower-back pipeline detects the gait and returns cadence and speed.
 
+Files (BIDS motion, with the inheritance principle): :func:`write_static` writes the
+dataset-level ``tracksys-imu_channels.tsv``/``.json`` (channel names, units m/s^2 and rad/s,
+``SpatialAxes`` "SRA") and one ``task-<task>_tracksys-imu_motion.json`` per task
+(``SamplingFrequency``); :func:`write_participant` writes the session-level
+``sub-XXX_ses-YY_tracksys-imu_motion.json`` (``SensorHeight`` of each sensor, m) and one
+headerless ``*_motion.tsv`` per task. :func:`write_recording` writes one self-contained
+recording for notebooks and tests.
+
 Latent traits act as follows (``fear_avoidance`` = kinesiophobia):
 
 * ``fear_avoidance`` → smaller range of motion, slower movements (longer movement time, lower
