@@ -122,8 +122,12 @@ class SpineSimConfig(StrictModel):
 class MotionSimConfig(StrictModel):
     """Synthetic BIDS-motion IMU recordings."""
 
-    sampling_frequency: float = Field(100.0, ge=20.0, le=1000.0, description="Hz")
+    sampling_frequency: float = Field(100.0, ge=50.0, le=1000.0, description="Hz")
     repetitions: int = Field(3, ge=1, le=10, description="repetitions per trunk movement task")
+    walk_duration_s: float = Field(30.0, ge=12.0, le=600.0,
+                                   description="seconds of the straight-walk recording")
+    noise_scale: float = Field(1.0, ge=0.0, le=10.0,
+                               description="multiplies the simulated sensor noise and bias")
 
 
 class SimulateConfig(StrictModel):
