@@ -26,6 +26,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from backpheno.biomech import EXTRACTOR as BIOMECH_EXTRACTOR
+from backpheno.biomech import BiomechSettings
 from backpheno.cohort import CohortResult, extract_cohort, write_json_summary
 from backpheno.config import InputPath, OutputPath, StrictModel
 from backpheno.dataset import Dataset
@@ -48,6 +50,9 @@ class ExtractConfig(StrictModel):
         "must see the dataset and cache folders")
     deep_sessions: list[str] = Field(default_factory=lambda: ["ses-V0"], min_length=1,
                                      description="sessions the imaging and IMU extractors read")
+    biomech: BiomechSettings | None = Field(
+        default_factory=BiomechSettings,
+        description="trunk IMU biomechanics (null to skip)")
     outcomes: OutcomeSettings = Field(default_factory=OutcomeSettings)
     regime: RegimeExportSettings = Field(default_factory=RegimeExportSettings)
 
@@ -63,7 +68,10 @@ class ExtractRun:
 
 def configured_extractors(config: ExtractConfig) -> dict[str, tuple[Extractor, BaseModel]]:
     """The per-participant extractors enabled in ``config``, with their settings."""
-    return {}
+    enabled: dict[str, tuple[Extractor, BaseModel]] = {}
+    if config.biomech is not None:
+        enabled["biomech"] = (BIOMECH_EXTRACTOR, config.biomech)
+    return enabled
 
 
 def cohort_tables(dataset: Dataset, config: ExtractConfig) -> list[FeatureTable]:
