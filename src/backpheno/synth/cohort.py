@@ -22,7 +22,7 @@ from backpheno import __version__
 from backpheno.config import TRAITS, SimulateConfig
 from backpheno.io import write_json, write_text, write_tsv
 from backpheno.progress import parallel_map, setup_logging
-from backpheno.synth import design, pain, traits
+from backpheno.synth import design, pain, phenotype, traits
 from backpheno.synth.base import ParticipantSpec
 
 logger = logging.getLogger("backpheno.synth")
@@ -33,8 +33,8 @@ logger = logging.getLogger("backpheno.synth")
 DEEP_WRITERS: tuple[ModuleType, ...] = ()
 
 #: Cohort-level questionnaire writer: ``write_phenotype(root, cohort, assignment, config)``
-#: returning nothing, plus ``DRIVES``. ``None`` until the questionnaire generator exists.
-PHENOTYPE_WRITER: ModuleType | None = None
+#: returning nothing, plus ``DRIVES``.
+PHENOTYPE_WRITER: ModuleType | None = phenotype
 
 #: Features driven by the PEG and PGIC answers written here.
 PAIN_DRIVES = {
