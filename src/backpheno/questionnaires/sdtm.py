@@ -191,9 +191,13 @@ def _prepare(frame: pd.DataFrame, domain: str, weeks: dict[str, float],
         study = _text(frame["STUDYID"]).fillna("")
     else:
         study = pd.Series("", index=frame.index, dtype="string")
-    stripped = [u[len(s) + 1:] if s and u.startswith(f"{s}-") else u
-                for u, s in zip(usubjid, study, strict=True)]
-    frame["participant_id"] = ["sub-" + re.sub(r"[^A-Za-z0-9]", "", u) for u in stripped]
+    key = (usubjid + "\x1f" + study.fillna("")).astype(object)
+    labels = {}
+    for k in key.unique():
+        u, st = k.split("\x1f")
+        u = u.removeprefix(f"{st}-") if st else u
+        labels[k] = "sub-" + re.sub(r"[^A-Za-z0-9]", "", u)
+    frame["participant_id"] = key.map(labels).to_numpy(dtype=object)
     week_to_session = {float(w): s for s, w in weeks.items()}
     visit = pd.to_numeric(_text(frame["VISITNUM"]), errors="coerce")
     frame["session_id"] = visit.map(week_to_session)
@@ -431,7 +435,7 @@ def write_sdtm(tables: Mapping[str, pd.DataFrame] | Dataset, out: str | Path, *,
                                        "STRESN", "STRESU", "STAT")})
         path = out / f"{domain.lower()}.csv"
         with atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False, float_format="%.10g")
+            frame.to_csv(tmp, index=False)
         written[domain.lower()] = path
     return written
 
@@ -441,8 +445,9 @@ def _melt(frame: pd.DataFrame, inst: Instrument, weeks: dict[str, float],
     columns = [i.column for i in inst.items if i.column in frame.columns]
     long = frame.melt(id_vars=_ID, value_vars=columns, var_name="column", value_name="STRESN")
     item = {i.column: i for i in inst.items}
-    code = long["column"].map(lambda c: item[c].code)
-    parsed = code.str.extract(r"^(?P<TESTCD>[^@#]+)(?:@(?P<site>[a-z]+))?(?:#(?P<REPNUM>\d+))?$")
+    parsed = pd.Series({c: item[c].code for c in columns}).str.extract(
+        r"^(?P<TESTCD>[^@#]+)(?:@(?P<site>[a-z]+))?(?:#(?P<REPNUM>\d+))?$")
+    parsed = parsed.reindex(long["column"].to_numpy())
     unknown = ~long["session_id"].isin(weeks)
     if unknown.any():
         raise InputError(f"sessions {sorted(long.loc[unknown, 'session_id'].unique())} have no "
@@ -451,11 +456,11 @@ def _melt(frame: pd.DataFrame, inst: Instrument, weeks: dict[str, float],
         "USUBJID": studyid + "-" + long["participant_id"].str.removeprefix("sub-"),
         "CAT": inst.title,
         "SCAT": inst.sdtm_label,
-        "TESTCD": parsed["TESTCD"],
-        "TEST": long["column"].map(lambda c: item[c].label),
-        "LOC": parsed["site"].map(SITE_LABELS),
-        "REPNUM": pd.to_numeric(parsed["REPNUM"]),
+        "TESTCD": parsed["TESTCD"].to_numpy(),
+        "TEST": long["column"].map({c: item[c].label for c in columns}),
+        "LOC": parsed["site"].map(SITE_LABELS).to_numpy(),
+        "REPNUM": pd.to_numeric(parsed["REPNUM"]).to_numpy(),
         "STRESN": pd.to_numeric(long["STRESN"], errors="coerce").astype(float),
-        "STRESU": long["column"].map(lambda c: item[c].unit),
+        "STRESU": long["column"].map({c: item[c].unit for c in columns}),
         "VISITNUM": long["session_id"].map(weeks),
     })
