@@ -433,7 +433,11 @@ class BinOp(Expr):
         a, b = self.left.scalar(ctx), self.right.scalar(ctx)
         if math.isnan(a) or math.isnan(b) or (self.op == "/" and b == 0):
             return math.nan
-        return float(_OPS[self.op](a, b))
+        try:
+            out = float(_OPS[self.op](a, b))
+        except OverflowError:
+            return math.nan
+        return out if math.isfinite(out) else math.nan
 
 
 def diff(a: Expr, b: Expr) -> BinOp:

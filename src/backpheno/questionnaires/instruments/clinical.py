@@ -63,10 +63,10 @@ PHYSICAL_EXAM = Instrument(
     scores=(
         Score("lumbar_flexion_deg", PairedMeanDiff(("flexion_t12",), ("flexion_s1",)), "deg",
               "lumbar flexion range of motion: T12 minus S1 inclinometer angle (BACPAC LFLEXTOT)",
-              -30, 130, "higher = more lumbar flexion (better)"),
+              -160, 190, "higher = more lumbar flexion (better)"),
         Score("lumbar_extension_deg", PairedMeanDiff(("extension_t12",), ("extension_s1",)),
               "deg", "lumbar extension range of motion: T12 minus S1 inclinometer angle "
-              "(BACPAC LEXTNTOT)", -30, 100, "higher = more lumbar extension (better)"),
+              "(BACPAC LEXTNTOT)", -130, 130, "higher = more lumbar extension (better)"),
         Score("sts5_time_s", Value("sts5_time"), "s", "five-times sit-to-stand time", 0, 180,
               "higher = slower (worse)"),
         Score("walk4m_time_s", Mean(("walk4m_time_1", "walk4m_time_2"), max_missing=1), "s",
