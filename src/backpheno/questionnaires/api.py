@@ -84,7 +84,8 @@ def score_tables(tables: Mapping[str, pd.DataFrame], settings: QuestionnaireSett
     Returns
     -------
     FeatureTable
-        Rows: participant × session; columns: every score of every table; codebook and QC filled.
+        Rows: participant × session (sorted by participant, then session week); columns: every
+        score of every table, instruments in registry order; codebook and QC filled.
 
     Raises
     ------
@@ -96,7 +97,8 @@ def score_tables(tables: Mapping[str, pd.DataFrame], settings: QuestionnaireSett
     results: list[ScoreResult] = []
     problems: list[pd.DataFrame] = []
     extra_qc: list[pd.DataFrame] = []
-    for name, frame in tables.items():
+    order = {n: i for i, n in enumerate(INSTRUMENT_NAMES)}
+    for name, frame in sorted(tables.items(), key=lambda kv: order.get(kv[0], len(order))):
         if wanted is not None and name not in wanted:
             continue
         if name not in INSTRUMENT_NAMES:

@@ -218,7 +218,7 @@ def _check_ids(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[dict]
                                  session_id=frame["session_id"].iloc[r], instrument=name,
                                  column=col, value=_plain(frame[col].iloc[r]),
                                  problem=f"invalid {col}"))
-        frame[col] = text.fillna("")
+        frame[col] = text.fillna("").astype(str)
     sizes = frame.groupby(list(ID_COLUMNS), sort=False).size()
     for (pid, sid), count in sizes[sizes > 1].items():
         problems.append(dict(participant_id=pid, session_id=sid, instrument=name,
@@ -258,8 +258,8 @@ def _qc_rows(pids: np.ndarray, sids: np.ndarray, item: str, status: str,
 
 def _problems_to_qc(problems: list[dict]) -> pd.DataFrame:
     frame = _offenders(problems)
-    item = frame["instrument"] + np.where(frame["column"].notna(), "." + frame["column"].fillna(""),
-                                          "")
+    column = frame["column"].astype(object)
+    item = frame["instrument"] + np.where(column.notna(), "." + column.fillna("").astype(str), "")
     value = frame["value"].map(lambda v: f" (value {v!r})" if _present(v) else "")
     problem = frame["problem"]
     dropped = problem.str.startswith("duplicated") | problem.str.startswith("invalid")

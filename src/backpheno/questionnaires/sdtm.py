@@ -137,14 +137,16 @@ def read_sdtm_with_problems(qs=None, ft=None, *, settings=None, pgic_coding: str
         session_weeks = settings.session_weeks
         studyid = settings.sdtm.studyid if settings.sdtm is not None else None
     weeks = dict(DEFAULT_SESSION_WEEKS if session_weeks is None else session_weeks)
-    registry = [i for i in all_instruments(pgic_coding)
-                if instruments is None or i.name in instruments]
+    everything = all_instruments(pgic_coding)
+    registry = [i for i in everything if instruments is None or i.name in instruments]
+    ignored = _codes([i for i in everything if i not in registry]) - _codes(registry)
     tables: dict[str, pd.DataFrame] = {}
     problems: list[pd.DataFrame] = []
     if qs is not None:
         frame = _as_frame(qs, QS_REQUIRED, "QS")
         long, found = _prepare(frame, "QS", weeks, studyid)
         problems.append(found)
+        long = long[~long["code"].isin(ignored)]
         got, found = _qs_tables(long, [i for i in registry if i.domain == "QS"],
                                 explicit=instruments is not None)
         tables.update(got)
@@ -153,11 +155,24 @@ def read_sdtm_with_problems(qs=None, ft=None, *, settings=None, pgic_coding: str
         frame = _as_frame(ft, FT_REQUIRED, "FT")
         long, found = _prepare(frame, "FT", weeks, studyid)
         problems.append(found)
+        long = long[~long["code"].isin({c.split("@")[0].split("#")[0] for c in ignored})]
         got, found = _ft_tables(long, [i for i in registry if i.domain == "FT"])
         tables.update(got)
         problems.append(found)
     problems = [p for p in problems if len(p)]
+    by_name = {i.name: i for i in registry}
+    tables = {name: _all_columns(table, by_name[name]) for name, table in tables.items()}
     return tables, (pd.concat(problems, ignore_index=True) if problems else _offenders([]))
+
+
+def _codes(instruments: list[Instrument]) -> set[str]:
+    return {it.code.upper() for inst in instruments for it in inst.items}
+
+
+def _all_columns(table: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
+    """Every item column of the instrument (a long table has no row for an unrecorded item)."""
+    columns = [i.column for i in inst.items if not i.optional or i.column in table.columns]
+    return table.reindex(columns=_ID + columns)
 
 
 def _as_frame(source, required: tuple[str, ...], domain: str) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from backpheno.config import InputPath, StrictModel
 from backpheno.dataset import DEFAULT_SESSION_WEEKS
@@ -44,6 +44,16 @@ class QuestionnaireSettings(StrictModel):
     instruments: list[str] | None = None
     sdtm: SdtmInput | None = None
     session_weeks: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SESSION_WEEKS))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coding_declared(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("pgic_coding") is None:
+            raise ValueError(
+                "pgic_coding is required: declare how the dataset numbers PGIC answers, "
+                "bacpac_0_6 (0 = very much improved .. 6 = very much worse, BACPAC Minimum "
+                "Dataset) or common_1_7 (1 = very much improved .. 7 = very much worse)")
+        return data
 
     @field_validator("instruments")
     @classmethod
