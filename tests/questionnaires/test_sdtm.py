@@ -20,50 +20,60 @@ from backpheno.questionnaires.sdtm import read_sdtm, write_sdtm
 # Participant SMART-0201-00001, week 0, of the BACPAC Minimum Dataset example data
 # (Vincent-Toups/bacpac_val source_data/QSmd_err.csv): (QSSCAT, QSTESTCD, QSSTRESN, QSDRVFL).
 # Derived rows (QSDRVFL = Y) carry the Minimum Dataset's own scores.
+ANX = "PROMIS Emotional Distress - Anxiety"
+DEP = "PROMIS Emotional Distress - Depression"
+PCS = "Pain Catastrophizing Scale"
+PI = "PROMIS Pain Interference"
+PF = "PROMIS Physical Function"
+SLEEP = "PROMIS Sleep Disturbance"
+LBPDF = "Low Back Pain Duration and Frequency"
+RAD = "Radicular Low Back Pain"
+PSOM = "Abbreviated Pain Somatization"
+WPI = "Widespread Pain Inventory"
 MDS_QS = [
     ("GAD", "GAD01", "2", ""), ("GAD", "GAD02", "2", ""), ("GAD", "GAD2RAW", "4", "Y"),
-    ("PROMIS Emotional Distress - Anxiety", "EDANX01", "1", ""),
-    ("PROMIS Emotional Distress - Anxiety", "EDANX40", "1", ""),
-    ("PROMIS Emotional Distress - Anxiety", "EDANX41", "5", ""),
-    ("PROMIS Emotional Distress - Anxiety", "EDANX53", "2", ""),
-    ("PROMIS Emotional Distress - Anxiety", "PRANX4AR", "9", "Y"),
-    ("PROMIS Emotional Distress - Anxiety", "PRANX4AT", "57.7", "Y"),
+    (ANX, "EDANX01", "1", ""),
+    (ANX, "EDANX40", "1", ""),
+    (ANX, "EDANX41", "5", ""),
+    (ANX, "EDANX53", "2", ""),
+    (ANX, "PRANX4AR", "9", "Y"),
+    (ANX, "PRANX4AT", "57.7", "Y"),
     ("PHQ", "PHQ01", "1", ""), ("PHQ", "PHQ02", "3", ""), ("PHQ", "PHQ2RAW", "4", "Y"),
-    ("PROMIS Emotional Distress - Depression", "EDDEP04", "4", ""),
-    ("PROMIS Emotional Distress - Depression", "EDDEP06", "1", ""),
-    ("PROMIS Emotional Distress - Depression", "EDDEP29", "1", ""),
-    ("PROMIS Emotional Distress - Depression", "EDDEP41", "1", ""),
-    ("PROMIS Emotional Distress - Depression", "PRDEP4AT", "53.9", "Y"),
+    (DEP, "EDDEP04", "4", ""),
+    (DEP, "EDDEP06", "1", ""),
+    (DEP, "EDDEP29", "1", ""),
+    (DEP, "EDDEP41", "1", ""),
+    (DEP, "PRDEP4AT", "53.9", "Y"),
     ("Current Opioid Use", "OPIOID01", "1", ""),
-    ("Pain Catastrophizing Scale", "PCS10", "1", ""), ("Pain Catastrophizing Scale", "PCS11", "4", ""),
-    ("Pain Catastrophizing Scale", "PCS13", "4", ""), ("Pain Catastrophizing Scale", "PCS4", "2", ""),
-    ("Pain Catastrophizing Scale", "PCS5", "0", ""), ("Pain Catastrophizing Scale", "PCS6", "1", ""),
-    ("Pain Catastrophizing Scale", "PCSRAW", "12", "Y"),
-    ("Low Back Pain Duration and Frequency", "LBPDF01", "2", ""),
-    ("Low Back Pain Duration and Frequency", "LBPDF02", "1", ""),
+    (PCS, "PCS10", "1", ""), (PCS, "PCS11", "4", ""),
+    (PCS, "PCS13", "4", ""), (PCS, "PCS4", "2", ""),
+    (PCS, "PCS5", "0", ""), (PCS, "PCS6", "1", ""),
+    (PCS, "PCSRAW", "12", "Y"),
+    (LBPDF, "LBPDF01", "2", ""),
+    (LBPDF, "LBPDF02", "1", ""),
     ("Low Back Pain Intensity", "LBPPINT1", "4", ""),
     ("PEG", "PEG1", "6", ""), ("PEG", "PEG2", "10", ""), ("PEG", "PEG3", "1", ""),
     ("PEG", "PEGSCORE", "5.6667", "Y"),
-    ("PROMIS Pain Interference", "PAININ22", "5", ""), ("PROMIS Pain Interference", "PAININ31", "2", ""),
-    ("PROMIS Pain Interference", "PAININ34", "5", ""), ("PROMIS Pain Interference", "PAININ9", "1", ""),
-    ("PROMIS Pain Interference", "PRPI4AT", "62.5", "Y"),
-    ("Radicular Low Back Pain", "RADLBP1", "0", ""), ("Radicular Low Back Pain", "RADLBP2", "0", ""),
-    ("Abbreviated Pain Somatization", "PSOM1", "1", ""),
-    ("Abbreviated Pain Somatization", "PSOM2", "3", ""),
+    (PI, "PAININ22", "5", ""), (PI, "PAININ31", "2", ""),
+    (PI, "PAININ34", "5", ""), (PI, "PAININ9", "1", ""),
+    (PI, "PRPI4AT", "62.5", "Y"),
+    (RAD, "RADLBP1", "0", ""), (RAD, "RADLBP2", "0", ""),
+    (PSOM, "PSOM1", "1", ""),
+    (PSOM, "PSOM2", "3", ""),
     ("Patient Global Impression of Change", "PGIC1", ".", ""),
-    ("PROMIS Physical Function", "PFA11", "1", ""), ("PROMIS Physical Function", "PFA21", "2", ""),
-    ("PROMIS Physical Function", "PFA23", "5", ""), ("PROMIS Physical Function", "PFA53", "2", ""),
-    ("PROMIS Physical Function", "PFB1", "1", ""), ("PROMIS Physical Function", "PFC12", "3", ""),
-    ("PROMIS Physical Function", "PRPF6BR", "14", "Y"),
-    ("PROMIS Sleep Disturbance", "PRSD6AT", "66.5", "Y"),
-    ("PROMIS Sleep Disturbance", "SLEEP108", "5", ""), ("PROMIS Sleep Disturbance", "SLEEP109", "4", ""),
-    ("PROMIS Sleep Disturbance", "SLEEP116", "5", ""), ("PROMIS Sleep Disturbance", "SLEEP20", "5", ""),
-    ("PROMIS Sleep Disturbance", "SLEEP44", "2", ""), ("PROMIS Sleep Disturbance", "SLEEP72", "5", ""),
+    (PF, "PFA11", "1", ""), (PF, "PFA21", "2", ""),
+    (PF, "PFA23", "5", ""), (PF, "PFA53", "2", ""),
+    (PF, "PFB1", "1", ""), (PF, "PFC12", "3", ""),
+    (PF, "PRPF6BR", "14", "Y"),
+    (SLEEP, "PRSD6AT", "66.5", "Y"),
+    (SLEEP, "SLEEP108", "5", ""), (SLEEP, "SLEEP109", "4", ""),
+    (SLEEP, "SLEEP116", "5", ""), (SLEEP, "SLEEP20", "5", ""),
+    (SLEEP, "SLEEP44", "2", ""), (SLEEP, "SLEEP72", "5", ""),
     ("Sleep Duration", "PSQI4", "3.1833", ""),
     ("TAPS", "TAPS1Q1", "0", ""), ("TAPS", "TAPS1Q4", "4", ""),
-    *[("Widespread Pain Inventory", f"PNAREA{i}", v, "") for i, v in
+    *[(WPI, f"PNAREA{i}", v, "") for i, v in
       zip(range(1, 8), "1011101", strict=True)],
-    ("Widespread Pain Inventory", "WDSPPNUM", "5", "Y"),
+    (WPI, "WDSPPNUM", "5", "Y"),
 ]
 
 #: The Minimum Dataset's derived scores for these answers, and backpheno's feature for each.

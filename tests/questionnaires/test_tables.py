@@ -53,7 +53,8 @@ def test_promis29_profile_uses_the_same_tables(promis_reference):
         expected = promis_reference[promis_reference["domain"] == domain]
         np.testing.assert_allclose(scores[f"q.promis29.{prefix}t_score"], expected["t_score"])
         np.testing.assert_allclose(scores[f"q.promis29.{prefix}se"], expected["se"])
-    np.testing.assert_array_equal(scores["q.promis29.pain_intensity"], [r % 11 for r in range(4, 21)])
+    np.testing.assert_array_equal(scores["q.promis29.pain_intensity"],
+                                  [r % 11 for r in range(4, 21)])
     assert scores["q.promis29.propr"].isna().all()  # no cognition items: no PROPr
 
 

@@ -21,7 +21,7 @@ from backpheno.questionnaires.engine import (
 )
 from backpheno.questionnaires.registry import INSTRUMENT_NAMES, get_instrument
 from backpheno.questionnaires.settings import QuestionnaireSettings
-from backpheno.table import INDEX_NAMES, FeatureTable, make_codebook, make_qc
+from backpheno.table import INDEX_NAMES, QC_COLUMNS, FeatureTable, make_codebook, make_qc
 
 logger = logging.getLogger("backpheno.questionnaires")
 
@@ -186,8 +186,7 @@ def _assemble(results: list[ScoreResult], extra_qc: list[pd.DataFrame],
     data = data.iloc[_session_order(data.index)].astype(float)
     codebook = make_codebook([row for r in results for row in r.codebook])
     qc_parts = [q for q in [*extra_qc, *(r.qc for r in results)] if len(q)]
-    qc = make_qc(pd.concat(qc_parts, ignore_index=True).to_dict("records")) if qc_parts \
-        else make_qc([])
+    qc = pd.concat(qc_parts, ignore_index=True)[list(QC_COLUMNS)] if qc_parts else make_qc([])
     metadata = {"questionnaires": {"version": __version__,
                                    "settings": settings.model_dump(mode="json"),
                                    "instruments": [r.codebook[0]["name"].split(".")[1]

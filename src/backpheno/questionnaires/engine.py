@@ -137,9 +137,8 @@ def score_frame(frame: pd.DataFrame, instrument: Instrument, policy: str = "erro
 
     keep = np.ones(len(frame), dtype=bool)
     if has_ids:
-        frame, id_problems, keep = _check_ids(frame, name)
+        frame, id_problems, keep, index = _check_ids(frame, name)
         problems += id_problems
-        index = pd.MultiIndex.from_frame(frame[list(ID_COLUMNS)])
     else:
         index = frame.index
     pids, sids = _labels(frame, has_ids)
@@ -204,8 +203,13 @@ def score_frame(frame: pd.DataFrame, instrument: Instrument, policy: str = "erro
     return ScoreResult(scores, codebook_rows(instrument), _qc(qc_parts))
 
 
-def _check_ids(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[dict], np.ndarray]:
-    """Invalid identifiers and duplicated rows; ``keep`` marks the rows that may be scored."""
+def _check_ids(frame: pd.DataFrame,
+               name: str) -> tuple[pd.DataFrame, list[dict], np.ndarray, pd.MultiIndex]:
+    """Invalid identifiers and duplicated rows.
+
+    Returns the frame with text identifiers, the problems, ``keep`` (rows that may be scored)
+    and the ``(participant_id, session_id)`` index.
+    """
     problems = []
     frame = frame.copy()
     keep = np.ones(len(frame), dtype=bool)
@@ -219,12 +223,16 @@ def _check_ids(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[dict]
                                  column=col, value=_plain(frame[col].iloc[r]),
                                  problem=f"invalid {col}"))
         frame[col] = text.fillna("").astype(str)
-    sizes = frame.groupby(list(ID_COLUMNS), sort=False).size()
-    for (pid, sid), count in sizes[sizes > 1].items():
-        problems.append(dict(participant_id=pid, session_id=sid, instrument=name,
-                             problem=f"duplicated participant-session row ({count} rows)"))
-    keep &= ~frame.duplicated(list(ID_COLUMNS), keep=False).to_numpy()
-    return frame, problems, keep
+    index = pd.MultiIndex.from_arrays([frame["participant_id"], frame["session_id"]],
+                                      names=list(ID_COLUMNS))
+    duplicated = index.duplicated(keep=False)
+    if duplicated.any():
+        counts = index[duplicated].value_counts(sort=False)
+        for (pid, sid), count in counts.items():
+            problems.append(dict(participant_id=pid, session_id=sid, instrument=name,
+                                 problem=f"duplicated participant-session row ({count} rows)"))
+    keep &= ~duplicated
+    return frame, problems, keep, index
 
 
 def _labels(frame: pd.DataFrame, has_ids: bool) -> tuple[np.ndarray, np.ndarray]:

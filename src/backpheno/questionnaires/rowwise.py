@@ -50,7 +50,8 @@ def score_row(answers: dict[str, object], instrument: Instrument) -> dict[str, f
     return out
 
 
-def score_rows(frame: pd.DataFrame, instrument: str, pgic_coding: str | None = None) -> pd.DataFrame:
+def score_rows(frame: pd.DataFrame, instrument: str,
+               pgic_coding: str | None = None) -> pd.DataFrame:
     """Score a table by looping over its rows with :func:`score_row`."""
     inst = get_instrument(instrument, pgic_coding)
     present = [c for c in inst.columns if c in frame.columns]

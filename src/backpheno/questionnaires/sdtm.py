@@ -93,7 +93,8 @@ def read_long(path: str | Path) -> pd.DataFrame:
 def read_sdtm(qs: str | Path | pd.DataFrame | None = None,
               ft: str | Path | pd.DataFrame | None = None, *, settings=None,
               pgic_coding: str = "bacpac_0_6", studyid: str | None = None,
-              instruments: list[str] | None = None, session_weeks: Mapping[str, float] | None = None,
+              instruments: list[str] | None = None,
+              session_weeks: Mapping[str, float] | None = None,
               invalid_answers: str = "error") -> dict[str, pd.DataFrame]:
     """Wide item tables, keyed by instrument name, from the Minimum Dataset long format.
 
@@ -223,9 +224,9 @@ def _prepare(frame: pd.DataFrame, domain: str, weeks: dict[str, float],
     frame["code"] = _text(frame[f"{prefix}TESTCD"]).str.upper()
     rows = []
     bad_visit = frame["session_id"].isna()
-    for r in frame.loc[bad_visit].itertuples():
+    for r in frame.loc[bad_visit, ["participant_id", "code", "VISITNUM"]].itertuples():
         rows.append(dict(participant_id=r.participant_id, instrument=domain, column=r.code,
-                         value=frame.at[r.Index, "VISITNUM"],
+                         value=r.VISITNUM,
                          problem=f"VISITNUM has no session (known weeks: "
                                  f"{sorted(week_to_session)})"))
     empty_id = frame["participant_id"] == "sub-"
@@ -260,7 +261,7 @@ def _duplicates(long: pd.DataFrame, keys: list[str], instrument: pd.Series) -> p
 
 
 def _pivot(long: pd.DataFrame, column: str) -> pd.DataFrame:
-    wide = long.pivot(index=_ID, columns=column, values="value")
+    wide = long.pivot(index=_ID, columns=column, values="value")  # noqa: PD010 - unique keys
     wide.columns.name = None
     return wide.reset_index()
 

@@ -36,8 +36,8 @@ from backpheno.questionnaires.spec import (
 
 FT_CITATION = ("BACPAC Minimum Dataset FT specification (Vincent-Toups/bacpac_val "
                "source_data/STDSPECS_FT.ods and ft.csv: LFLEXTOT = LFLEXT12 - LFLEXS1, MDPTS = "
-               "mean over 3 trials of 10th - 1st pinprick, PTSMN15S/PTSMN30S = mean after-sensation "
-               "with 'no lingering pain' counted as 0)")
+               "mean over 3 trials of 10th - 1st pinprick, PTSMN15S/PTSMN30S = mean "
+               "after-sensation with 'no lingering pain' counted as 0)")
 
 PHYSICAL_EXAM = Instrument(
     name="physical_exam",

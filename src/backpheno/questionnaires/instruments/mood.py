@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from backpheno.questionnaires.spec import Apply, InSet, Instrument, Item, Ref, Score, Sum, Value, likert
+from backpheno.questionnaires.spec import (
+    Apply,
+    InSet,
+    Instrument,
+    Item,
+    Ref,
+    Score,
+    Sum,
+    Value,
+    likert,
+)
 
 NO_RULE = "no published missing-item rule found; every item of a score required, no proration"
 FREQUENCY = "0 = not at all, 1 = several days, 2 = more than half the days, 3 = nearly every day"

@@ -31,7 +31,6 @@ HEALTHMEASURES = ("HealthMeasures PROMIS scoring instructions "
                   "(https://www.healthmeasures.net/score-and-interpret/calculate-scores)")
 MISSING_RULE = ("every item of the form must be answered; summed-score tables do not apply to "
                 "incomplete forms (HealthMeasures) and no proration is done")
-TABLE_NOTE = "T-scores and SEs from the official summed-score table (backpheno/data/promis_tscores.csv)"
 
 #: Items per domain: (official ID, short wording).
 DOMAIN_ITEMS = {
