@@ -124,3 +124,10 @@ def test_missing_answers_are_never_imputed():
     result = score_instrument(frame(rows), "promis_pi_4a")
     assert result.scores.isna().all(axis=None)
     assert result.qc["reason"].item().startswith("4 items of 4 missing")
+
+
+def test_blank_and_na_text_cells_are_missing_answers():
+    table = frame([dict(zip(PI, ("3", "", "n/a", 2), strict=True))]).astype(object)
+    result = score_instrument(table, "promis_pi_4a")
+    assert result.scores.isna().all(axis=None)
+    assert result.qc["reason"].item().startswith("2 items of 4 missing")

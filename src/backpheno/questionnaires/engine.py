@@ -29,6 +29,8 @@ ID_COLUMNS = INDEX_NAMES
 MODALITY = "q"
 OFFENDER_COLUMNS = ("participant_id", "session_id", "instrument", "column", "value", "problem")
 
+#: Text cells that mean "no answer" (BIDS writes n/a).
+_BLANK = ("", "n/a")
 _PARTICIPANT_RE = re.compile(r"^sub-[A-Za-z0-9]+$")
 _SESSION_RE = re.compile(r"^ses-[A-Za-z0-9]+$")
 
@@ -130,77 +132,94 @@ def score_frame(frame: pd.DataFrame, instrument: Instrument, policy: str = "erro
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    name = instrument.name
-    problems: list[dict] = []
-    qc_parts: list[pd.DataFrame] = []
     has_ids = all(c in frame.columns for c in ID_COLUMNS)
-
+    problems: list[dict] = []
     keep = np.ones(len(frame), dtype=bool)
     if has_ids:
-        frame, id_problems, keep, index = _check_ids(frame, name)
-        problems += id_problems
+        frame, problems, keep, index = _check_ids(frame, instrument.name)
     else:
         index = frame.index
     pids, sids = _labels(frame, has_ids)
+    problems += _column_problems(frame, instrument)
+    items, answer_problems = _read_items(frame, instrument, pids, sids)
+    problems += answer_problems
+    if problems and policy == "error":
+        empty = pd.DataFrame(index=index[:0])
+        return ScoreResult(empty, codebook_rows(instrument), _qc([]), _offenders(problems))
 
+    absent = {i.column for i in instrument.items if i.optional and i.column not in frame}
+    columns, missing = _evaluate(instrument, items, len(frame), absent)
+    qc_parts = [_problems_to_qc(problems)] if problems else []
+    for feature, mask, reason in missing:
+        mask = mask & keep
+        if mask.any():
+            qc_parts.append(_qc_rows(pids[mask], sids[mask], feature, "missing", reason))
+    scores = pd.DataFrame(columns, index=index)
+    if has_ids:
+        scores = scores[keep]
+    return ScoreResult(scores, codebook_rows(instrument), _qc(qc_parts))
+
+
+def _column_problems(frame: pd.DataFrame, instrument: Instrument) -> list[dict]:
+    """Columns that are not items, and required item columns that are absent."""
+    name = instrument.name
     declared = set(instrument.columns)
-    unknown = [c for c in frame.columns if c not in declared and c not in ID_COLUMNS]
-    absent = [i.column for i in instrument.items if i.column not in frame.columns]
-    absent_required = [c for c in absent if not instrument.item(c).optional]
-    for col in unknown:
-        problems.append(dict(instrument=name, column=col, problem="unknown column (not an item "
-                             f"of {name}: {instrument.title})"))
-    for col in absent_required:
-        problems.append(dict(instrument=name, column=col, problem="item column missing"))
+    problems = [dict(instrument=name, column=col,
+                     problem=f"unknown column (not an item of {name}: {instrument.title})")
+                for col in frame.columns if col not in declared and col not in ID_COLUMNS]
+    problems += [dict(instrument=name, column=it.column, problem="item column missing")
+                 for it in instrument.items if it.column not in frame and not it.optional]
+    return problems
 
+
+def _read_items(frame: pd.DataFrame, instrument: Instrument, pids: np.ndarray,
+                sids: np.ndarray) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """Scored item arrays (invalid answers set missing) and one problem per invalid answer."""
     n = len(frame)
     items: dict[str, np.ndarray] = {}
+    problems: list[dict] = []
     for it in instrument.items:
         if it.column not in frame.columns:
             items[it.column] = np.full(n, np.nan)
             continue
         raw = frame[it.column]
+        if not pd.api.types.is_numeric_dtype(raw):
+            text = raw.astype("string").str.strip()
+            raw = raw.where(text.notna() & ~text.isin(_BLANK))
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        given = raw.notna().to_numpy()
-        non_numeric = given & np.isnan(values)
-        out_of_range = ~it.is_valid(values)
-        bad = non_numeric | out_of_range
+        non_numeric = raw.notna().to_numpy() & np.isnan(values)
+        bad = non_numeric | ~it.is_valid(values)
         if bad.any():
             rows = np.flatnonzero(bad)
             problem = np.where(non_numeric[rows], "not a number",
                                f"out of range (allowed {it.allowed})")
-            problems += [dict(participant_id=pids[r], session_id=sids[r], instrument=name,
-                              column=it.column, value=_plain(raw.iloc[r]), problem=p)
+            problems += [dict(participant_id=pids[r], session_id=sids[r],
+                              instrument=instrument.name, column=it.column,
+                              value=_plain(raw.iloc[r]), problem=p)
                          for r, p in zip(rows, problem, strict=True)]
             values = np.where(bad, np.nan, values)
         items[it.column] = it.scored(values)
+    return items, problems
 
-    if problems and policy == "error":
-        empty = pd.DataFrame(index=index[:0])
-        return ScoreResult(empty, codebook_rows(instrument), _qc([]), _offenders(problems))
 
-    if problems:
-        qc_parts.append(_problems_to_qc(problems))
+def _evaluate(instrument: Instrument, items: dict[str, np.ndarray], n: int,
+              absent_optional: set[str]) -> tuple[dict[str, np.ndarray], list[tuple]]:
+    """Every score over all rows, and ``(feature, rows, reason)`` for undefined scores."""
     ctx = VectorContext(items=items, n=n, tables=promis_tables())
-    skipped = _skipped_scores(instrument, set(absent) - set(absent_required))
-    columns = {}
+    skipped = _skipped_scores(instrument, absent_optional)
+    columns: dict[str, np.ndarray] = {}
+    missing: list[tuple] = []
     for s in instrument.scores:
+        feature = instrument.feature(s.name)
         if s.name in skipped:
-            columns[instrument.feature(s.name)] = np.full(n, np.nan)
+            columns[feature] = np.full(n, np.nan)
             continue
         ctx.missing = []
         values = np.asarray(s.expr.vector(ctx), dtype=float)
         ctx.scores[s.name] = values
-        columns[instrument.feature(s.name)] = values
-        for mask, reason in ctx.missing:
-            mask = mask & keep
-            if mask.any():
-                qc_parts.append(_qc_rows(pids[mask], sids[mask], instrument.feature(s.name),
-                                         "missing", reason))
-    scores = pd.DataFrame(columns, index=index)
-    if has_ids:
-        scores = scores[keep]
-    return ScoreResult(scores, codebook_rows(instrument), _qc(qc_parts))
+        columns[feature] = values
+        missing += [(feature, mask, reason) for mask, reason in ctx.missing]
+    return columns, missing
 
 
 def _check_ids(frame: pd.DataFrame,

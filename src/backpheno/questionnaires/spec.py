@@ -425,7 +425,7 @@ class BinOp(Expr):
 
     def vector(self, ctx: VectorContext) -> np.ndarray:
         a, b = self.left.vector(ctx), self.right.vector(ctx)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             out = _OPS[self.op](a, b)
         return np.where(np.isfinite(out), out, np.nan)
 

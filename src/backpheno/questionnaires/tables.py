@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import numpy as np
@@ -45,7 +45,7 @@ class ScoreTable:
     values: np.ndarray
     source: str
 
-    @property
+    @cached_property
     def rows(self) -> dict[int, tuple[float, float]]:
         """``{raw_sum: (t_score, se)}``."""
         return {self.offset + i: (float(t), float(s)) for i, (t, s) in enumerate(self.values)}
