@@ -245,3 +245,20 @@ def test_writer_converts_pgic_to_the_minimum_dataset_coding(tmp_path):
     assert qs["QSSTRESN"].tolist() == [0, 6] and (qs["VISITNUM"] == 12).all()
     back = read_sdtm(paths["qs"])["pgic"]
     assert back["pgic_01"].tolist() == [0, 6]
+
+
+def test_reading_and_scoring_problems_come_in_one_error(tmp_path):
+    qs = _qs()
+    qs.loc[len(qs)] = ["SMART", "SMART-0201-00001", "PEG", "PEG9", "3", "", "0"]
+    qs.loc[qs["QSTESTCD"] == "PAININ9", "QSSTRESN"] = "8"
+    path = tmp_path / "qs.csv"
+    qs.to_csv(path, index=False)
+    settings = QuestionnaireSettings(pgic_coding="bacpac_0_6", sdtm=SdtmInput(qs=path))
+    with pytest.raises(AnswerError) as err:
+        score_dataset(None, settings)
+    assert sorted(err.value.offenders["column"]) == ["PAININ9", "PEG9"]
+    lenient = settings.model_copy(update={"invalid_answers": "set_missing"})
+    table = score_dataset(None, lenient)
+    assert sorted(table.qc.loc[table.qc["status"] == "flagged", "item"]) == [
+        "peg.PEG9", "promis_pi_4a.PAININ9"]
+    assert table.data["q.peg.score"].iloc[0] == pytest.approx(17 / 3)

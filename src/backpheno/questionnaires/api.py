@@ -70,7 +70,8 @@ def score(frame: pd.DataFrame, instrument: str, *, pgic_coding: str | None = Non
 
 
 def score_tables(tables: Mapping[str, pd.DataFrame], settings: QuestionnaireSettings,
-                 participants: pd.Index | None = None) -> FeatureTable:
+                 participants: pd.Index | None = None,
+                 input_problems: pd.DataFrame | None = None) -> FeatureTable:
     """Score several instrument tables into one feature table.
 
     Parameters
@@ -80,6 +81,9 @@ def score_tables(tables: Mapping[str, pd.DataFrame], settings: QuestionnaireSett
     settings : QuestionnaireSettings
     participants : Index, optional
         Known participant identifiers; rows of other participants are input problems.
+    input_problems : DataFrame, optional
+        Problems found while reading the tables (e.g. by the SDTM reader), reported together
+        with the scoring problems.
 
     Returns
     -------
@@ -97,6 +101,9 @@ def score_tables(tables: Mapping[str, pd.DataFrame], settings: QuestionnaireSett
     results: list[ScoreResult] = []
     problems: list[pd.DataFrame] = []
     extra_qc: list[pd.DataFrame] = []
+    if input_problems is not None and len(input_problems):
+        problems.append(input_problems)
+        extra_qc.append(_problems_to_qc(input_problems.to_dict("records")))
     order = {n: i for i, n in enumerate(INSTRUMENT_NAMES)}
     for name, frame in sorted(tables.items(), key=lambda kv: order.get(kv[0], len(order))):
         if wanted is not None and name not in wanted:
@@ -131,15 +138,17 @@ def score_dataset(dataset: Dataset | None, settings: QuestionnaireSettings) -> F
     FeatureTable
         Used by the cohort runner; codebook and QC filled.
     """
-    from backpheno.questionnaires.sdtm import read_sdtm
+    from backpheno.questionnaires.sdtm import read_sdtm_with_problems
 
     participants = None if dataset is None else dataset.participants.index
+    read_problems = None
     if settings.sdtm is not None:
         if settings.pgic_coding != "bacpac_0_6":
             raise InputError("the BACPAC Minimum Dataset codes PGIC1 as 0 = very much improved "
                              ".. 6 = very much worse: set pgic_coding to bacpac_0_6",
                              column="pgic_coding")
-        tables = read_sdtm(settings.sdtm.qs, settings.sdtm.ft, settings=settings)
+        tables, read_problems = read_sdtm_with_problems(settings.sdtm.qs, settings.sdtm.ft,
+                                                        settings=settings)
     elif dataset is None:
         raise InputError("give a dataset folder or SDTM tables (settings.sdtm)")
     else:
@@ -153,7 +162,7 @@ def score_dataset(dataset: Dataset | None, settings: QuestionnaireSettings) -> F
             tables[name] = dataset.phenotype(name)
         if "pgic" in tables:
             _check_pgic_sidecar(dataset, settings.pgic_coding)
-    return score_tables(tables, settings, participants)
+    return score_tables(tables, settings, participants, read_problems)
 
 
 def _check_pgic_sidecar(dataset: Dataset, coding: str) -> None:
