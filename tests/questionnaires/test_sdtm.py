@@ -262,3 +262,12 @@ def test_reading_and_scoring_problems_come_in_one_error(tmp_path):
     assert sorted(table.qc.loc[table.qc["status"] == "flagged", "item"]) == [
         "peg.PEG9", "promis_pi_4a.PAININ9"]
     assert table.data["q.peg.score"].iloc[0] == pytest.approx(17 / 3)
+
+
+def test_derived_rows_are_recomputed_even_without_the_derived_flag():
+    qs = _qs().assign(QSDRVFL="")
+    qs.loc[qs["QSTESTCD"] == "PEGSCORE", "QSSTRESN"] = "9.9"  # a wrong stored score is ignored
+    ft = _ft().assign(FTDRVFL="")
+    table = score_tables(read_sdtm(qs, ft), SETTINGS).data.iloc[0]
+    assert table["q.peg.score"] == pytest.approx(17 / 3)
+    assert table["q.physical_exam.lumbar_flexion_deg"] == pytest.approx(31.2)

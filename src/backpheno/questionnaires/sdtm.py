@@ -51,6 +51,9 @@ FT_REQUIRED = ("USUBJID", "VISITNUM", "FTTESTCD", "FTSTRESN")
 UNSCORED_QS = frozenset({
     "TAPS1Q1", "TAPS1Q2", "TAPS1Q3", "TAPS1Q4", "TAPS1Q5", "LBPDF01", "LBPDF02", "RADLBP1",
     "RADLBP2",
+    # derived scores (recomputed here), skipped even when QSDRVFL is not set
+    "PEGSCORE", "PRPI4AR", "PRPI4AT", "PRPF6BR", "PRPF6BT", "PRSD6AR", "PRSD6AT", "PRANX4AR",
+    "PRANX4AT", "PRDEP4AR", "PRDEP4AT", "PCSRAW", "PHQ2RAW", "GAD2RAW", "WDSPPNUM",
 })
 #: Minimum Dataset FT codes that are collected but not scored by backpheno.
 UNSCORED_FT = frozenset({
@@ -59,6 +62,8 @@ UNSCORED_FT = frozenset({
     "ABERMOT2", "ABERMOT3", "ABERMOT4", "ABMOTPRE", "EPAINRT", "REPGLDCN", "REPGLDDP", "REPGLDPE",
     "REPGLDPN", "REPMEXCN", "REPMEXDP", "REPMEXPE", "REPMEXPN", "REPMFLX1", "REPMFLX2",
     "REPMFLX3", "REPMFLX4", "SLCRMYOT",
+    # derived scores (recomputed here), skipped even when FTDRVFL is not set
+    "LFLEXTOT", "LEXTNTOT", "MDPTS", "PTSMN15S", "PTSMN30S",
 })
 #: FTLOC text for each site written by :func:`write_sdtm`.
 SITE_LABELS = {"lumbar": "Lumbar Region", "trapezius": "Trapezius", "forearm": "Volar Forearm"}
@@ -140,7 +145,8 @@ def read_sdtm_with_problems(qs=None, ft=None, *, settings=None, pgic_coding: str
     weeks = dict(DEFAULT_SESSION_WEEKS if session_weeks is None else session_weeks)
     everything = all_instruments(pgic_coding)
     registry = [i for i in everything if instruments is None or i.name in instruments]
-    ignored = _codes([i for i in everything if i not in registry]) - _codes(registry)
+    selected = {i.name for i in registry}
+    ignored = _codes([i for i in everything if i.name not in selected]) - _codes(registry)
     tables: dict[str, pd.DataFrame] = {}
     problems: list[pd.DataFrame] = []
     if qs is not None:
