@@ -14,7 +14,7 @@ from backpheno.io import read_json, read_tsv
 from backpheno.questionnaires import QuestionnaireSettings, get_instrument, score_dataset
 from backpheno.synth import design, phenotype, traits
 
-WRITTEN = (*phenotype.ITEM_MODELS, "sleepdur", "physical_exam", "qst")
+WRITTEN = phenotype.WRITTEN
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,25 @@ def test_every_instrument_is_written_with_official_columns_and_a_sidecar(small_c
         assert set(sidecar) == {"MeasurementToolMetadata", *inst.columns}
     promis = read_tsv(folder / "promis_sleep_6a.tsv")
     assert {"Sleep109", "Sleep116", "Sleep72"} <= set(promis.columns)
+
+
+def test_every_instrument_but_peg_and_pgic_is_written():
+    from backpheno.questionnaires import INSTRUMENT_NAMES
+
+    assert set(WRITTEN) == set(INSTRUMENT_NAMES) - {"peg", "pgic"}
+
+
+@pytest.mark.parametrize(("form", "parent"), [
+    ("promis_pi_4a", "promis29"), ("promis_pf_4a", "promis_pf_6b"), ("promis_sleep_4a", "promis29"),
+    ("phq2", "phq9"), ("gad2", "gad7"), ("pcs6", "pcs"), ("tsk11", "tsk17"),
+])
+def test_shared_items_have_the_same_answer_in_every_form(small_cohort, form, parent):
+    short, full = (get_instrument(n) for n in (form, parent))
+    a = read_tsv(small_cohort / "phenotype" / f"{form}.tsv")
+    b = read_tsv(small_cohort / "phenotype" / f"{parent}.tsv")
+    by_code = {it.code: it.column for it in full.items}
+    for it in short.items:
+        pd.testing.assert_series_equal(a[it.column], b[by_code[it.code]], check_names=False)
 
 
 def test_dropouts_have_no_follow_up_rows(small_cohort):

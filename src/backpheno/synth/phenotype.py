@@ -3,7 +3,10 @@
 Every instrument of :mod:`backpheno.questionnaires` except PEG / PGIC (written by the cohort
 core) is written at ``ses-V0``, ``ses-V1`` and ``ses-V2`` as item-level answers under the
 official item IDs / naming rules, with a JSON sidecar, answers left empty at
-``config.item_missing_rate``, and no rows after a participant's dropout.
+``config.item_missing_rate``, and no rows after a participant's dropout. Forms that share items
+(PROMIS-29 and the PROMIS short forms, PHQ-9 and PHQ-2, GAD-7 and GAD-2, PCS-13 and its 6-item
+form, TSK-17 and TSK-11) carry the same answer for the same item at the same visit: answers are
+drawn once per item code, as in the Minimum Dataset where each item is asked once.
 
 Item answers come from a graded-response model: each construct (pain interference, physical
 function, catastrophizing ...) is a linear combination of the four latent traits plus a stable
@@ -79,7 +82,7 @@ ITEM_MODELS: dict[str, tuple[Construct, ...]] = {
     "promis_pi_4a": (Construct({"nociplastic": 0.4, "distress": 0.3, "mechanical": 0.3,
                                 "fear_avoidance": 0.2}, offset=0.5, improvement=-0.9, slope=2.8),),
     "promis_pf_6b": (Construct({"nociplastic": -0.3, "mechanical": -0.4, "fear_avoidance": -0.3},
-                               offset=0.2, improvement=0.7, slope=2.8),),
+                               offset=0.5, improvement=0.7, slope=2.8),),
     "promis_anx_4a": (Construct({"distress": 0.8, "nociplastic": 0.2}, offset=-0.6,
                                 improvement=-0.4, slope=2.8),),
     "promis_dep_4a": (Construct({"distress": 0.85}, offset=-0.8, improvement=-0.4, slope=2.8),),
@@ -128,7 +131,20 @@ ITEM_MODELS: dict[str, tuple[Construct, ...]] = {
                             improvement=-0.6, slope=1.6, columns=_c("startback", range(5, 10)))),
     "opioid": (Construct({"nociplastic": 0.3, "mechanical": 0.3}, offset=-2.0,
                          improvement=-0.3, slope=2.5),),
+    # the PROMIS-29+2 items not in the short forms above
+    "promis29": (Construct({"nociplastic": 0.4, "distress": 0.25, "mechanical": 0.35},
+                           offset=0.2, improvement=-1.0, spread=2.0, columns=("Global07",)),
+                 Construct({"distress": -0.4, "nociplastic": -0.4}, offset=0.6, improvement=0.3,
+                           slope=2.5, columns=("PC43_2r", "PC44_2r"))),
 }
+#: Tables written from the answers drawn for :data:`ITEM_MODELS` (shared item codes) and the
+#: clinical measurements.
+QUESTIONNAIRES = ("lbpint", "promis_pi_4a", "promis_pf_4a", "promis_anx_4a", "promis_dep_4a",
+                  "promis_fat_4a", "promis_sleep_4a", "promis_sr_4a", "promis_pf_6b",
+                  "promis_sleep_6a", "promis29", "odi", "rmdq", "pcs", "pcs6", "tsk17", "tsk11",
+                  "fabq", "cpaq8", "acr2016", "widespread", "psom", "phq2", "phq9", "gad2",
+                  "gad7", "startback", "opioid")
+WRITTEN = (*QUESTIONNAIRES, "sleepdur", "physical_exam", "qst")
 
 #: Features each latent trait drives (names of the scores backpheno.questionnaires produces).
 DRIVES: dict[str, list[str]] = {
@@ -138,21 +154,24 @@ DRIVES: dict[str, list[str]] = {
         "q.promis_fat_4a.t_score", "q.promis_pi_4a.t_score", "q.lbpint.score",
         "q.qst.ppt_lumbar_kgcm2", "q.qst.ppt_trapezius_kgcm2", "q.qst.ts_lumbar",
         "q.qst.ts_forearm", "q.qst.cpm_abs_kgcm2", "q.sleepdur.hours",
+        "q.promis29.propr", "q.promis29.cognition_t_score",
     ],
     "distress": [
         "q.promis_anx_4a.t_score", "q.promis_dep_4a.t_score", "q.phq9.total", "q.gad7.total",
         "q.pcs.total", "q.promis_sr_4a.t_score", "q.cpaq8.activity_engagement",
-        "q.startback.psychosocial", "q.fabq.work",
+        "q.startback.psychosocial", "q.fabq.work", "q.phq2.total", "q.gad2.total",
+        "q.pcs6.total", "q.promis29.propr",
     ],
     "mechanical": [
         "q.odi.percent", "q.rmdq.total", "q.promis_pf_6b.raw", "q.lbpint.score",
         "q.physical_exam.lumbar_flexion_deg", "q.physical_exam.lumbar_extension_deg",
         "q.physical_exam.sts5_time_s", "q.physical_exam.gait_speed_mps",
+        "q.promis_pf_4a.t_score", "q.promis29.pf_t_score",
     ],
     "fear_avoidance": [
         "q.tsk17.total", "q.tsk17.tsk11_total", "q.fabq.physical_activity",
         "q.cpaq8.pain_willingness", "q.pcs.total", "q.physical_exam.lumbar_flexion_deg",
-        "q.physical_exam.sts5_time_s", "q.odi.percent",
+        "q.physical_exam.sts5_time_s", "q.odi.percent", "q.tsk11.total",
     ],
 }
 
@@ -179,17 +198,24 @@ def write_phenotype(root: str | Path, cohort: pd.DataFrame, assignment: pd.DataF
     person = rows["person"].to_numpy()
     success = rows["success"].to_numpy()
     n_people = len(cohort)
+    by_code: dict[str, np.ndarray] = {}
     for name, constructs in ITEM_MODELS.items():
         inst = get_instrument(name)
         answers = _answers(inst, constructs, traits, person, success, n_people, rng)
-        _write(folder, inst, rows, answers, config.item_missing_rate, rng)
-    sleep = _sleep_hours(traits, person, success, n_people, rng)
-    _write(folder, get_instrument("sleepdur"), rows, {"sleepdur_01": sleep},
-           config.item_missing_rate, rng)
-    exam = _physical_exam(rows, traits, person, success, n_people, rng)
-    _write(folder, get_instrument("physical_exam"), rows, exam, config.item_missing_rate, rng)
-    qst = _qst(traits, person, success, n_people, rng)
-    _write(folder, get_instrument("qst"), rows, qst, config.item_missing_rate, rng)
+        by_code.update({inst.item(c).code: v for c, v in answers.items()})
+    measured = {"sleepdur": {"sleepdur_01": _sleep_hours(traits, person, success, n_people, rng)},
+                "physical_exam": _physical_exam(rows, traits, person, success, n_people, rng),
+                "qst": _qst(traits, person, success, n_people, rng)}
+    for name, values in measured.items():
+        inst = get_instrument(name)
+        by_code.update({inst.item(c).code: v for c, v in values.items()})
+    rate = config.item_missing_rate
+    for code in sorted(by_code):
+        if rate > 0:
+            values = np.asarray(by_code[code], dtype=float)
+            by_code[code] = np.where(rng.random(len(values)) < rate, np.nan, values)
+    for name in WRITTEN:
+        _write(folder, get_instrument(name), rows, by_code)
 
 
 def _session_rows(cohort: pd.DataFrame, assignment: pd.DataFrame,
@@ -315,15 +341,14 @@ def _qst(traits, person, success, n_people, rng) -> dict[str, np.ndarray]:
     return out
 
 
-def _write(folder: Path, inst: Instrument, rows: pd.DataFrame, answers: dict[str, np.ndarray],
-           missing_rate: float, rng: np.random.Generator) -> None:
+def _write(folder: Path, inst: Instrument, rows: pd.DataFrame,
+           by_code: dict[str, np.ndarray]) -> None:
+    """One phenotype table and its sidecar, each item taken from the answers to its code."""
     table = rows[["participant_id", "session_id"]].copy()
-    for column in inst.columns:
-        values = np.asarray(answers[column], dtype=float)
-        if missing_rate > 0:
-            values = np.where(rng.random(len(values)) < missing_rate, np.nan, values)
-        integer = inst.item(column).values is not None
-        table[column] = pd.array(values, dtype="Int64") if integer else values
+    for item in inst.items:
+        values = np.asarray(by_code[item.code], dtype=float)
+        table[item.column] = pd.array(values, dtype="Int64") if item.values is not None \
+            else values
     write_tsv(folder / f"{inst.name}.tsv", table)
     write_json(folder / f"{inst.name}.json", sidecar(inst))
 
