@@ -46,7 +46,8 @@ def test_bad_option_gives_a_message_not_a_traceback(tmp_path):
 
 def test_extract_writes_table_outcomes_and_regime_export(small_cohort, tmp_path):
     config = tmp_path / "extract.yaml"
-    config.write_text(f"dataset: {small_cohort}\nout: {tmp_path / 'features'}\n")
+    config.write_text(f"dataset: {small_cohort}\nout: {tmp_path / 'features'}\n"
+                      "questionnaires: {pgic_coding: bacpac_0_6}\n")
     result = runner.invoke(app, ["extract", str(config)])
     assert result.exit_code == 0, result.output
     out = tmp_path / "features"

@@ -63,7 +63,7 @@ def test_pgic_needs_a_declared_coding():
 
 
 def test_codings_agree_on_meaning():
-    assert PGIC_CODINGS["bacpac_0_6"][0] == PGIC_CODINGS["nih_1_7"][1] == \
+    assert PGIC_CODINGS["bacpac_0_6"][0] == PGIC_CODINGS["common_1_7"][1] == \
         PGIC_CODINGS["reversed_1_7"][7] == "very_much_improved"
     assert PGIC_CODINGS["bacpac_0_6"][6] == PGIC_CODINGS["reversed_1_7"][1] == "very_much_worse"
 
@@ -95,7 +95,7 @@ def test_pgic_rule_on_the_cohort_and_coding_mismatch(small_cohort):
     v1 = pgic.xs("ses-V1", level="session_id")
     expected = v1.isin([0, 1])
     assert (out.loc[v1.index, "responder"].astype(bool) == expected).all()
-    wrong = validate_config({"responder": {**rule, "pgic_coding": "nih_1_7"}}, OutcomeSettings)
+    wrong = validate_config({"responder": {**rule, "pgic_coding": "common_1_7"}}, OutcomeSettings)
     with pytest.raises(InputError, match="sidecar declares"):
         build_outcomes(data, wrong)
 

@@ -156,6 +156,64 @@ def export_regime_command(
     typer.echo(f"regime export: {paths['parquet']} (roles: {paths['roles']})")
 
 
+@app.command()
+@friendly_errors
+def score(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the feature table files.")],
+    dataset: Annotated[Path | None, typer.Option("--dataset", help="Dataset folder (its "
+                                                 "phenotype/*.tsv are scored).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML settings "
+                                                "(QuestionnaireSettings); options below "
+                                                "override it.")] = None,
+    pgic_coding: Annotated[str | None, typer.Option(
+        "--pgic-coding", help="How the PGIC answers are numbered: bacpac_0_6 "
+        "(0 = very much improved .. 6 = very much worse) or common_1_7.")] = None,
+    invalid_answers: Annotated[str | None, typer.Option(
+        "--invalid-answers", help="error (default: one error listing every problem) or "
+        "set_missing (record each in the QC table).")] = None,
+    sdtm_qs: Annotated[Path | None, typer.Option("--sdtm-qs", help="BACPAC Minimum Dataset QS "
+                                                 "table to score instead of phenotype/.")] = None,
+    sdtm_ft: Annotated[Path | None, typer.Option("--sdtm-ft", help="BACPAC Minimum Dataset FT "
+                                                 "table (physical exam, QST).")] = None,
+    instrument: Annotated[list[str] | None, typer.Option(
+        "--instrument", help="Score only this instrument (repeatable).")] = None,
+    stem: Annotated[str, typer.Option(help="File name stem of the outputs.")] = "questionnaires",
+) -> None:
+    """Score questionnaires, clinical tests and QST into a documented feature table.
+
+    Reads phenotype/<instrument>.tsv of a dataset folder, or the BACPAC Minimum Dataset long
+    tables (--sdtm-qs / --sdtm-ft), and writes <out>/<stem>.parquet with the codebook and QC
+    embedded, plus CSV / JSON / TSV sidecars.
+    """
+    from backpheno.config import load_config, validate_config
+    from backpheno.dataset import Dataset
+    from backpheno.questionnaires import QuestionnaireSettings, score_dataset
+
+    overrides = {"pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
+                 "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
+                 "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft),
+                 "instruments": instrument or None}
+    if config is not None:
+        settings = load_config(config, QuestionnaireSettings, overrides)
+    else:
+        data: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if value is not None:
+                head, _, tail = key.partition(".")
+                if tail:
+                    data.setdefault(head, {})[tail] = value
+                else:
+                    data[key] = value
+        settings = validate_config(data, QuestionnaireSettings, source="command line",
+                                   base_dir=Path.cwd())
+    table = score_dataset(None if dataset is None else Dataset(dataset), settings)
+    paths = table.write(out, stem)
+    flagged = int((table.qc["status"] == "flagged").sum())
+    missing = int((table.qc["status"] == "missing").sum())
+    typer.echo(f"scored {len(table.data)} participant-sessions, {len(table.features)} features; "
+               f"QC: {missing} missing scores, {flagged} flagged inputs; wrote {paths['parquet']}")
+
+
 def run() -> None:  # pragma: no cover - console entry point used by python -m backpheno
     setup_logging()
     app(prog_name="backpheno")

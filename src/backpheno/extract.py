@@ -34,6 +34,7 @@ from backpheno.dataset import Dataset
 from backpheno.extractors import Extractor
 from backpheno.io import atomic_path
 from backpheno.outcomes import OutcomeSettings, build_outcomes
+from backpheno.questionnaires import QuestionnaireSettings, score_dataset
 from backpheno.regimes.export import RegimeExportSettings, export_regime
 from backpheno.table import FeatureTable
 
@@ -50,6 +51,9 @@ class ExtractConfig(StrictModel):
         "must see the dataset and cache folders")
     deep_sessions: list[str] = Field(default_factory=lambda: ["ses-V0"], min_length=1,
                                      description="sessions the imaging and IMU extractors read")
+    questionnaires: QuestionnaireSettings | None = Field(
+        description="questionnaire and clinical-test scoring; required (it declares the PGIC "
+        "coding), null to skip")
     biomech: BiomechSettings | None = Field(
         default_factory=BiomechSettings,
         description="trunk IMU biomechanics (null to skip)")
@@ -76,7 +80,9 @@ def configured_extractors(config: ExtractConfig) -> dict[str, tuple[Extractor, B
 
 def cohort_tables(dataset: Dataset, config: ExtractConfig) -> list[FeatureTable]:
     """Tables scored for the whole cohort at once (questionnaires), if configured."""
-    return []
+    if config.questionnaires is None:
+        return []
+    return [score_dataset(dataset, config.questionnaires)]
 
 
 def run_extract(config: ExtractConfig) -> ExtractRun:

@@ -5,9 +5,10 @@ The responder rule comes from configuration (:class:`ResponderRule`):
 * PEG percent change from the baseline to the follow-up session (default: a reduction of at
   least 30 %, the IMMPACT "moderately important" change; Farrar et al. 2001, Dworkin et al. 2008);
 * a set of PGIC categories, with the coding declared (no coding, no run): ``bacpac_0_6``
-  (0 = very much improved ... 6 = very much worse; the BACPAC Minimum Dataset), ``nih_1_7``
+  (0 = very much improved ... 6 = very much worse; the BACPAC Minimum Dataset), ``common_1_7``
   (1 = very much improved ... 7 = very much worse; NINDS CDE) or ``reversed_1_7``
-  (1 = very much worse ... 7 = very much improved);
+  (1 = very much worse ... 7 = very much improved), the codings of
+  :data:`backpheno.questionnaires.instruments.pain.PGIC_CODINGS`;
 * or both, combined with ``and`` / ``or``.
 
 The three-level response maps onto BEST's stage-2 pathways: ``responder`` (continue),
@@ -27,6 +28,8 @@ from pydantic import Field, model_validator
 from backpheno.config import StrictModel
 from backpheno.dataset import Dataset
 from backpheno.errors import InputError
+from backpheno.questionnaires import score
+from backpheno.questionnaires.instruments.pain import PGIC_CODINGS as PGIC_SPECS
 
 #: PGIC categories, best first.
 PGIC_CATEGORIES = (
@@ -34,20 +37,17 @@ PGIC_CATEGORIES = (
     "minimally_worse", "much_worse", "very_much_worse",
 )
 
-#: Numeric codings of the PGIC item: code → category.
+#: Numeric codings of the PGIC item: code → category (the questionnaire engine's codings).
 PGIC_CODINGS: dict[str, dict[int, str]] = {
-    "bacpac_0_6": dict(enumerate(PGIC_CATEGORIES)),
-    "nih_1_7": {i + 1: c for i, c in enumerate(PGIC_CATEGORIES)},
-    "reversed_1_7": {7 - i: c for i, c in enumerate(PGIC_CATEGORIES)},
+    name: dict(zip(spec.values, PGIC_CATEGORIES, strict=True))
+    for name, spec in PGIC_SPECS.items()
 }
 
-PgicCoding = Literal["bacpac_0_6", "nih_1_7", "reversed_1_7"]
+PgicCoding = Literal["bacpac_0_6", "common_1_7", "reversed_1_7"]
 PgicCategory = Literal[
     "very_much_improved", "much_improved", "minimally_improved", "no_change",
     "minimally_worse", "much_worse", "very_much_worse",
 ]
-
-PEG_ITEMS = ("peg_01", "peg_02", "peg_03")
 
 
 class ResponderRule(StrictModel):
@@ -72,7 +72,7 @@ class ResponderRule(StrictModel):
         if self.peg_reduction is None and not self.pgic_categories:
             raise ValueError("the responder rule needs peg_reduction, pgic_categories or both")
         if self.pgic_categories and self.pgic_coding is None:
-            raise ValueError("pgic_categories needs pgic_coding (bacpac_0_6, nih_1_7 or "
+            raise ValueError("pgic_categories needs pgic_coding (bacpac_0_6, common_1_7 or "
                              "reversed_1_7): the PGIC coding must be declared")
         if self.peg_reduction is not None and self.partial_peg_reduction >= self.peg_reduction:
             raise ValueError("partial_peg_reduction must be below peg_reduction")
@@ -99,16 +99,11 @@ class OutcomeSettings(StrictModel):
 
 
 def peg_scores(dataset: Dataset) -> pd.Series:
-    """PEG score (mean of the three 0-10 items) per participant × session.
+    """PEG score per participant × session, scored by the questionnaire engine.
 
     A session with any PEG item missing has no score (PEG has no published proration rule).
     """
-    table = dataset.phenotype("peg")
-    missing = [c for c in PEG_ITEMS if c not in table.columns]
-    if missing:
-        raise InputError(f"missing PEG items {missing}", file=dataset.root / "phenotype/peg.tsv")
-    table = table.set_index(["participant_id", "session_id"])
-    return table[list(PEG_ITEMS)].astype(float).mean(axis=1, skipna=False).rename("peg")
+    return score(dataset.phenotype("peg"), "peg")["q.peg.score"].rename("peg")
 
 
 def pgic_categories(dataset: Dataset, coding: PgicCoding) -> pd.Series:

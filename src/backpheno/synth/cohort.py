@@ -22,7 +22,7 @@ from backpheno import __version__
 from backpheno.config import TRAITS, SimulateConfig
 from backpheno.io import write_json, write_text, write_tsv
 from backpheno.progress import parallel_map, setup_logging
-from backpheno.synth import design, motion, pain, traits
+from backpheno.synth import design, motion, pain, phenotype, traits
 from backpheno.synth.base import ParticipantSpec
 
 logger = logging.getLogger("backpheno.synth")
@@ -31,10 +31,6 @@ logger = logging.getLogger("backpheno.synth")
 #: ``write_static(root, config)``, ``write_participant(spec, root, config)`` and ``DRIVES``
 #: (``{trait: [feature names it drives]}``).
 DEEP_WRITERS: tuple[ModuleType, ...] = (motion,)
-
-#: Cohort-level questionnaire writer: ``write_phenotype(root, cohort, assignment, config)``
-#: returning nothing, plus ``DRIVES``. ``None`` until the questionnaire generator exists.
-PHENOTYPE_WRITER: ModuleType | None = None
 
 #: Features driven by the PEG and PGIC answers written here.
 PAIN_DRIVES = {
@@ -99,9 +95,8 @@ def simulate(config: SimulateConfig, out: str | Path, overwrite: bool = False,
     write_json(root / "phenotype" / "pgic.json", _pgic_sidecar())
 
     drives: dict[str, set[str]] = {t: set(v) for t, v in PAIN_DRIVES.items()}
-    if PHENOTYPE_WRITER is not None:
-        PHENOTYPE_WRITER.write_phenotype(root, cohort, assignment, config)
-        _merge_drives(drives, PHENOTYPE_WRITER.DRIVES)
+    phenotype.write_phenotype(root, cohort, assignment, config)
+    _merge_drives(drives, phenotype.DRIVES)
 
     specs = _deep_specs(cohort, config, sites)
     for writer in DEEP_WRITERS:

@@ -1,0 +1,1 @@
+"""Declarations of every instrument backpheno scores (one module per family)."""
