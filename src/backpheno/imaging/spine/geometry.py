@@ -188,33 +188,45 @@ def chord_profile(ijk: np.ndarray, affine: np.ndarray, frame: Frame, grid_step: 
     grid_step, ray_step : float
         Spacing of the rays in the perpendicular plane and of the samples along a ray (mm).
     """
-    mask, lo = _crop(ijk, pad=1)
-    local = affine.copy()
-    local[:3, 3] = affine[:3, :3] @ lo + affine[:3, 3]
-    abt = frame.project(world_coords(local, np.argwhere(mask)))
-    lin = local[:3, :3]
+    abt = frame.project(world_coords(affine, ijk))
+    lin = affine[:3, :3]
     pads = [0.5 * np.abs(direction @ lin).sum() for direction in (frame.e1, frame.e2, frame.axis)]
     a = _grid(abt[:, 0].min() - pads[0], abt[:, 0].max() + pads[0], grid_step)
     b = _grid(abt[:, 1].min() - pads[1], abt[:, 1].max() + pads[1], grid_step)
     t = _grid(abt[:, 2].min() - pads[2], abt[:, 2].max() + pads[2], ray_step)
 
-    inv = np.linalg.inv(local)
-    base = (inv[:3, :3] @ frame.origin + inv[:3, 3]).astype(np.float32)
-    steps = [(inv[:3, :3] @ d).astype(np.float32) for d in (frame.e1, frame.e2, frame.axis)]
-    flat = mask.ravel()
-    shape = np.array(mask.shape)
-    strides = np.array([shape[1] * shape[2], shape[2], 1])
+    # crop the voxel grid to a box holding every sample, so no index needs clipping
+    directions = np.stack([frame.e1, frame.e2, frame.axis])
+    corners = np.array([[u, v, w] for u in (a[0], a[-1]) for v in (b[0], b[-1])
+                        for w in (t[0], t[-1])]) @ directions + frame.origin
+    inv = np.linalg.inv(affine)
+    corner_vox = corners @ inv[:3, :3].T + inv[:3, 3]
+    lo = np.floor(np.minimum(corner_vox.min(axis=0), ijk.min(axis=0))).astype(int) - 1
+    hi = np.ceil(np.maximum(corner_vox.max(axis=0), ijk.max(axis=0))).astype(int) + 1
+    shape = hi - lo + 1
+    mask = np.zeros(shape, bool)
+    rel = ijk - lo
+    mask[rel[:, 0], rel[:, 1], rel[:, 2]] = True
+    flat_mask = mask.ravel()
+    strides = (int(shape[1] * shape[2]), int(shape[2]), 1)
+    base = (inv[:3, :3] @ frame.origin + inv[:3, 3] - lo).astype(np.float32)
+    steps = (inv[:3, :3] @ directions.T).astype(np.float32)  # column d: voxel step per mm
+
     chord = np.zeros((len(a), len(b)))
     entry = np.full((len(a), len(b)), np.nan)
     exit_ = np.full((len(a), len(b)), np.nan)
-    bt = (b[:, None, None] * steps[1] + t[None, :, None] * steps[2]).astype(np.float32)
+    a32, b32, t32 = (x.astype(np.float32) for x in (a, b, t))
     rows = max(1, _CHUNK_SAMPLES // max(1, len(b) * len(t)))
     for start in range(0, len(a), rows):
-        ar = a[start:start + rows].astype(np.float32)
-        coords = base + ar[:, None, None, None] * steps[0] + bt[None]
-        idx = np.rint(coords).astype(np.int64)
-        np.clip(idx, 0, shape - 1, out=idx)  # the crop has a 1-voxel empty border
-        inside = flat[idx @ strides]
+        ar = a32[start:start + rows]
+        flat = np.zeros((len(ar), len(b), len(t)), np.int64)
+        for dim in range(3):
+            coord = (ar[:, None, None] * steps[dim, 0]
+                     + (b32[:, None] * steps[dim, 1] + t32[None, :] * steps[dim, 2]
+                        + base[dim])[None])
+            np.rint(coord, out=coord)
+            flat += coord.astype(np.int64) * strides[dim]
+        inside = flat_mask[flat]
         hit = inside.any(axis=2)
         chord[start:start + rows] = inside.sum(axis=2) * ray_step
         first = np.argmax(inside, axis=2)

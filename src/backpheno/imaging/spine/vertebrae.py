@@ -28,7 +28,7 @@ from backpheno.imaging.spine.geometry import (
 #: Widening (mm) of the adjacent disc footprints when cutting the body out of a whole vertebra.
 BODY_MARGIN_MM = 2.0
 #: Refinements of a body axis by fitting its endplates.
-ENDPLATE_ITERATIONS = 3
+ENDPLATE_ITERATIONS = 2
 #: Depth (mm) below the body surface that fat-fraction voxels must lie (partial volume).
 FAT_FRACTION_EROSION_MM = 2.0
 
