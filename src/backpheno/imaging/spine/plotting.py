@@ -12,7 +12,7 @@ from backpheno.imaging.spine.labels import LabelScheme, load_scheme
 
 def plot_sagittal(image: Image, labels: Image, scheme: str | dict | LabelScheme,
                   ax: Axes | None = None, x_index: int | None = None) -> Axes:
-    """Draw a sagittal slice with every named structure outlined and labelled.
+    """Draw a sagittal slice (anterior on the left) with every named structure outlined.
 
     Parameters
     ----------
@@ -30,7 +30,10 @@ def plot_sagittal(image: Image, labels: Image, scheme: str | dict | LabelScheme,
 
 def plot_axial(image: Image, labels: Image, scheme: str | dict | LabelScheme,
                ax: Axes | None = None, z_index: int | None = None) -> Axes:
-    """Draw an axial slice with every named muscle outlined and labelled (see plot_sagittal)."""
+    """Draw an axial slice in radiological view (patient's right on the left), muscles outlined.
+
+    Parameters are those of :func:`plot_sagittal`; ``z_index`` picks the axial slice.
+    """
     return _draw(image, labels, scheme, ax, axis=2, index=z_index)
 
 
@@ -67,6 +70,7 @@ def _draw(image: Image, labels: Image, scheme: str | dict | LabelScheme, ax: Axe
         rows, cols = np.nonzero(inside)
         ax.text(cols.mean(), rows.mean(), name, color="yellow", fontsize=8, ha="center",
                 va="center")
+    ax.invert_xaxis()  # sagittal: anterior on the left; axial: patient's right on the left
     orientation = {0: "sagittal", 2: "axial"}[axis]
     ax.set_title(f"{orientation} slice {index} ({scheme.name} labels)")
     ax.set_axis_off()
