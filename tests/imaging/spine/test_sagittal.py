@@ -162,6 +162,14 @@ def test_implausible_size_is_flagged():
     assert "implausible volume_ml" in " ".join(result.qc["reason"])
 
 
+def test_a_handful_of_voxels_is_flagged_not_measured():
+    data = np.zeros((30, 30, 30), np.int16)
+    data[10:12, 10:12, 10:13] = 1
+    result = measure_sagittal(nib.Nifti1Image(data, np.eye(4)), scheme={1: "L4-L5"})
+    assert result.levels.loc["L4-L5", "status"] == "flagged"
+    assert "too few to measure" in " ".join(result.qc["reason"])
+
+
 def test_detached_fragments_are_ignored_and_noted(stack):
     labels, t2, *_ = stack
     data = np.asarray(labels.dataobj).copy()

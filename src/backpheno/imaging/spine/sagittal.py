@@ -51,6 +51,8 @@ LEVEL_COLUMNS = (
 )
 #: Share of a label's voxels in detached fragments above which a QC note is written.
 FRAGMENT_NOTE = 0.01
+#: Fewest voxels a level needs to be measured at all.
+MIN_VOXELS = 20
 #: Levels that are ambiguous when a transitional L6 is labelled.
 TRANSITIONAL_AMBIGUOUS = ("L5-S1", "S1", "L5-L6", "L6-S1")
 
@@ -317,6 +319,8 @@ class _SagittalMeasurer:
             self.qc.add(name, "missing", "not labelled")
             return None
         self.rows[name]["n_voxels"] = len(ijk)
+        if len(ijk) < MIN_VOXELS:
+            return self._flag(name, f"only {len(ijk)} voxels labelled; too few to measure")
         if name in self.partial:
             return self._flag(name, "marked partially visible by the segmenter")
         if touches_edge(ijk, self.shape):
