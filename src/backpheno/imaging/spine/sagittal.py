@@ -177,8 +177,9 @@ class _SagittalMeasurer:
         skip = set()
         if "L6" in self.voxels:
             skip = set(TRANSITIONAL_AMBIGUOUS)
-            self.qc.add("L5-S1", "flagged", "a transitional vertebra L6 is labelled: the "
-                        "lumbosacral levels L5-S1 and S1 are ambiguous and left out")
+            for level in ("L5-S1", "S1"):
+                self.qc.add(level, "flagged", "a transitional vertebra L6 is labelled: the "
+                            "lumbosacral levels L5-S1 and S1 are ambiguous and left out")
         for name in DISCS:
             self._disc(name, skip)
         for name in VERTEBRAE:
@@ -261,8 +262,8 @@ class _SagittalMeasurer:
                 self.qc.add(name, "missing", "whole-vertebra label without a measured adjacent "
                             "disc: the vertebral body cannot be separated")
                 return
-            axis, _ = body_measures.initial_axis(
-                np.empty((0, 3)), [self.disc_frames[d].axis for d in adjacent], None)
+            axis, _ = body_measures.initial_axis([self.disc_frames[d].axis for d in adjacent],
+                                                 None)
             ijk = body_measures.isolate_body(ijk, self.affine,
                                              [self.voxels[d] for d in adjacent], axis)
             if len(ijk) == 0:
@@ -275,7 +276,7 @@ class _SagittalMeasurer:
         row = self.rows[name]
         points = world_coords(self.affine, ijk)
         guess, source = body_measures.initial_axis(
-            points, [self.disc_frames[d].axis for d in adjacent], self._spine_direction(name))
+            [self.disc_frames[d].axis for d in adjacent], self._spine_direction(name))
         axis = body_measures.endplate_axis(ijk, self.affine, guess)
         frame = Frame.from_axis(points, axis)
         profile = chord_profile(ijk, self.affine, frame)

@@ -33,14 +33,12 @@ ENDPLATE_ITERATIONS = 2
 FAT_FRACTION_EROSION_MM = 2.0
 
 
-def initial_axis(points: np.ndarray, disc_axes: list[np.ndarray],
+def initial_axis(disc_axes: list[np.ndarray],
                  spine_direction: np.ndarray | None) -> tuple[np.ndarray, str]:
     """First guess of a body's cranio-caudal axis and where it came from.
 
     Parameters
     ----------
-    points : ndarray
-        World coordinates (mm) of the body's voxels.
     disc_axes : list of ndarray
         Axes of the measured adjacent discs.
     spine_direction : ndarray or None
