@@ -122,7 +122,7 @@ class SpineSimConfig(StrictModel):
     sagittal_voxel_mm: tuple[float, float, float] = (1.0, 1.0, 3.0)
     axial_voxel_mm: tuple[float, float, float] = (1.0, 1.0, 5.0)
     sagittal_fov_mm: tuple[float, float, float] = Field(
-        (250.0, 120.0, 60.0), description="superior-inferior, anterior-posterior, left-right")
+        (270.0, 120.0, 72.0), description="superior-inferior, anterior-posterior, left-right")
     axial_fov_mm: tuple[float, float, float] = Field(
         (200.0, 170.0, 60.0), description="left-right, anterior-posterior, superior-inferior")
     sagittal_fat_fraction: bool = Field(

@@ -207,13 +207,13 @@ def sagittal_images(bodies: list[Body], discs: list[Disc], spec: ParticipantSpec
     for segment in _canal(bodies, discs, size):
         _paint(labels, signal, affine, segment, DSEG["canal"], 1.0)
     for name, body in zip(VERTEBRAE, bodies, strict=True):
-        inside = _body_region(body, affine, shape)
+        box, inside = _body_region(body, affine, shape)
         fat = MARROW_FF + AGE_MARROW_FF * 10.0 * decades + offset + rng.normal(0.0, 0.03)
-        _fill(labels, signal, marrow, inside, DSEG[name], T2_MARROW, fat)
+        _fill(labels, signal, marrow, box, inside, DSEG[name], T2_MARROW, fat)
     for name, disc in zip(DISCS, discs, strict=True):
-        inside, nucleus = _disc_region(disc, affine, shape)
-        _fill(labels, signal, marrow, inside, DSEG[name], T2_ANNULUS, 0.02)
-        signal[nucleus] = disc.ratio
+        box, inside, nucleus = _disc_region(disc, affine, shape)
+        _fill(labels, signal, marrow, box, inside, DSEG[name], T2_ANNULUS, 0.02)
+        signal[box][nucleus] = disc.ratio
     gain = 1000.0 * float(np.exp(rng.normal(0.0, 0.12)))
     noise = config.spine.noise
     t2 = np.abs(signal + noise * rng.standard_normal(shape, dtype=np.float32)) * gain
@@ -320,17 +320,19 @@ class _Box:
                 + (steps[2] * k + const)[None, None, :])
 
 
-def _body_region(body: Body, affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _body_region(body: Body, affine: np.ndarray,
+                 shape: tuple[int, ...]) -> tuple[tuple[slice, ...], np.ndarray]:
+    """Box around a body and which of its voxels the body fills."""
     box = _Box(body.centre, 0.5 * body.height + max(body.ap, body.lr) + 2.0, affine, shape)
     inside = ((np.abs(box.project(body.axis, body.centre)) <= 0.5 * body.height)
               & ((box.project(body.anterior, body.centre) / body.ap) ** 2
                  + (box.project(_RIGHT, body.centre) / body.lr) ** 2 <= 1))
-    return _as_full(inside, box.slices, shape)
+    return box.slices, inside
 
 
 def _disc_region(disc: Disc, affine: np.ndarray, shape: tuple[int, ...]
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Disc voxels (between the endplates, within the footprint) and its nucleus."""
+                 ) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray]:
+    """Box around a disc, its voxels (between the endplates, within the footprint), nucleus."""
     centre = 0.5 * (disc.floor + disc.roof)
     axis = disc.roof - disc.floor
     axis /= np.linalg.norm(axis)
@@ -347,7 +349,7 @@ def _disc_region(disc: Disc, affine: np.ndarray, shape: tuple[int, ...]
     with np.errstate(invalid="ignore", divide="ignore"):
         position = above / (above + below)
     nucleus = inside & (rho <= 0.65) & (np.abs(position - 0.5) <= 0.35)
-    return _as_full(inside, box.slices, shape), _as_full(nucleus, box.slices, shape)
+    return box.slices, inside, nucleus
 
 
 def _canal(bodies: list[Body], discs: list[Disc], size: float) -> list[dict[str, object]]:
@@ -377,17 +379,11 @@ def _paint(labels: np.ndarray, signal: np.ndarray, affine: np.ndarray, seg: dict
     signal[box.slices][inside] = level
 
 
-def _fill(labels: np.ndarray, signal: np.ndarray, marrow: np.ndarray, inside: np.ndarray,
-          value: int, t2: float, fat: float) -> None:
-    labels[inside] = value
-    signal[inside] = t2
-    marrow[inside] = fat
-
-
-def _as_full(local: np.ndarray, box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
-    full = np.zeros(shape, bool)
-    full[box] = local
-    return full
+def _fill(labels: np.ndarray, signal: np.ndarray, marrow: np.ndarray, box: tuple[slice, ...],
+          inside: np.ndarray, value: int, t2: float, fat: float) -> None:
+    labels[box][inside] = value
+    signal[box][inside] = t2
+    marrow[box][inside] = fat
 
 
 def _muscle_ellipse(kind: str, f: float) -> tuple[float, float, float, float]:

@@ -76,22 +76,26 @@ def endplate_axis(ijk: np.ndarray, affine: np.ndarray, axis: np.ndarray,
         if cells.sum() < 10:
             return axis
         aa, bb = np.meshgrid(profile.a, profile.b, indexing="ij")
-        normals = [_plane_normal(aa[cells], bb[cells], surface[cells])
+        normals = [_plane_normal(aa[cells], bb[cells], surface[cells], profile.ray_step)
                    for surface in (profile.entry, profile.exit)]
         local = np.sum(normals, axis=0)
         axis = orient_superior(local[0] * frame.e1 + local[1] * frame.e2 + local[2] * frame.axis)
     return axis
 
 
-def _plane_normal(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Unit normal (in frame coordinates, t component positive) of a robust plane fit."""
+def _plane_normal(a: np.ndarray, b: np.ndarray, t: np.ndarray, resolution: float) -> np.ndarray:
+    """Unit normal (frame coordinates, t component positive) of a robust plane fit.
+
+    Points further than 3 robust SDs (at least 3 × ``resolution``, the sampling step of ``t``)
+    from a first least-squares plane are dropped before the final fit.
+    """
     design = np.column_stack([np.ones_like(a), a, b])
-    keep = np.ones(len(t), bool)
-    for _ in range(2):
+    coef, *_ = np.linalg.lstsq(design, t, rcond=None)
+    residual = t - design @ coef
+    scale = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+    keep = np.abs(residual) <= 3 * max(scale, resolution)
+    if keep.sum() >= 3:
         coef, *_ = np.linalg.lstsq(design[keep], t[keep], rcond=None)
-        residual = t - design @ coef
-        scale = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep])))
-        keep = np.abs(residual) <= 3 * max(scale, 1e-6)
     normal = np.array([-coef[1], -coef[2], 1.0])
     return normal / np.linalg.norm(normal)
 
