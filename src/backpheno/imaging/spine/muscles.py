@@ -7,8 +7,8 @@ acquisition plane, however the file orders its voxels. For each muscle:
   in which the muscle appears;
 * fat fraction: mean F/(F+W) of the map inside the muscle (clipped to 0..1);
 * lean (functional) CSA: CSA × (1 − fat fraction), the fat-free area;
-* left-right asymmetry (features module): 100 |L − R| / mean(L, R) of the CSA and |L − R| of
-  the fat fraction.
+* left-right asymmetry (:func:`~backpheno.imaging.spine.extractor.muscle_feature_values`):
+  100 |L − R| / mean(L, R) of the CSA and |L − R| of the fat fraction.
 
 A muscle touching the in-plane image border is cut by the field of view and is left out. Left
 muscles must lie to the patient's left of their right partners (RAS x), else the labels or the
