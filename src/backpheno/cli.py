@@ -214,6 +214,46 @@ def score(
                f"QC: {missing} missing scores, {flagged} flagged inputs; wrote {paths['parquet']}")
 
 
+@app.command("spine-levels")
+@friendly_errors
+def spine_levels(
+    labels: Annotated[Path, typer.Argument(help="Label map (sagittal: vertebrae/discs/canal; "
+                                           "with --axial: paraspinal muscles).")],
+    scheme: Annotated[str, typer.Option(help="Label scheme: a built-in name (spider, "
+                                        "totalspineseg, totalspineseg-legacy, spineps, verse, "
+                                        "musclemap), a .tsv/.json file, or inline "
+                                        "'1=L5-S1,2=L4-L5'.")],
+    image: Annotated[Path | None, typer.Option(help="Sagittal T2w image on the same grid.")] = None,
+    fat_fraction: Annotated[Path | None, typer.Option("--fat-fraction",
+                                                      help="Fat-fraction map (0..1).")] = None,
+    axial: Annotated[bool, typer.Option(help="Measure paraspinal muscles instead.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write the table as TSV.")] = None,
+) -> None:
+    """Measure one lumbar label map and print its per-level (or per-muscle) table."""
+    import pandas as pd
+
+    from backpheno.imaging.spine import measure_muscles, measure_sagittal
+    from backpheno.io import write_tsv
+
+    spec: str | dict[int, str] = scheme
+    if "=" in scheme:
+        pairs = [item.split("=", 1) for item in scheme.split(",") if item.strip()]
+        spec = {int(value): name.strip() for value, name in pairs}
+    if axial:
+        result = measure_muscles(labels, fat_fraction, scheme=spec)
+        table = result.muscles
+    else:
+        result = measure_sagittal(labels, image, fat_fraction, scheme=spec)
+        table = result.levels
+    shown = table[table["status"] != "missing"].drop(
+        columns=[c for c in table.columns if c.startswith("centroid_")]).dropna(axis=1, how="all")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        typer.echo(f"{labels.name} ({result.scheme.provenance})")
+        typer.echo(shown.round(3).to_string())
+    if out is not None:
+        write_tsv(out, table.reset_index())
+
+
 def run() -> None:  # pragma: no cover - console entry point used by python -m backpheno
     setup_logging()
     app(prog_name="backpheno")

@@ -113,10 +113,31 @@ class BrainSimConfig(StrictModel):
 
 
 class SpineSimConfig(StrictModel):
-    """Synthetic lumbar MRI (sagittal T2 + labels, axial fat fraction + muscle labels)."""
+    """Synthetic lumbar MRI (sagittal T2 + labels, axial fat fraction + muscle labels).
+
+    Voxel sizes are in file axis order: sagittal (superior-inferior, anterior-posterior,
+    left-right slice thickness), axial (left-right, anterior-posterior, slice thickness).
+    """
 
     sagittal_voxel_mm: tuple[float, float, float] = (1.0, 1.0, 3.0)
     axial_voxel_mm: tuple[float, float, float] = (1.0, 1.0, 5.0)
+    sagittal_fov_mm: tuple[float, float, float] = Field(
+        (270.0, 120.0, 72.0), description="superior-inferior, anterior-posterior, left-right")
+    axial_fov_mm: tuple[float, float, float] = Field(
+        (200.0, 170.0, 60.0), description="left-right, anterior-posterior, superior-inferior")
+    sagittal_fat_fraction: bool = Field(
+        True, description="also write a sagittal Dixon fat-fraction map (vertebral body fat)")
+    noise: float = Field(0.02, ge=0.0, le=0.3,
+                         description="image noise SD relative to the CSF signal")
+
+    @model_validator(mode="after")
+    def _positive_geometry(self) -> SpineSimConfig:
+        for key in ("sagittal_voxel_mm", "axial_voxel_mm", "sagittal_fov_mm", "axial_fov_mm"):
+            if min(getattr(self, key)) <= 0:
+                raise ValueError(f"{key} must be positive")
+        if min(self.sagittal_fov_mm[:2]) < 120 or self.axial_fov_mm[0] < 160:
+            raise ValueError("fields of view too small for a lumbar spine")
+        return self
 
 
 class MotionSimConfig(StrictModel):

@@ -32,6 +32,8 @@ from backpheno.cohort import CohortResult, extract_cohort, write_json_summary
 from backpheno.config import InputPath, OutputPath, StrictModel
 from backpheno.dataset import Dataset
 from backpheno.extractors import Extractor
+from backpheno.imaging.spine import EXTRACTOR as SPINE_EXTRACTOR
+from backpheno.imaging.spine import SpineSettings
 from backpheno.io import atomic_path
 from backpheno.outcomes import OutcomeSettings, build_outcomes
 from backpheno.questionnaires import QuestionnaireSettings, score_dataset
@@ -54,6 +56,9 @@ class ExtractConfig(StrictModel):
     questionnaires: QuestionnaireSettings | None = Field(
         description="questionnaire and clinical-test scoring; required (it declares the PGIC "
         "coding), null to skip")
+    spine: SpineSettings | None = Field(
+        default_factory=SpineSettings,
+        description="lumbar spine MRI: discs, vertebrae, paraspinal muscles (null to skip)")
     biomech: BiomechSettings | None = Field(
         default_factory=BiomechSettings,
         description="trunk IMU biomechanics (null to skip)")
@@ -73,6 +78,8 @@ class ExtractRun:
 def configured_extractors(config: ExtractConfig) -> dict[str, tuple[Extractor, BaseModel]]:
     """The per-participant extractors enabled in ``config``, with their settings."""
     enabled: dict[str, tuple[Extractor, BaseModel]] = {}
+    if config.spine is not None:
+        enabled["spine"] = (SPINE_EXTRACTOR, config.spine)
     if config.biomech is not None:
         enabled["biomech"] = (BIOMECH_EXTRACTOR, config.biomech)
     return enabled

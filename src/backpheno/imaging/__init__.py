@@ -1,0 +1,1 @@
+"""Imaging feature extractors (brain fMRI, lumbar spine MRI)."""
