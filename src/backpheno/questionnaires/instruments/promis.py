@@ -107,8 +107,9 @@ def _raw_t_se(prefix: str, columns: tuple[str, ...], title: str, table: str | No
               f"{title} T-score (mean 50, SD 10 in the US general population)", lo, hi,
               direction),
         Score(f"{prefix}se", Lookup(Ref(f"{prefix}raw"), table, 1), "T-score",
-              f"standard error of the {title} T-score", 0, 10,
-              "higher = less precise T-score"),
+              f"standard error of the {title} T-score (measurement precision: exported for "
+              "weighting and QC, not a default predictor)", 0, 10,
+              "higher = less precise T-score", role="covariate"),
     )
 
 
