@@ -22,7 +22,7 @@ from backpheno import __version__
 from backpheno.config import TRAITS, SimulateConfig
 from backpheno.io import write_json, write_text, write_tsv
 from backpheno.progress import parallel_map, setup_logging
-from backpheno.synth import design, pain, traits
+from backpheno.synth import brain, design, pain, traits
 from backpheno.synth.base import ParticipantSpec
 
 logger = logging.getLogger("backpheno.synth")
@@ -30,7 +30,7 @@ logger = logging.getLogger("backpheno.synth")
 #: Per-participant writers of the deep-phenotyping modalities. Each module provides
 #: ``write_static(root, config)``, ``write_participant(spec, root, config)`` and ``DRIVES``
 #: (``{trait: [feature names it drives]}``).
-DEEP_WRITERS: tuple[ModuleType, ...] = ()
+DEEP_WRITERS: tuple[ModuleType, ...] = (brain,)
 
 #: Cohort-level questionnaire writer: ``write_phenotype(root, cohort, assignment, config)``
 #: returning nothing, plus ``DRIVES``. ``None`` until the questionnaire generator exists.
