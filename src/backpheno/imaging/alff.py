@@ -3,9 +3,9 @@
 Definitions (Zang et al. 2007, Brain Dev 29:83-91; Zou et al. 2008, J Neurosci Methods
 172:137-141), computed here per parcel signal:
 
-* the one-sided amplitude spectrum ``A(f)`` is the amplitude of the least-squares sinusoid at
-  frequency ``f`` fitted to the demeaned retained samples (a Lomb-Scargle amplitude
-  periodogram). With no censored volume and ``f`` a Fourier frequency this is exactly
+* the one-sided amplitude spectrum ``A(f)`` is the amplitude of the least-squares sinusoid
+  (with a free offset) at frequency ``f`` fitted to the retained samples (a floating-mean
+  Lomb-Scargle amplitude periodogram). With no censored volume and ``f`` a Fourier frequency this is exactly
   ``2 |DFT(f)| / N``, so a sinusoid ``a sin(2 pi f t)`` gives ``A(f) = a``; with censored volumes
   it uses the true acquisition times of the kept volumes, as XCP-D does;
 * frequencies are the Fourier frequencies of the full run, ``k / (N TR)`` for
@@ -33,12 +33,15 @@ def run_frequencies(n_volumes: int, t_r: float) -> np.ndarray:
 
 def amplitude_spectrum(signals: np.ndarray, times: np.ndarray,
                        frequencies: np.ndarray) -> np.ndarray:
-    """Least-squares sinusoid amplitude at each frequency, for every column of ``signals``.
+    """Amplitude of the least-squares sinusoid at each frequency, for every column.
+
+    At each frequency ``y(t) ~ c + a cos(2 pi f t) + b sin(2 pi f t)`` is fitted by least squares
+    (a floating-mean Lomb-Scargle fit, exact for unevenly sampled sinusoids) and
+    ``sqrt(a^2 + b^2)`` returned.
 
     Parameters
     ----------
     signals : ndarray, shape (n_samples, n_signals)
-        Samples (demeaned internally).
     times : ndarray, shape (n_samples,)
         Acquisition time of each sample, s.
     frequencies : ndarray, shape (n_frequencies,)
@@ -49,18 +52,12 @@ def amplitude_spectrum(signals: np.ndarray, times: np.ndarray,
     ndarray, shape (n_frequencies, n_signals)
     """
     y = np.asarray(signals, dtype=float)
-    y = y - y.mean(axis=0)
     phase = 2 * np.pi * np.outer(frequencies, np.asarray(times, dtype=float))
-    cos, sin = np.cos(phase), np.sin(phase)
-    cc = (cos * cos).sum(axis=1)[:, None]
-    ss = (sin * sin).sum(axis=1)[:, None]
-    cs = (cos * sin).sum(axis=1)[:, None]
-    cy = cos @ y
-    sy = sin @ y
-    det = cc * ss - cs**2
-    a = (ss * cy - cs * sy) / det
-    b = (cc * sy - cs * cy) / det
-    return np.hypot(a, b)
+    basis = np.stack([np.ones_like(phase), np.cos(phase), np.sin(phase)], axis=1)  # (F, 3, N)
+    gram = basis @ np.swapaxes(basis, 1, 2)  # (F, 3, 3)
+    rhs = basis @ y  # (F, 3, n_signals)
+    coefficients = np.linalg.solve(gram, rhs)
+    return np.hypot(coefficients[:, 1], coefficients[:, 2])
 
 
 def alff_falff(signals: np.ndarray, sample_mask: np.ndarray, n_volumes: int, t_r: float,

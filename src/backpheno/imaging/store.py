@@ -47,7 +47,8 @@ def write_connectome(path: str | Path, timeseries: pd.DataFrame, sample_mask: np
                      provenance: dict[str, object]) -> Path:
     """Write one run's cleaned signals and connectivity matrices atomically (see module doc)."""
     values = timeseries.to_numpy(dtype=float)
-    usable = np.isfinite(values).all(axis=0) & (np.nanstd(values, axis=0) > 0)
+    usable = np.isfinite(values).all(axis=0)
+    usable[usable] = values[:, usable].std(axis=0) > 0
     covariance = (LedoitWolf(store_precision=False).fit(values[:, usable]).covariance_
                   if usable.sum() >= 2 else np.full((usable.sum(), usable.sum()), np.nan))
     correlation = np.full((values.shape[1], values.shape[1]), np.nan)

@@ -102,9 +102,12 @@ class FreeSurferStats:
     header: dict[str, str]
 
     def measure(self, name: str) -> float:
-        """Value of one measure by name or short name."""
-        hit = self.measures[(self.measures["name"] == name)
-                            | (self.measures["short_name"] == name)]
+        """Value of one measure by short name (``eTIV``, ``MeanThickness``) or unique name."""
+        hit = self.measures[self.measures["short_name"] == name]
+        if hit.empty:
+            hit = self.measures[self.measures["name"] == name]
+            if len(hit) > 1:
+                raise KeyError(f"{name} names several measures; use the short name")
         if hit.empty:
             raise KeyError(name)
         return float(hit["value"].iloc[0])

@@ -13,7 +13,7 @@ whole cohort leaks the test participants into the features.
 * ``input="timeseries"``: a list of ``(T_i, R)`` cleaned parcel signals, turned into covariances
   with ``cov_estimator`` (Ledoit-Wolf by default, as nilearn);
 * ``input="vectorized"``: a 2-D array ``(n, R(R+1)/2)`` of covariances vectorised as
-  :func:`nilearn.connectome.sym_matrix_to_vec` does (off-diagonal entries times sqrt(2)), so the
+  :func:`nilearn.connectome.sym_matrix_to_vec` does (diagonal divided by sqrt(2)), so the
   transformer can sit on a block of columns in a scikit-learn ``Pipeline``.
 
 Unlike ``nilearn.connectome.ConnectivityMeasure``, a single participant can be transformed (a
@@ -177,16 +177,16 @@ def geometric_mean(covariances: np.ndarray, max_iter: int = 30, tol: float = 1e-
 def sym_to_vec(matrices: np.ndarray, discard_diagonal: bool = False) -> np.ndarray:
     """Vectorise symmetric matrices like :func:`nilearn.connectome.sym_matrix_to_vec`.
 
-    Lower triangle in row-major order; off-diagonal entries are multiplied by sqrt(2) so the
-    Euclidean norm of the vector equals the Frobenius norm of the matrix.
+    Lower triangle in row-major order; diagonal entries are divided by sqrt(2) (so the
+    Euclidean norm of the vector is the Frobenius norm of the matrix over sqrt(2)), or left out.
     """
     matrices = np.asarray(matrices, dtype=float)
     n = matrices.shape[-1]
-    scaled = matrices * np.sqrt(2)
-    index = np.arange(n)
-    scaled[..., index, index] = matrices[..., index, index]
     rows, cols = np.tril_indices(n, k=-1 if discard_diagonal else 0)
-    return scaled[..., rows, cols]
+    values = matrices[..., rows, cols]
+    if not discard_diagonal:
+        values = np.where(rows == cols, values / np.sqrt(2), values)
+    return values
 
 
 def vec_to_sym(vectors: np.ndarray) -> np.ndarray:
@@ -197,10 +197,10 @@ def vec_to_sym(vectors: np.ndarray) -> np.ndarray:
         raise ValueError(f"{vectors.shape[1]} values do not form a symmetric matrix with diagonal")
     rows, cols = np.tril_indices(n)
     out = np.zeros((len(vectors), n, n))
-    out[:, rows, cols] = vectors / np.sqrt(2)
-    out = out + np.swapaxes(out, 1, 2)
+    out[:, rows, cols] = vectors
+    out[:, cols, rows] = vectors
     index = np.arange(n)
-    out[:, index, index] = vectors[:, rows == cols]
+    out[:, index, index] *= np.sqrt(2)
     return out
 
 
