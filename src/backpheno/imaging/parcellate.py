@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import nibabel as nib
@@ -212,15 +213,44 @@ def _sphere_members(seeds: np.ndarray, radii: np.ndarray, shape: tuple[int, int,
     nilearn selects, among the (masked) voxels, those whose centre lies within ``radius`` of the
     seed (squared Euclidean distance <= radius², as scikit-learn's radius search), then adds the
     voxel nearest to the seed and the first voxel in C order whose truncated world coordinates
-    equal the truncated seed. All of these lie in a small box around the seed, so each seed is
-    evaluated on a stencil of voxel offsets instead of the whole mask.
+    equal the truncated seed, when they are in the mask. The unmasked geometry is computed once
+    per grid (:func:`_sphere_geometry`, cached) and the mask applied here.
     """
+    geometry = _sphere_geometry(np.ascontiguousarray(seeds).tobytes(),
+                                np.ascontiguousarray(radii).tobytes(), tuple(shape),
+                                np.ascontiguousarray(affine, dtype=float).tobytes())
+    flat_mask = None if mask is None else np.asarray(mask, dtype=bool).ravel(order="F")
+    pieces = []
+    for within, nearest, truncated in geometry:
+        if flat_mask is None:
+            chosen, extra = within, [nearest] if nearest >= 0 else []
+            extra += truncated[:1].tolist()
+        else:
+            chosen = within[flat_mask[within]]
+            extra = [nearest] if nearest >= 0 and flat_mask[nearest] else []
+            allowed = truncated[flat_mask[truncated]]
+            extra += allowed[:1].tolist()
+        pieces.append(np.union1d(chosen, np.asarray(extra, dtype=np.int64)))
+    return pieces
+
+
+@lru_cache(maxsize=32)
+def _sphere_geometry(seeds_bytes: bytes, radii_bytes: bytes, shape: tuple[int, int, int],
+                     affine_bytes: bytes) -> tuple[tuple[np.ndarray, int, np.ndarray], ...]:
+    """Per seed: voxels within the radius, the nearest voxel (-1 if outside the grid), and the
+    voxels whose truncated world coordinates equal the truncated seed, in C order.
+
+    Each seed is evaluated on a stencil of voxel offsets around it, which holds every voxel
+    nilearn can select.
+    """
+    seeds = np.frombuffer(seeds_bytes, dtype=float).reshape(-1, 3)
+    radii = np.frombuffer(radii_bytes, dtype=float)
+    affine = np.frombuffer(affine_bytes, dtype=float).reshape(4, 4)
     inverse = np.linalg.inv(affine)
     voxel_size = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    flat_mask = None if mask is None else np.asarray(mask, dtype=bool).ravel(order="F")
     shape_arr = np.asarray(shape)
     centres = seeds @ inverse[:3, :3].T + inverse[:3, 3]
-    pieces: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(seeds)
+    out: list[tuple[np.ndarray, int, np.ndarray]] = [None] * len(seeds)  # type: ignore[list-item]
     for radius in np.unique(radii):
         which = np.flatnonzero(radii == radius)
         half = np.ceil(radius / voxel_size).astype(int) + 2
@@ -232,27 +262,22 @@ def _sphere_members(seeds: np.ndarray, radii: np.ndarray, shape: tuple[int, int,
             inside = np.all((ijk >= 0) & (ijk < shape_arr), axis=2)
             world = ijk @ affine[:3, :3].T + affine[:3, 3]
             delta = world - seeds[chunk][:, None, :]
-            within = (delta[..., 0] ** 2 + delta[..., 1] ** 2 + delta[..., 2] ** 2) <= radius**2
-            truncated = np.all(world.astype(np.int64) == seeds[chunk].astype(np.int64)[:, None],
-                               axis=2)
-            flat = np.where(inside, ijk[..., 0] + shape[0] * (ijk[..., 1] + shape[1]
-                                                               * ijk[..., 2]), 0)
-            allowed = inside if flat_mask is None else inside & flat_mask[flat]
+            within = inside & ((delta[..., 0] ** 2 + delta[..., 1] ** 2 + delta[..., 2] ** 2)
+                               <= radius**2)
+            truncated = inside & np.all(
+                world.astype(np.int64) == seeds[chunk].astype(np.int64)[:, None], axis=2)
+            flat = ijk[..., 0] + shape[0] * (ijk[..., 1] + shape[1] * ijk[..., 2])
             c_order = (ijk[..., 0] * shape[1] + ijk[..., 1]) * shape[2] + ijk[..., 2]
             nearest = np.round(centres[chunk]).astype(np.int64)
             for row, seed_index in enumerate(chunk):
-                chosen = flat[row, allowed[row] & within[row]]
-                extra = []
+                near = -1
                 if np.all((nearest[row] >= 0) & (nearest[row] < shape_arr)):
                     near = int(nearest[row, 0] + shape[0] * (nearest[row, 1] + shape[1]
                                                              * nearest[row, 2]))
-                    if flat_mask is None or flat_mask[near]:
-                        extra.append(near)
-                same = np.flatnonzero(allowed[row] & truncated[row])
-                if len(same):
-                    extra.append(int(flat[row, same[np.argmin(c_order[row, same])]]))
-                pieces[seed_index] = np.union1d(chosen, np.asarray(extra, dtype=np.int64))
-    return pieces
+                matches = np.flatnonzero(truncated[row])
+                matches = flat[row, matches[np.argsort(c_order[row, matches])]]
+                out[seed_index] = (np.sort(flat[row, within[row]]), near, matches)
+    return tuple(out)
 
 
 def extract_signals(source: nib.Nifti1Image | np.ndarray, regions: Sequence[Regions],
@@ -332,23 +357,33 @@ def iter_volume_blocks(path: str | Path, block_volumes: int = DEFAULT_BLOCK_VOLU
 
 def _iter_blocks(source: nib.Nifti1Image | np.ndarray,
                  block_volumes: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, (volumes, voxels) block)`` pairs in native Fortran order.
+
+    Blocks keep float32 / float64 data as they are (integers become float32), so float64
+    inputs are summarised without rounding.
+    """
     n_volumes = source.shape[3]
     n_voxels = int(np.prod(source.shape[:3]))
     if isinstance(source, np.ndarray):
         data = source if source.flags.f_contiguous else np.asfortranarray(source)
         flat = data.reshape((n_voxels, n_volumes), order="F").T  # (T, V), C-contiguous view
         for start in range(0, n_volumes, block_volumes):
-            block = flat[start:start + block_volumes]
-            yield start, block if block.dtype == np.float32 else block.astype(np.float32)
+            yield start, _floating(flat[start:start + block_volumes])
         return
     dataobj = source.dataobj
     if not nib.is_proxy(dataobj):
         yield from _iter_blocks(np.asarray(dataobj), block_volumes)
         return
     for start in range(0, n_volumes, block_volumes):
-        chunk = np.asarray(dataobj[..., start:start + block_volumes], dtype=np.float32)
+        chunk = _floating(np.asarray(dataobj[..., start:start + block_volumes]))
         chunk = chunk if chunk.flags.f_contiguous else np.asfortranarray(chunk)
         yield start, chunk.reshape((n_voxels, chunk.shape[3]), order="F").T
+
+
+def _floating(values: np.ndarray) -> np.ndarray:
+    if values.dtype in (np.float32, np.float64):
+        return values
+    return values.astype(np.float32)
 
 
 def _gather_plan(analysis: np.ndarray, regions: Sequence[Regions]):

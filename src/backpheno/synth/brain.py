@@ -49,7 +49,7 @@ from backpheno.synth.base import ParticipantSpec
 TRAIT_COUPLING = {
     ("DefaultMode", "Salience"): 0.15,
     ("Salience", "SomatomotorDorsal"): 0.15,
-    ("DefaultMode", "Reward"): 0.12,
+    ("DefaultMode", "Reward"): 0.15,
 }
 
 #: Features the latent traits drive, by exact name (default BrainSettings).
