@@ -35,15 +35,16 @@ def test_mni_templates_load_offline_on_fmriprep_grids():
     np.testing.assert_array_equal(grid.affine[:3, 3], [-96, -132, -78])
     assert mni152_grid(1.0).shape == (193, 229, 193)
     gm = template_on_grid("gm", 4.0)
-    assert gm.shape == mni152_grid(4.0).shape and 0 <= gm.get_fdata().min() <= gm.get_fdata().max() <= 1
+    values = gm.get_fdata()
+    assert gm.shape == mni152_grid(4.0).shape and 0 <= values.min() <= values.max() <= 1
     mask = template_on_grid("brain_mask", 4.0).get_fdata() > 0
     assert 1.3e6 < mask.sum() * 64 < 2.2e6  # brain volume in mm3
 
 
 def test_schaefer_with_order_file_has_seven_networks(realdata):
     folder = realdata / "brain_atlases" / "schaefer2018"
-    atlas = load_label_atlas(folder / "Schaefer2018_100Parcels_7Networks_order_FSLMNI152_2mm.nii.gz",
-                             folder / "Schaefer2018_100Parcels_7Networks_order.txt",
+    image = folder / "Schaefer2018_100Parcels_7Networks_order_FSLMNI152_2mm.nii.gz"
+    atlas = load_label_atlas(image, folder / "Schaefer2018_100Parcels_7Networks_order.txt",
                              name="schaefer100x7")
     assert atlas.name == "schaefer100x7" and len(atlas.regions) == 100
     assert atlas.network_names() == ["Vis", "SomMot", "DorsAttn", "SalVentAttn", "Limbic",

@@ -7,8 +7,13 @@ import pandas as pd
 import pytest
 
 from backpheno.imaging.parcellate import Regions, VoxelMoments
-from backpheno.imaging.qc import RunQC, framewise_displacement, median_tsnr, roi_coverage, \
-    run_exclusion_reasons
+from backpheno.imaging.qc import (
+    RunQC,
+    framewise_displacement,
+    median_tsnr,
+    roi_coverage,
+    run_exclusion_reasons,
+)
 from backpheno.imaging.settings import QCSettings
 
 

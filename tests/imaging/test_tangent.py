@@ -13,7 +13,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import check_get_params_invariance, check_no_attributes_set_in_init
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+)
 
 from backpheno.imaging.tangent import TangentSpace, sym_to_vec, vec_to_sym
 

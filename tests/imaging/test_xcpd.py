@@ -26,7 +26,8 @@ def _write_xcpd(root, pid="sub-01", entity="seg", atlas="4S156Parcels", matrix=N
         matrix = np.corrcoef(x, rowvar=False)
     frame = pd.DataFrame(matrix, index=pd.Index(nodes, name="Node"), columns=nodes)
     stem = f"{pid}_ses-V0_task-rest"
-    relmat = func / f"{stem}_space-MNI152NLin2009cAsym_{entity}-{atlas}_stat-pearsoncorrelation_relmat.tsv"
+    relmat = func / (f"{stem}_space-MNI152NLin2009cAsym_{entity}-{atlas}"
+                     "_stat-pearsoncorrelation_relmat.tsv")
     frame.to_csv(relmat, sep="\t", na_rep="n/a")
     pd.DataFrame({"mean_fd": [0.12], "num_censored_volumes": [10], "num_retained_volumes": [190],
                   "num_dummy_volumes": [0]}).to_csv(

@@ -5,9 +5,9 @@ Definitions (Zang et al. 2007, Brain Dev 29:83-91; Zou et al. 2008, J Neurosci M
 
 * the one-sided amplitude spectrum ``A(f)`` is the amplitude of the least-squares sinusoid
   (with a free offset) at frequency ``f`` fitted to the retained samples (a floating-mean
-  Lomb-Scargle amplitude periodogram). With no censored volume and ``f`` a Fourier frequency this is exactly
-  ``2 |DFT(f)| / N``, so a sinusoid ``a sin(2 pi f t)`` gives ``A(f) = a``; with censored volumes
-  it uses the true acquisition times of the kept volumes, as XCP-D does;
+  Lomb-Scargle amplitude periodogram). With no censored volume and ``f`` a Fourier frequency
+  this is exactly ``2 |DFT(f)| / N``, so a sinusoid ``a sin(2 pi f t)`` gives ``A(f) = a``;
+  with censored volumes it uses the true acquisition times of the kept volumes, as XCP-D does;
 * frequencies are the Fourier frequencies of the full run, ``k / (N TR)`` for
   ``k = 1 .. ceil(N / 2) - 1`` (zero and Nyquist left out);
 * ``ALFF`` = mean of ``A(f)`` over the band (default 0.01-0.08 Hz), in the signal's units;

@@ -301,7 +301,8 @@ def _read_region_table(path: Path, network_column: str | None) -> pd.DataFrame:
     if labels.isna().any() or not np.allclose(labels, np.round(labels)):
         raise InputError("label values must be integers", file=path, column=label_col)
     names = frame[name_col].astype(str)
-    if "hemisphere" in lower and not names.str.contains(r"(?:^|[_-])(?:L|R|LH|RH|lh|rh)(?:[_-]|$)").any():
+    has_side = names.str.contains(r"(?:^|[_-])(?:L|R|LH|RH|lh|rh)(?:[_-]|$)").any()
+    if "hemisphere" in lower and not has_side:
         names = names + "_" + frame[lower["hemisphere"]].astype(str)
     regions = pd.DataFrame({"label": labels.astype(np.int64).to_numpy(),
                             "name": [sanitize_name(n) for n in names]})

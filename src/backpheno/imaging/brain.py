@@ -20,6 +20,25 @@ are denoised with nilearn (:mod:`backpheno.imaging.denoise`), correlated
 (:mod:`backpheno.imaging.connectivity`), and summarised into the columns listed in
 :mod:`backpheno.imaging.features`. Defaults and their sources are in
 :mod:`backpheno.imaging.settings`.
+
+Modules of the brain modality, one concept each:
+
+================  ==========================================================================
+``templates``     the MNI152NLin2009cAsym grid and nilearn's offline templates
+``atlas``         label and coordinate atlases (Seitzman 2018 offline default)
+``parcellate``    the one-pass parcellation kernel (equal to nilearn's maskers)
+``inputs``        reading and checking one fMRIPrep run's files
+``denoise``       nilearn fMRIPrep confound strategies and signal cleaning
+``connectivity``  correlation, partial correlation, Fisher z, network summaries
+``tangent``       tangent-space connectivity (scikit-learn transformer)
+``alff``          ALFF / fALFF
+``structural``    grey-matter volumes, FreeSurfer stats readers
+``qc``            run QC measures and exclusion rules
+``features``      feature names and codebook rows
+``store``         per-run connectome files for cross-participant models
+``xcpd``          XCP-D outputs as input
+``settings``      pydantic settings with documented, cited defaults
+================  ==========================================================================
 """
 
 from __future__ import annotations
@@ -274,7 +293,7 @@ def extract_run(bold: str | Path | nib.Nifti1Image, confounds: str | Path,
                                    session_id, item))
         if settings.amplitude.enabled:
             values.update(_amplitude_values(usable_raw, denoising, t_r, atlas, settings))
-    _flag_empty_networks(values, atlas, settings, records, participant_id, session_id, item)
+        _flag_empty_networks(values, settings, records, participant_id, session_id, item)
     values.update({f"brain.qc.{k}": v
                    for k, v in qc.as_dict(settings.qc.min_roi_coverage).items()})
     if settings.structural.enabled:
@@ -532,7 +551,7 @@ def _structural_values(atlas: Atlas, settings: BrainSettings, gm, wm, csf, mask,
     return values
 
 
-def _flag_empty_networks(values: dict, atlas: Atlas, settings: BrainSettings, records: list,
+def _flag_empty_networks(values: dict, settings: BrainSettings, records: list,
                          participant_id, session_id, item: str) -> None:
     group = "fc" if settings.connectivity.kind == "correlation" else "pfc"
     missing = sorted(k for k, v in values.items()

