@@ -238,3 +238,21 @@ def test_two_runs_are_averaged(sim_run, tmp_path, default_result):
     assert result.features["brain.qc.retained_s"] == pytest.approx(
         2 * single.features["brain.qc.retained_s"])
     assert any(r["item"] == "runs" and "2 of 2" in r["reason"] for r in result.qc)
+
+
+def test_command_line_prints_and_writes_one_run(sim_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from backpheno.cli import app
+
+    out = tmp_path / "features.tsv"
+    result = CliRunner().invoke(app, ["brain-run", str(sim_run.bold), "--confounds",
+                                      str(sim_run.confounds), "--mask", str(sim_run.mask),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "brain.fc.DefaultMode__Salience" in result.output
+    table = pd.read_csv(out, sep="\t")
+    assert {"name", "role", "unit", "value"} <= set(table.columns)
+    bad = CliRunner().invoke(app, ["brain-run", str(sim_run.mask), "--confounds",
+                                   str(sim_run.confounds)])
+    assert bad.exit_code == 2 and "expected a 4-D BOLD series" in bad.output

@@ -402,9 +402,11 @@ class BrainExtractor:
         if not bolds:
             raise InputError(f"no BOLD series matching {pattern}", file=func, **where)
         inputs: dict[str, Path] = {}
+        prefix = f"{participant_id}_{session_id}_task-{settings.task}"
         for bold in bolds:
             stem = bold.name.split("_space-")[0]
-            run = next((p for p in stem.split("_") if p.startswith("run-")), "run")
+            # entities between task and space (run-1, acq-mb_run-2, ...) name the run
+            run = stem[len(prefix):].strip("_") or "run"
             files = {
                 "bold": bold,
                 "sidecar": sidecar_path(bold),

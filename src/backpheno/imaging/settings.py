@@ -18,12 +18,11 @@ Every default is documented where it is defined, with the publication it follows
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from backpheno.config import StrictModel
+from backpheno.config import InputPath, OutputPath, StrictModel
 
 #: Framewise-displacement censoring threshold of the default strategy (mm), Wang et al. 2024.
 DEFAULT_FD_THRESHOLD_MM = 0.5
@@ -38,8 +37,8 @@ class AtlasSettings(StrictModel):
 
     builtin: Literal["seitzman2018"] | None = Field(
         "seitzman2018", description="an atlas shipped offline; null to read one from files")
-    image: Path | None = Field(None, description="label image (NIfTI) of a label atlas")
-    table: Path | None = Field(
+    image: InputPath | None = Field(None, description="label image (NIfTI) of a label atlas")
+    table: InputPath | None = Field(
         None, description="region table: dseg.tsv / CSV / Schaefer order .txt for a label atlas, "
                           "or a TSV with x, y, z (MNI mm) for a coordinate atlas")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$",
@@ -294,7 +293,7 @@ class BrainSettings(StrictModel):
     qc: QCSettings = Field(default_factory=QCSettings)
     xcpd_atlas: str | None = Field(None, pattern=r"^[A-Za-z0-9]+$",
                                    description="XCP-D atlas label (input: xcpd)")
-    timeseries_dir: Path | None = Field(
+    timeseries_dir: OutputPath | None = Field(
         None, description="write each run's denoised parcel time series and covariance here "
                           "(.npz) for tangent-space models")
     block_volumes: int = Field(16, ge=1, le=4096, description="volumes read per block")
