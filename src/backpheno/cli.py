@@ -250,6 +250,35 @@ def spine_levels(
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         typer.echo(f"{labels.name} ({result.scheme.provenance})")
         typer.echo(shown.round(3).to_string())
+
+
+@app.command("brain-run")
+@friendly_errors
+def brain_run(
+    bold: Annotated[Path, typer.Argument(help="fMRIPrep *_desc-preproc_bold.nii.gz (4-D).")],
+    confounds: Annotated[Path, typer.Option(help="fMRIPrep *_desc-confounds_timeseries.tsv.")],
+    mask: Annotated[Path | None, typer.Option(help="BOLD brain mask on the same grid.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML with BrainSettings keys "
+                                                "(atlas, denoise, connectivity, qc, ...).")] = None,
+    gm: Annotated[Path | None, typer.Option(help="GM probability map (label-GM_probseg).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write name, role, unit, value as TSV.")] = None,
+) -> None:
+    """Extract the brain features of one BOLD run and print them with their QC."""
+    import pandas as pd
+
+    from backpheno.config import load_config
+    from backpheno.imaging.brain import extract_run
+    from backpheno.imaging.settings import BrainSettings
+    from backpheno.io import write_tsv
+
+    settings = load_config(config, BrainSettings) if config is not None else BrainSettings()
+    result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm)
+    table = result.codebook[["role", "unit"]].assign(value=result.features)
+    with pd.option_context("display.width", 160, "display.max_rows", 400):
+        typer.echo(table.round(4).to_string())
+    for record in result.qc_records:
+        if record["status"] != "ok":
+            typer.echo(f"QC {record['status']}: {record['item']}: {record['reason']}")
     if out is not None:
         write_tsv(out, table.reset_index())
 

@@ -32,6 +32,8 @@ from backpheno.cohort import CohortResult, extract_cohort, write_json_summary
 from backpheno.config import InputPath, OutputPath, StrictModel
 from backpheno.dataset import Dataset
 from backpheno.extractors import Extractor
+from backpheno.imaging.brain import EXTRACTOR as BRAIN_EXTRACTOR
+from backpheno.imaging.brain import BrainSettings
 from backpheno.imaging.spine import EXTRACTOR as SPINE_EXTRACTOR
 from backpheno.imaging.spine import SpineSettings
 from backpheno.io import atomic_path
@@ -56,6 +58,9 @@ class ExtractConfig(StrictModel):
     questionnaires: QuestionnaireSettings | None = Field(
         description="questionnaire and clinical-test scoring; required (it declares the PGIC "
         "coding), null to skip")
+    brain: BrainSettings | None = Field(
+        default_factory=BrainSettings,
+        description="resting-state fMRI from fMRIPrep derivatives (null to skip)")
     spine: SpineSettings | None = Field(
         default_factory=SpineSettings,
         description="lumbar spine MRI: discs, vertebrae, paraspinal muscles (null to skip)")
@@ -78,6 +83,8 @@ class ExtractRun:
 def configured_extractors(config: ExtractConfig) -> dict[str, tuple[Extractor, BaseModel]]:
     """The per-participant extractors enabled in ``config``, with their settings."""
     enabled: dict[str, tuple[Extractor, BaseModel]] = {}
+    if config.brain is not None:
+        enabled["brain"] = (BRAIN_EXTRACTOR, config.brain)
     if config.spine is not None:
         enabled["spine"] = (SPINE_EXTRACTOR, config.spine)
     if config.biomech is not None:

@@ -22,7 +22,7 @@ from backpheno import __version__
 from backpheno.config import TRAITS, SimulateConfig
 from backpheno.io import write_json, write_text, write_tsv
 from backpheno.progress import parallel_map, setup_logging
-from backpheno.synth import design, motion, pain, phenotype, spine, traits
+from backpheno.synth import brain, design, motion, pain, phenotype, spine, traits
 from backpheno.synth.base import ParticipantSpec
 
 logger = logging.getLogger("backpheno.synth")
@@ -30,7 +30,7 @@ logger = logging.getLogger("backpheno.synth")
 #: Per-participant writers of the deep-phenotyping modalities. Each module provides
 #: ``write_static(root, config)``, ``write_participant(spec, root, config)`` and ``DRIVES``
 #: (``{trait: [feature names it drives]}``).
-DEEP_WRITERS: tuple[ModuleType, ...] = (spine, motion)
+DEEP_WRITERS: tuple[ModuleType, ...] = (brain, spine, motion)
 
 #: Features driven by the PEG and PGIC answers written here.
 PAIN_DRIVES = {
