@@ -48,7 +48,7 @@ def reference_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A test-size synthetic dataset (60 participants, 15 deep), simulated once per worker."""
-    from backpheno.config import load_config, SimulateConfig
+    from backpheno.config import SimulateConfig, load_config
     from backpheno.synth import simulate
 
     config = load_config(REPO / "configs" / "test_simulate.yaml", SimulateConfig)

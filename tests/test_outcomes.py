@@ -11,7 +11,11 @@ from backpheno.config import validate_config
 from backpheno.dataset import Dataset
 from backpheno.errors import ConfigError, InputError
 from backpheno.outcomes import (
-    PGIC_CODINGS, OutcomeSettings, ResponderRule, build_outcomes, responder_labels,
+    PGIC_CODINGS,
+    OutcomeSettings,
+    ResponderRule,
+    build_outcomes,
+    responder_labels,
 )
 
 

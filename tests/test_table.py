@@ -11,7 +11,12 @@ import pytest
 
 from backpheno.errors import InputError
 from backpheno.table import (
-    CODEBOOK_COLUMNS, FeatureTable, codebook_row, make_codebook, make_qc, read_feature_table,
+    CODEBOOK_COLUMNS,
+    FeatureTable,
+    codebook_row,
+    make_codebook,
+    make_qc,
+    read_feature_table,
 )
 
 

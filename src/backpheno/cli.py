@@ -65,11 +65,12 @@ def main(
 @friendly_errors
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Dataset folder to write.")],
-    config: Annotated[Path | None, typer.Option("--config", help="YAML settings "
-                                                "(SimulateConfig); options below override it.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML settings (SimulateConfig); options below override it.")] = None,
     participants: Annotated[int | None, typer.Option(help="Number of participants.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same dataset).")] = None,
-    deep_fraction: Annotated[float | None, typer.Option(help="Share with deep phenotyping.")] = None,
+    deep_fraction: Annotated[float | None, typer.Option(
+        help="Share with deep phenotyping.")] = None,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset folder.")] = False,
 ) -> None:
@@ -117,9 +118,9 @@ def extract(
     from backpheno.config import load_config
     from backpheno.extract import ExtractConfig, run_extract
 
-    settings = load_config(config, ExtractConfig, {"n_jobs": n_jobs,
-                                                   "scheduler_address": scheduler,
-                                                   "out": None if out is None else str(out.resolve())})
+    overrides = {"n_jobs": n_jobs, "scheduler_address": scheduler,
+                 "out": None if out is None else str(out.resolve())}
+    settings = load_config(config, ExtractConfig, overrides)
     setup_logging(str(Path(settings.out) / "logs" / "extract.log"))
     run = run_extract(settings)
     typer.echo(summary(run.result))
@@ -233,7 +234,6 @@ def spine_levels(
     import pandas as pd
 
     from backpheno.imaging.spine import measure_muscles, measure_sagittal
-    from backpheno.io import write_tsv
 
     spec: str | dict[int, str] = scheme
     if "=" in scheme:

@@ -113,7 +113,8 @@ def run_task(task: Task, extractor: Extractor, settings: BaseModel,
         key = task_key(task, settings)
     except OSError as err:
         return _failed(task, f"cannot read inputs: {err}")
-    path = Path(cache_dir) / task.modality / task.participant_id / f"{task.session_id}_{key[:32]}.json"
+    folder = Path(cache_dir) / task.modality / task.participant_id
+    path = folder / f"{task.session_id}_{key[:32]}.json"
     if path.is_file():
         try:
             payload = read_json(path)

@@ -252,7 +252,8 @@ def format_validation_error(err: ValidationError, source: str) -> str:
         loc = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         message = problem["msg"].removeprefix("Value error, ")
         got = problem.get("input")
-        shown = "" if problem["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
+        hide = problem["type"] == "missing" or isinstance(got, dict)
+        shown = "" if hide else f" (got {got!r})"
         lines.append(f"  - {loc}: {message}{shown}")
     return "\n".join(lines)
 

@@ -226,6 +226,7 @@ def _as_bool(values: pd.Series, path: Path, column: str) -> pd.Series:
     bad = ~text.isin(mapping) & values.notna()
     if bad.any():
         raise InputError(
-            f"expected true/false, got {values[bad].unique().tolist()[:5]}", file=path, column=column
+            f"expected true/false, got {values[bad].unique().tolist()[:5]}", file=path,
+            column=column,
         )
     return text.map(mapping).astype("boolean")

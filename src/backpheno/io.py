@@ -67,7 +67,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name.removesuffix(suffix)}.", suffix=suffix, dir=path.parent)
+    prefix = f".{path.name.removesuffix(suffix)}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -118,7 +119,8 @@ def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     if not path.is_file():
         raise InputError("file not found", file=path)
     try:
-        return pd.read_csv(path, sep="\t", na_values=[NA_VALUE, ""], keep_default_na=False, **kwargs)
+        return pd.read_csv(path, sep="\t", na_values=[NA_VALUE, ""], keep_default_na=False,
+                           **kwargs)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise InputError(f"cannot parse TSV ({err})", file=path) from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -74,7 +74,8 @@ def parallel_map(func: Callable[..., R], items: Sequence[T], n_jobs: int = 1,
                 advance(1)
             return results
         runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for i, value in runner(delayed(_indexed)(func, i, item, kwargs) for i, item in enumerate(items)):
+        calls = (delayed(_indexed)(func, i, item, kwargs) for i, item in enumerate(items))
+        for i, value in runner(calls):
             results[i] = value
             advance(1)
     return results

@@ -146,14 +146,16 @@ class FeatureTable:
     def validate(self) -> None:
         """Check the index names, that every feature is documented and values are numeric."""
         if list(self.data.index.names) != list(INDEX_NAMES):
-            raise ValueError(f"FeatureTable index must be {INDEX_NAMES}, got {self.data.index.names}")
+            raise ValueError(f"FeatureTable index must be {INDEX_NAMES}, "
+                             f"got {self.data.index.names}")
         if self.data.index.has_duplicates:
             dup = self.data.index[self.data.index.duplicated()].unique().tolist()[:5]
             raise ValueError(f"duplicated participant-session rows: {dup}")
         undocumented = [c for c in self.data.columns if c not in self.codebook.index]
         if undocumented:
             raise ValueError(f"features without a codebook row: {undocumented[:10]}")
-        nonnumeric = [c for c in self.data.columns if not pd.api.types.is_numeric_dtype(self.data[c])]
+        nonnumeric = [c for c in self.data.columns
+                      if not pd.api.types.is_numeric_dtype(self.data[c])]
         if nonnumeric:
             raise ValueError(f"non-numeric feature columns: {nonnumeric[:10]}")
 
