@@ -23,7 +23,9 @@ variance (divisor n, as in neuroCombat).
 
 Missing values: estimates ignore NaN (per-feature least squares on the observed rows, site moments
 over observed values, EB iterations with the observed counts; a site-feature with no observed value
-gets the prior mean of its site), and NaN stays NaN in the output. Features that are constant or
+gets the prior mean of its site), and NaN stays NaN in the output. Rows without any observed
+feature (participants without imaging) are ignored entirely: their site and covariates may be
+missing and they do not count towards ``min_site_size``. Features that are constant or
 have fewer than two observed values in the training data are passed through unchanged and listed
 in ``constant_features_``.
 
@@ -158,13 +160,13 @@ class ComBat(TransformerMixin, BaseEstimator):
         self._check_covariates(X, y)
         features = self._feature_columns(X)
         values = _numeric(X, features)
-        site = _site_labels(X, self.site)
-
         observed_rows = np.isfinite(values).any(axis=1)
-        sites, counts = np.unique(site[observed_rows], return_counts=True)
+        X, values = X[observed_rows], values[observed_rows]   # rows without data carry nothing
+        site = _site_labels(X, self.site)
+        sites, counts = np.unique(site, return_counts=True)
         small = [(s, c) for s, c in zip(sites, counts, strict=True) if c < self.min_site_size]
         if small:
-            listed = ", ".join(f"{s!r} ({c})" for s, c in small)
+            listed = ", ".join(f"{str(s)!r} ({c})" for s, c in small)
             raise InputError(
                 f"ComBat: site {listed} has fewer than min_site_size={self.min_site_size} "
                 "participants with data in the training data; merge it with another site, drop "
@@ -176,10 +178,8 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.categories_ = self._categories(X)
         covariate_design, self.design_columns_ = self._covariate_design(X)
 
-        keep_rows = np.isin(site, self.sites_)
-        batch = np.searchsorted(self.sites_, site[keep_rows])
-        Y = values[keep_rows]
-        Z = covariate_design[keep_rows]
+        batch = np.searchsorted(self.sites_, site)
+        Y, Z = values, covariate_design
         self._check_rank(batch, Z)
 
         n_obs = np.isfinite(Y).sum(axis=0)
@@ -261,23 +261,26 @@ class ComBat(TransformerMixin, BaseEstimator):
         if missing:
             raise InputError(f"ComBat.transform: columns missing from the input: {missing[:10]}")
         values = _numeric(X, list(self.features_))
-        site = _site_labels(X, self.site)
-        known = np.isin(site, self.sites_)
-        if not known.all():
-            unseen = sorted(set(site[~known]))
+        has_data = np.isfinite(values).any(axis=1)
+        site = np.full(len(X), "", dtype=object)
+        site[has_data] = _site_labels(X[has_data], self.site)
+        known = np.isin(site, self.sites_) & has_data
+        if not known[has_data].all():
+            unseen = sorted(set(site[has_data & ~known]))
             if self.unseen_site == "error":
                 raise InputError(
                     f"ComBat: site(s) {unseen} were not in the training data; set "
                     "unseen_site='passthrough' to leave their rows uncorrected", column=self.site)
             warnings.warn(f"ComBat: site(s) {unseen} were not in the training data; "
-                          f"{int((~known).sum())} row(s) returned without harmonisation",
+                          f"{int((has_data & ~known).sum())} row(s) returned without "
+                          "harmonisation",
                           UnseenSiteWarning, stacklevel=2)
         out = values.copy()
         cols = np.flatnonzero(self.harmonized_)
         rows = np.flatnonzero(known)
         if len(cols) and len(rows):
             design, _ = self._covariate_design(X.iloc[rows])
-            batch = np.searchsorted(self.sites_, site[rows])
+            batch = np.searchsorted(self.sites_, site[rows].astype(str))
             mean = self.grand_mean_[cols] + design @ self.beta_[:, cols]
             sd = np.sqrt(self.var_pooled_[cols])
             z = (values[np.ix_(rows, cols)] - mean) / sd
@@ -456,9 +459,10 @@ def _site_moments(S: np.ndarray, batch: np.ndarray, n_sites: int,
 
 def _inverse_gamma_prior(delta_hat: np.ndarray) -> tuple[float, float]:
     """Method-of-moments inverse-gamma hyperparameters (a, b) of the site variances."""
-    m = np.nanmean(delta_hat)
-    s2 = np.nanvar(delta_hat, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a site with < 2 rows has no variances
+        m = np.nanmean(delta_hat)
+        s2 = np.nanvar(delta_hat, ddof=1)
         return (2 * s2 + m**2) / s2, (m * s2 + m**3) / s2
 
 

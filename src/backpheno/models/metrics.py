@@ -17,7 +17,8 @@ O/E
     sum(y) / sum(p); CI exp(log(O/E) +- z / sqrt(O)) (Poisson approximation, Debray et al. 2017).
 ICI, E50, E90, Emax
     Mean, median, 90th percentile and maximum of |p - s(p)| with s the lowess smooth of y on p
-    (Austin & Steyerberg 2019; statsmodels lowess, frac 2/3, no robustness iterations).
+    (Austin & Steyerberg 2019; statsmodels lowess, frac 2/3, no robustness iterations, local
+    fits every 0.5 % of the range of p, linear interpolation between).
 Brier score and scaled Brier
     mean((p - y)^2); scaled = 1 - Brier / (prevalence * (1 - prevalence)).
 Balanced accuracy
@@ -43,6 +44,8 @@ from scipy.stats import norm, rankdata
 from statsmodels.nonparametric.smoothers_lowess import lowess
 
 _EPS = 1e-6
+#: Lowess evaluates the local fits every 0.5 % of the prediction range and interpolates between.
+_LOWESS_DELTA = 0.005
 
 
 def _arrays(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +137,7 @@ def oe_ratio(y: Any, p: Any, level: float = 0.95) -> dict[str, float]:
 def smoothed_calibration(y: Any, p: Any, frac: float = 2 / 3) -> pd.DataFrame:
     """Lowess-smoothed observed risk at each prediction: columns p, observed (sorted by p)."""
     y, p = _arrays(y, p)
-    fitted = lowess(y, p, frac=frac, it=0, return_sorted=True)
+    fitted = lowess(y, p, frac=frac, it=0, delta=_LOWESS_DELTA * np.ptp(p), return_sorted=True)
     return pd.DataFrame({"p": fitted[:, 0], "observed": np.clip(fitted[:, 1], 0, 1)})
 
 
@@ -144,7 +147,7 @@ def calibration_errors(y: Any, p: Any) -> dict[str, float]:
     if y.min() == y.max() or np.ptp(p) == 0:
         return {"ici": float("nan"), "e50": float("nan"), "e90": float("nan"),
                 "emax": float("nan")}
-    smooth = lowess(y, p, frac=2 / 3, it=0, return_sorted=False)
+    smooth = lowess(y, p, frac=2 / 3, it=0, delta=_LOWESS_DELTA * np.ptp(p), return_sorted=False)
     err = np.abs(p - np.clip(smooth, 0, 1))
     return {"ici": float(err.mean()), "e50": float(np.median(err)),
             "e90": float(np.quantile(err, 0.9)), "emax": float(err.max())}

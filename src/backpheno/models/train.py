@@ -225,6 +225,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         raise InputError(f"outcomes columns {sorted(clash)} clash with feature names")
     for column in aux:
         X[column] = population[column]
+    _check_combat_inputs(X, blocks, aux, config.outcomes)
     y = binary_target(population[config.target], config.target, config.outcomes)
     return TrainingData(X, population, y, blocks)
 
@@ -245,6 +246,21 @@ def _aux_columns(config: TrainConfig, blocks: list[Block]) -> list[str]:
     if any(b.harmonize for b in blocks):
         return [config.combat.site, *config.combat.covariates]
     return []
+
+
+def _check_combat_inputs(X: pd.DataFrame, blocks: list[Block], aux: list[str],
+                         file: Path) -> None:
+    """Site and covariates must be known for everyone with harmonised features."""
+    harmonized = [c for b in blocks if b.harmonize for c in b.columns]
+    if not harmonized:
+        return
+    with_data = X[harmonized].notna().any(axis=1)
+    for column in aux:
+        lacking = X.index[with_data & X[column].isna()]
+        if len(lacking):
+            raise InputError(f"missing for {len(lacking)} participant(s) with harmonised "
+                             f"features (ComBat needs it), e.g. {list(lacking[:5])}",
+                             file=file, column=column)
 
 
 def _require_columns(frame: pd.DataFrame, columns: list[str], file: Path) -> None:
@@ -381,7 +397,8 @@ def _score(config: TrainConfig, data: TrainingData, result: ArmResult) -> None:
 
 def predict_with_fallback(model: Pipeline, X: pd.DataFrame, site_column: str | None) -> np.ndarray:
     """``predict_proba[:, 1]``; if the input is refused (e.g. a site ComBat never saw, with
-    ``unseen_site='error'``), predict site by site and leave refused sites NaN (logged)."""
+    ``unseen_site='error'``), predict site by site, then participant by participant within a
+    refused site, and leave refused participants NaN (logged)."""
     try:
         return model.predict_proba(X)[:, 1]
     except InputError as err:
@@ -389,11 +406,18 @@ def predict_with_fallback(model: Pipeline, X: pd.DataFrame, site_column: str | N
             raise
         logger.warning("prediction refused (%s); predicting site by site", err)
     out = np.full(len(X), np.nan)
-    for site, index in X.groupby(site_column, observed=True).indices.items():
+    sites = X[site_column].astype(str).fillna("n/a")
+    for site, index in X.groupby(sites, observed=True).indices.items():
         try:
             out[index] = model.predict_proba(X.iloc[index])[:, 1]
-        except InputError as err:
-            logger.warning("no prediction for site %s: %s", site, err)
+            continue
+        except InputError:
+            pass
+        for i in index:
+            try:
+                out[i] = model.predict_proba(X.iloc[[i]])[0, 1]
+            except InputError as err:
+                logger.warning("no prediction for %s (site %s): %s", X.index[i], site, err)
     return out
 
 

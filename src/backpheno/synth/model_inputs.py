@@ -42,6 +42,7 @@ SESSION = "ses-V0"
 def model_inputs(dataset: str | Path, *, n_features: Mapping[str, int] | None = None,
                  indicators_per_trait: int = 2, loading: float = 0.8, noise_sd: float = 0.6,
                  site_offset_scale: float = 1.0, missing_rate: float = 0.02,
+                 deep_fraction: float | None = None,
                  seed: int = 0) -> tuple[FeatureTable, pd.DataFrame]:
     """Feature table and outcomes for a simulated dataset.
 
@@ -60,6 +61,10 @@ def model_inputs(dataset: str | Path, *, n_features: Mapping[str, int] | None = 
         Multiplies the simulated imaging site offsets (0 removes site effects).
     missing_rate : float
         Share of values missing at random (on top of missing deep blocks).
+    deep_fraction : float, optional
+        Treat this share of participants (drawn at random) as deep-phenotyped in both tables
+        instead of the dataset's own flag, so tests can use imaging blocks without simulating
+        images (``deep_fraction=0`` in the simulation).
     seed : int
     """
     root = Path(dataset)
@@ -71,6 +76,9 @@ def model_inputs(dataset: str | Path, *, n_features: Mapping[str, int] | None = 
     rng = np.random.default_rng([seed, 4099])
     counts = {**DEFAULT_FEATURES, **dict(n_features or {})}
     deep = people["deep_phenotyping"].to_numpy(dtype=bool)
+    if deep_fraction is not None:
+        deep = np.zeros(len(people), dtype=bool)
+        deep[rng.choice(len(people), int(round(deep_fraction * len(people))), replace=False)] = True
     age_z = ((demo.loc[people.index, "age"] - 50.4) / 13.5).to_numpy()
     site = people["site"].to_numpy()
 
@@ -129,7 +137,7 @@ def model_inputs(dataset: str | Path, *, n_features: Mapping[str, int] | None = 
         "age": demo.loc[people.index, "age"].astype(float),
         "sex": demo.loc[people.index, "sex"].astype(str),
         "bmi": demo.loc[people.index, "bmi"].astype(float),
-        "deep_phenotyping": people["deep_phenotyping"].astype(bool),
+        "deep_phenotyping": deep,
         "ineligible_arm": people["ineligible_arm"].astype(object).where(
             people["ineligible_arm"].notna(), None),
         "arm1": people["arm1"].astype(str),
@@ -151,3 +159,20 @@ def write_model_inputs(dataset: str | Path, out: str | Path,
     with atomic_path(out / "outcomes.parquet") as tmp:
         outcomes.to_parquet(tmp)
     return paths["parquet"], out / "outcomes.parquet"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m backpheno.synth.model_inputs DATASET OUT``: write the stand-in tables."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("dataset", type=Path, help="folder written by backpheno simulate")
+    parser.add_argument("out", type=Path, help="folder receiving features.parquet and "
+                                               "outcomes.parquet")
+    args = parser.parse_args(argv)
+    features, outcomes = write_model_inputs(args.dataset, args.out)
+    print(f"wrote {features} and {outcomes}")
+
+
+if __name__ == "__main__":
+    main()
