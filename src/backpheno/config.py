@@ -229,7 +229,8 @@ class ComBatConfig(StrictModel):
 
         unknown = set(self.categorical) - set(self.covariates)
         if unknown:
-            raise ValueError(f"categorical names columns that are not covariates: {sorted(unknown)}")
+            raise ValueError("categorical names columns that are not covariates: "
+                             f"{sorted(unknown)}")
         bad = [c for c in self.covariates if re.search(FORBIDDEN_COVARIATES, c, re.IGNORECASE)]
         if bad:
             raise ValueError(f"covariates {bad} look like post-randomisation variables (arm, "

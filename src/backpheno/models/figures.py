@@ -18,7 +18,8 @@ from backpheno.models.metrics import smoothed_calibration  # noqa: E402
 
 
 def roc_figure(y: np.ndarray, p: np.ndarray, metrics: dict[str, Any], title: str,
-               path: str | Path, repeats: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
+               path: str | Path,
+               repeats: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
     """ROC curve of the (repeat-averaged) out-of-fold predictions, with the AUC and its CI.
 
     ``repeats`` holds per-repeat (y, p) pairs drawn faintly behind the main curve.
@@ -54,8 +55,8 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, curve: pd.DataFrame,
                 fmt="o", color="C1", ms=4, capsize=2, label="deciles (95% CI)")
     slope, citl, oe = (metrics[k]["estimate"] for k in
                        ("calibration_slope", "calibration_intercept", "oe_ratio"))
-    ax.text(0.03, 0.97, f"slope {slope:.2f}\nCITL {citl:.2f}\nO/E {oe:.2f}\nICI {metrics['ici']:.3f}",
-            transform=ax.transAxes, va="top", fontsize=8)
+    label = f"slope {slope:.2f}\nCITL {citl:.2f}\nO/E {oe:.2f}\nICI {metrics['ici']:.3f}"
+    ax.text(0.03, 0.97, label, transform=ax.transAxes, va="top", fontsize=8)
     ax.set(ylabel="observed response rate", xlim=(0, 1), ylim=(0, 1), title=title)
     ax.legend(loc="lower right", frameon=False, fontsize=8)
     hist.hist(p[y == 1], bins=30, range=(0, 1), color="C2", alpha=0.7, label="responders")

@@ -183,8 +183,9 @@ class ComBat(TransformerMixin, BaseEstimator):
         self._check_rank(batch, Z)
 
         n_obs = np.isfinite(Y).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            spread = np.nanmax(Y, axis=0) - np.nanmin(Y, axis=0) if len(Y) else np.zeros(len(features))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN features
+            spread = np.nanmax(Y, axis=0) - np.nanmin(Y, axis=0)
         harmonized = (n_obs >= 2) & np.isfinite(spread) & (spread > 0)
         self.features_ = np.asarray(features, dtype=object)
         self.harmonized_ = harmonized

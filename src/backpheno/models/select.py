@@ -61,7 +61,8 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame | np.ndarray, y: np.ndarray) -> UnivariateFilter:
         """Score every feature on ``(X, y)``."""
         if not (self.k == "all" or (isinstance(self.k, int | np.integer) and self.k >= 1)):
-            raise InputError(f"UnivariateFilter: k must be a positive integer or 'all', got {self.k!r}")
+            raise InputError("UnivariateFilter: k must be a positive integer or 'all', "
+                             f"got {self.k!r}")
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype=float)
         y = np.asarray(y)
         if len(np.unique(y)) != 2:

@@ -565,7 +565,8 @@ def write_outputs(run: RunDirectory, result: TrainResult, data: TrainingData,
         mean = r.cv.mean_oof()
         y, p = mean["y"].to_numpy(int), mean["p_response"].to_numpy(float)
         long = r.cv.oof()
-        repeats = [(g["y"].to_numpy(), g["p_response"].to_numpy()) for _, g in long.groupby("repeat")]
+        repeats = [(g["y"].to_numpy(), g["p_response"].to_numpy())
+                   for _, g in long.groupby("repeat")]
         title = f"{arm}: out-of-fold ({r.n} participants, {r.n_responders} responders)"
         figures.roc_figure(y, p, r.metrics, title, run.figures / f"roc_{arm}.png",
                            repeats if len(repeats) > 1 else None)
