@@ -218,8 +218,12 @@ class ComBatConfig(StrictModel):
     covariates: list[str] = Field(default_factory=lambda: ["age", "sex"],
                                   description="pre-randomisation covariates to preserve")
     categorical: list[str] = Field(default_factory=lambda: ["sex"])
-    unseen_site: Literal["error", "passthrough"] = "error"
-    min_site_size: int = Field(5, ge=2)
+    unseen_site: Literal["error", "passthrough"] = Field(
+        "error", description="a site not in the training fold: refuse, or leave uncorrected")
+    min_site_size: int = Field(5, ge=2, description="fewest participants with harmonised "
+                                                    "features per site in a training fold")
+    small_site: Literal["error", "passthrough"] = Field(
+        "error", description="a smaller site: stop the arm, or leave that site uncorrected")
     eb: bool = True
     mean_only: bool = False
 

@@ -146,3 +146,14 @@ def test_feasibility_says_why() -> None:
         min_class_size=2)
     assert "groups" in cv_feasibility(y, scheme="group_kfold", n_splits=5, inner_splits=3,
                                       min_class_size=10, groups=np.array(["a", "b"] * 36))
+
+
+def test_fold_warnings_are_recorded() -> None:
+    X, y, codebook = arm_data(n=150, seed=4)
+    X.loc[X.index[:2], "site"] = "tiny"
+    blocks = select_blocks(codebook, list(X.columns), SPECS)
+    pipe = build_pipeline(blocks, model="elastic_net",
+                          combat={**COMBAT, "small_site": "passthrough"})
+    result = nested_cv(Tuner(pipe), X, y, outer_splits(y, n_splits=3, seed=0))
+    assert any("SmallSiteWarning" in m and "tiny" in m for f in result.folds for m in f.warnings)
+    assert result.fold_table()["warnings"].str.contains("tiny").any()

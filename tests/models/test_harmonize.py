@@ -20,7 +20,12 @@ from sklearn.utils.estimator_checks import (
 )
 
 from backpheno.errors import InputError
-from backpheno.models.harmonize import ComBat, UnseenSiteWarning
+from backpheno.models.harmonize import (
+    ComBat,
+    SmallSiteWarning,
+    UnseenLevelWarning,
+    UnseenSiteWarning,
+)
 
 from .conftest import multisite_frame
 
@@ -212,8 +217,10 @@ def test_bad_covariates_are_named() -> None:
     model = combat().fit(frame)
     other = frame.copy()
     other.loc[other.index[0], "sex"] = "X"
-    with pytest.raises(InputError, match=r"column sex.*\['X'\]"):
-        model.transform(other)
+    with pytest.warns(UnseenLevelWarning, match=r"\['X'\] of covariate 'sex'"):
+        out = model.transform(other)
+    reference = frame.iloc[[0]].assign(sex="F")     # F is the reference (first) level
+    pd.testing.assert_frame_equal(out.iloc[[0]], model.transform(reference))
     other = frame.copy()
     other.loc[other.index[2], "age"] = np.nan
     with pytest.raises(InputError, match="sub-002"):
@@ -254,14 +261,16 @@ def test_scikit_learn_conventions() -> None:
 
 def test_inside_a_column_transformer() -> None:
     frame = multisite_frame().assign(other=1.5)
-    ct = ColumnTransformer([("combat", combat(features=FEATURES), [*FEATURES, "site", "age", "sex"]),
+    columns = [*FEATURES, "site", "age", "sex"]
+    ct = ColumnTransformer([("combat", combat(features=FEATURES), columns),
                             ("rest", "passthrough", ["other"])],
                            verbose_feature_names_out=False).set_output(transform="pandas")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = ct.fit_transform(frame)
     assert list(out.columns) == [*FEATURES, "other"]
-    pd.testing.assert_frame_equal(out[FEATURES], combat().fit_transform(frame.drop(columns="other")))
+    alone = combat().fit_transform(frame.drop(columns="other"))
+    pd.testing.assert_frame_equal(out[FEATURES], alone)
 
 
 def test_rows_without_data_need_no_site_or_covariates() -> None:
@@ -272,3 +281,35 @@ def test_rows_without_data_need_no_site_or_covariates() -> None:
     assert model.site_counts_.sum() == len(frame) - 10
     out = model.transform(frame)
     assert out.iloc[:10].isna().all().all() and out.iloc[10:].notna().all().all()
+
+
+def test_small_site_passthrough_policy() -> None:
+    frame = multisite_frame(n=150)
+    frame.loc[frame.index[:3], "site"] = "tiny"
+    with pytest.warns(SmallSiteWarning, match="tiny"):
+        model = combat(small_site="passthrough").fit(frame)
+    assert model.small_sites_ == ["tiny"] and "tiny" not in model.sites_
+    reference = combat().fit(frame.iloc[3:])
+    np.testing.assert_array_equal(model.gamma_star_, reference.gamma_star_)
+    with pytest.warns(SmallSiteWarning):
+        out = model.transform(frame)
+    pd.testing.assert_frame_equal(out.iloc[:3], frame.iloc[:3][FEATURES])
+    pd.testing.assert_frame_equal(out.iloc[3:], reference.transform(frame.iloc[3:]))
+    with pytest.warns(SmallSiteWarning):
+        nothing = combat(small_site="passthrough", min_site_size=1000).fit(frame)
+    with pytest.warns(SmallSiteWarning):
+        pd.testing.assert_frame_equal(nothing.transform(frame), frame[FEATURES])
+
+
+def test_site_without_data_in_training_is_small_under_passthrough() -> None:
+    frame = multisite_frame(n=150)
+    frame.loc[frame["site"] == "s3", FEATURES] = np.nan
+    new = multisite_frame(n=30, seed=8)
+    with pytest.warns(SmallSiteWarning):
+        model = combat(small_site="passthrough").fit(frame)
+        out = model.transform(new)
+    assert model.small_sites_ == ["s3"]
+    s3 = new["site"] == "s3"
+    pd.testing.assert_frame_equal(out[s3], new.loc[s3, FEATURES])
+    with pytest.raises(InputError, match="s3"):
+        combat().fit(frame).transform(new)

@@ -94,7 +94,8 @@ class Doubler(TransformerMixin, BaseEstimator):
         return self.names_
 
 
-def test_registered_block_step_is_fitted_inside_the_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registered_block_step_is_fitted_inside_the_pipeline(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipelines, "_BLOCK_STEPS", {})
     monkeypatch.setattr(pipelines, "_TRUSTED_STEP_TYPES", {})
     register_block_step("double", lambda block: Doubler(),

@@ -15,7 +15,6 @@ from backpheno.models.predict import predict_run
 from backpheno.table import read_feature_table
 
 
-
 def test_predictions_equal_the_counterfactual_model_predictions(xgb_run, sim_inputs) -> None:
     features, outcomes = sim_inputs
     scored = predict_run(xgb_run.run_dir.root, features, outcomes)

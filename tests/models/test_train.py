@@ -4,7 +4,6 @@ directory, counterfactual predictions, small-sample honesty and failures."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +15,7 @@ from backpheno.errors import InputError
 from backpheno.models.train import load_training_data, train
 
 from .conftest import config
+
 
 def test_signal_arm_beats_chance_and_null_arm_does_not(sim_inputs, tmp_path) -> None:
     """Quick version of the issue's check: DUL (planted nociplastic effect) has an OOF AUC CI
@@ -128,24 +128,42 @@ def test_small_sites_for_combat_stop_the_arm(sim_inputs, tmp_path) -> None:
 
 
 def test_bad_input_fails_one_arm_not_the_run(sim_inputs, tmp_path) -> None:
-    """A category ComBat never saw in a training fold fails that arm with the reason; the
-    other arm still trains, and only that participant lacks a counterfactual prediction."""
+    """A covariate confounded with site among DUL's participants makes ComBat refuse to fit:
+    DUL fails with the reason, ESC still trains."""
     outcomes = pd.read_parquet(sim_inputs[1])
-    deep_dul = outcomes.index[outcomes["deep_phenotyping"] & (outcomes["arm1"] == "DUL")
-                              & outcomes["responder"].notna()]
-    outcomes.loc[deep_dul[0], "sex"] = "X"
+    rng = np.random.default_rng(0)
+    dul = outcomes["arm1"] == "DUL"
+    outcomes["scanner"] = np.where(dul, outcomes["site"],
+                                   rng.choice(["a", "b"], len(outcomes)))
     outcomes.to_parquet(tmp_path / "outcomes.parquet")
     cfg = config((sim_inputs[0], tmp_path / "outcomes.parquet"), tmp_path,
                  arms=["DUL", "ESC"], model={"name": "elastic_net"},
                  cv={"outer_folds": 3, "inner_folds": 2, "repeats": 1},
-                 combat={"min_site_size": 3})
+                 combat={"min_site_size": 3, "covariates": ["age", "sex", "scanner"],
+                         "categorical": ["sex", "scanner"]})
     result = train(cfg, tmp_path / "run")
     assert result.arms["DUL"].status == "failed"
-    assert "['X']" in result.arms["DUL"].reason
+    assert "collinear" in result.arms["DUL"].reason
     assert result.arms["ESC"].status == "ok"
-    esc = result.counterfactual[result.counterfactual["arm"] == "ESC"].set_index(
-        "participant_id")["p_response"]
+    assert result.run_dir.status()["arms"] == {"DUL": "failed", "ESC": "ok"}
+
+
+def test_counterfactual_prediction_refused_for_one_participant(sim_inputs, tmp_path) -> None:
+    """A participant from a site ESC's training data never had: ESC's model (unseen_site
+    error) refuses them alone; everyone else still gets a prediction."""
+    outcomes = pd.read_parquet(sim_inputs[1])
+    deep_dul = outcomes.index[outcomes["deep_phenotyping"] & (outcomes["arm1"] == "DUL")]
+    outcomes.loc[deep_dul[0], "site"] = "site99"
+    outcomes.to_parquet(tmp_path / "outcomes.parquet")
+    cfg = config((sim_inputs[0], tmp_path / "outcomes.parquet"), tmp_path,
+                 arms=["ESC"], model={"name": "elastic_net"},
+                 cv={"outer_folds": 3, "inner_folds": 2, "repeats": 1},
+                 combat={"min_site_size": 3})
+    result = train(cfg, tmp_path / "run")
+    assert result.arms["ESC"].status == "ok"
+    esc = result.counterfactual.set_index("participant_id")["p_response"]
     assert np.isnan(esc[deep_dul[0]]) and esc.drop(deep_dul[0]).notna().all()
+    assert "no prediction for " + deep_dul[0] in result.run_dir.log.read_text()
 
 
 def test_input_problems_are_named_before_training(sim_inputs, tmp_path) -> None:

@@ -73,4 +73,5 @@ def test_demo_config_loads_with_relative_paths(tmp_path) -> None:
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "best_stage1.yaml").write_text(text)
     cfg = load_config(tmp_path / "configs" / "best_stage1.yaml", TrainConfig)
-    assert cfg.features == tmp_path / "configs" / ".." / "demo" / "model_inputs" / "features.parquet"
+    expected = tmp_path / "configs" / ".." / "demo" / "model_inputs" / "features.parquet"
+    assert cfg.features == expected

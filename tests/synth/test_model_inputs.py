@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backpheno.config import load_config, SimulateConfig
+from backpheno.config import SimulateConfig
 from backpheno.io import read_json
 from backpheno.synth.model_inputs import model_inputs
 

@@ -10,6 +10,7 @@ training set and predicts the held-out rows. Nothing is ever fitted on a held-ou
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,6 +161,7 @@ class FoldResult:
     inner_score: float
     train_prevalence: float
     estimator: Pipeline | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -201,19 +203,27 @@ class CVResult:
             rows.append({"repeat": f.split.repeat, "fold": f.split.fold,
                          "n_train": len(f.split.train), "n_test": len(f.split.test),
                          "train_prevalence": f.train_prevalence, "inner_score": f.inner_score,
-                         **{f"param.{k}": v for k, v in f.best_params.items()}})
+                         **{f"param.{k}": v for k, v in f.best_params.items()},
+                         "warnings": " | ".join(f.warnings)})
         return pd.DataFrame(rows)
 
 
 def fit_fold(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, split: Split,
              groups: np.ndarray | None = None, keep_estimator: bool = False) -> FoldResult:
-    """Tune and fit on the training rows of ``split``; predict its held-out rows."""
+    """Tune and fit on the training rows of ``split``; predict its held-out rows.
+
+    Warnings raised while fitting and predicting (ComBat site policies, convergence, ...) are
+    recorded on the result (unique messages) instead of being printed by worker processes.
+    """
     train, test = split.train, split.test
     g_train = None if groups is None else np.asarray(groups)[train]
-    estimator, params, score = tuner.fit(X.iloc[train], y[train], g_train)
-    proba = estimator.predict_proba(X.iloc[test])[:, 1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator, params, score = tuner.fit(X.iloc[train], y[train], g_train)
+        proba = estimator.predict_proba(X.iloc[test])[:, 1]
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     return FoldResult(split, proba, params, score, float(np.mean(y[train])),
-                      estimator if keep_estimator else None)
+                      estimator if keep_estimator else None, messages)
 
 
 def nested_cv(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Split],
@@ -252,6 +262,13 @@ def nested_cv(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Spl
                 results.append(result)
                 advance(1)
     results.sort(key=lambda f: (f.split.repeat, f.split.fold))
+    if description is not None:
+        counts: dict[str, int] = {}
+        for f in results:
+            for message in f.warnings:
+                counts[message] = counts.get(message, 0) + 1
+        for message, n in counts.items():
+            logger.warning("%s: %d of %d folds: %s", description, n, len(results), message)
     return CVResult(X.index, y, results)
 
 

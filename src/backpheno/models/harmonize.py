@@ -11,6 +11,12 @@ Biostatistics 8:118) with parametric empirical-Bayes shrinkage, as in neuroComba
   ``neuroCombatFromTraining`` adds the training-average covariate effect instead).
 - Rows from a site not seen at fit follow ``unseen_site``: ``"error"`` raises, ``"passthrough"``
   returns them uncorrected with an :class:`UnseenSiteWarning`.
+- A site with fewer than ``min_site_size`` participants with data in the training data follows
+  ``small_site``: ``"error"`` (default) refuses to fit, naming the site; ``"passthrough"`` leaves
+  the site out of the estimation and its rows uncorrected, with a :class:`SmallSiteWarning`.
+  Under ``"passthrough"`` a site present in the training data only through rows without any
+  feature value (participants without imaging) counts as a small site too; under ``"error"``
+  it is simply not seen (``unseen_site`` applies to its rows with data later).
 
 Model, for feature j of participant i at site s with covariate row x_i::
 
@@ -28,6 +34,9 @@ feature (participants without imaging) are ignored entirely: their site and cova
 missing and they do not count towards ``min_site_size``. Features that are constant or
 have fewer than two observed values in the training data are passed through unchanged and listed
 in ``constant_features_``.
+
+A categorical covariate level not seen at fit (possible in small training folds) gets the
+reference level's effect, with an :class:`UnseenLevelWarning`.
 
 Only pre-randomisation covariates may be preserved: a covariate whose name looks like an arm,
 response, outcome or label column, or whose values equal ``y`` given to ``fit``, is refused
@@ -53,11 +62,20 @@ FORBIDDEN_COVARIATES = (
     r"respon|outcome|target|label|^y$|(^|_)arm|tactic|random|treat|change|improv|pgic|success"
 )
 
-UNSEEN_SITE_POLICIES = ("error", "passthrough")
+#: Policies for unseen sites (transform) and too-small sites (fit).
+SITE_POLICIES = ("error", "passthrough")
 
 
 class UnseenSiteWarning(UserWarning):
     """Rows from a site not seen at fit were returned without harmonisation."""
+
+
+class SmallSiteWarning(UserWarning):
+    """A site too small to estimate was left out of ComBat and its rows left uncorrected."""
+
+
+class UnseenLevelWarning(UserWarning):
+    """A categorical covariate level absent at fit was given the reference level's effect."""
 
 
 class ComBat(TransformerMixin, BaseEstimator):
@@ -76,7 +94,10 @@ class ComBat(TransformerMixin, BaseEstimator):
     unseen_site : {"error", "passthrough"}
         What ``transform`` does with rows from a site not seen at fit.
     min_site_size : int
-        A site with fewer participants with data in the training data is refused at fit.
+        Fewest participants with data a site needs in the training data.
+    small_site : {"error", "passthrough"}
+        What ``fit`` does with a smaller site: refuse, or leave it uncorrected (at fit and
+        transform) with a warning.
     eb : bool
         Empirical-Bayes shrinkage of the site effects (parametric priors). ``False`` uses the
         per-site least-squares estimates.
@@ -96,7 +117,10 @@ class ComBat(TransformerMixin, BaseEstimator):
     constant_features_ : list of str
         Features passed through unchanged (constant or < 2 observed values at fit).
     sites_ : ndarray of str
-        Sites seen at fit (sorted).
+        Sites whose effects were estimated (sorted).
+    small_sites_ : list of str
+        Sites left uncorrected because they had fewer than ``min_site_size`` participants with
+        data (``small_site="passthrough"`` only).
     site_counts_ : ndarray of int
         Participants with at least one observed feature per site.
     categories_ : dict
@@ -123,6 +147,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         features: Sequence[str] | None = None,
         unseen_site: str = "error",
         min_site_size: int = 5,
+        small_site: str = "error",
         eb: bool = True,
         mean_only: bool = False,
         forbidden: str = FORBIDDEN_COVARIATES,
@@ -135,6 +160,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.features = features
         self.unseen_site = unseen_site
         self.min_site_size = min_site_size
+        self.small_site = small_site
         self.eb = eb
         self.mean_only = mean_only
         self.forbidden = forbidden
@@ -161,32 +187,46 @@ class ComBat(TransformerMixin, BaseEstimator):
         features = self._feature_columns(X)
         values = _numeric(X, features)
         observed_rows = np.isfinite(values).any(axis=1)
+        present = set(X[self.site].dropna().astype(str))
         X, values = X[observed_rows], values[observed_rows]   # rows without data carry nothing
         site = _site_labels(X, self.site)
         sites, counts = np.unique(site, return_counts=True)
-        small = [(s, c) for s, c in zip(sites, counts, strict=True) if c < self.min_site_size]
-        if small:
-            listed = ", ".join(f"{str(s)!r} ({c})" for s, c in small)
+        if self.small_site == "passthrough":       # present only through rows without data
+            empty = sorted(present - set(sites.astype(str)))
+            sites = np.concatenate([sites.astype(str), np.asarray(empty, dtype=str)])
+            counts = np.concatenate([counts, np.zeros(len(empty), dtype=int)])
+        small = [(str(s), int(c)) for s, c in zip(sites, counts, strict=True)
+                 if c < self.min_site_size]
+        listed = ", ".join(f"{s!r} ({c})" for s, c in small)
+        if small and self.small_site == "error":
             raise InputError(
                 f"ComBat: site {listed} has fewer than min_site_size={self.min_site_size} "
                 "participants with data in the training data; merge it with another site, drop "
-                "it, or lower min_site_size", column=self.site)
-        if len(sites) == 0:
-            raise InputError("ComBat: no participant has any observed feature value")
-        self.sites_ = sites.astype(str)
-        self.site_counts_ = counts.astype(int)
+                "it, lower min_site_size, or set small_site='passthrough'", column=self.site)
+        if small:
+            warnings.warn(f"ComBat: site {listed} has fewer than min_site_size="
+                          f"{self.min_site_size} participants with data; left uncorrected",
+                          SmallSiteWarning, stacklevel=2)
+        self.small_sites_ = [s for s, _ in small]
+        estimable = ~np.isin(site, self.small_sites_)
+        X, values, site = X[estimable], values[estimable], site[estimable]
+        keep = ~np.isin(sites.astype(str), self.small_sites_)
+        self.sites_ = sites[keep].astype(str)
+        self.site_counts_ = counts[keep].astype(int)
         self.categories_ = self._categories(X)
         covariate_design, self.design_columns_ = self._covariate_design(X)
 
         batch = np.searchsorted(self.sites_, site)
         Y, Z = values, covariate_design
-        self._check_rank(batch, Z)
+        if len(self.sites_):
+            self._check_rank(batch, Z)
 
         n_obs = np.isfinite(Y).sum(axis=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN features
-            spread = np.nanmax(Y, axis=0) - np.nanmin(Y, axis=0)
-        harmonized = (n_obs >= 2) & np.isfinite(spread) & (spread > 0)
+            spread = (np.nanmax(Y, axis=0) - np.nanmin(Y, axis=0) if len(Y)
+                      else np.full(len(features), np.nan))
+        harmonized = (n_obs >= 2) & np.isfinite(spread) & (spread > 0) & (len(self.sites_) > 0)
         self.features_ = np.asarray(features, dtype=object)
         self.harmonized_ = harmonized
         self.constant_features_ = [f for f, h in zip(features, harmonized, strict=True) if not h]
@@ -266,14 +306,19 @@ class ComBat(TransformerMixin, BaseEstimator):
         site = np.full(len(X), "", dtype=object)
         site[has_data] = _site_labels(X[has_data], self.site)
         known = np.isin(site, self.sites_) & has_data
-        if not known[has_data].all():
-            unseen = sorted(set(site[has_data & ~known]))
+        small = np.isin(site, self.small_sites_) & has_data
+        if small.any():
+            warnings.warn(f"ComBat: {int(small.sum())} row(s) from site(s) "
+                          f"{sorted(set(site[small]))} too small at fit returned uncorrected",
+                          SmallSiteWarning, stacklevel=2)
+        if not (known | small)[has_data].all():
+            unseen = sorted(set(site[has_data & ~known & ~small]))
             if self.unseen_site == "error":
                 raise InputError(
                     f"ComBat: site(s) {unseen} were not in the training data; set "
                     "unseen_site='passthrough' to leave their rows uncorrected", column=self.site)
             warnings.warn(f"ComBat: site(s) {unseen} were not in the training data; "
-                          f"{int((has_data & ~known).sum())} row(s) returned without "
+                          f"{int((has_data & ~known & ~small).sum())} row(s) returned without "
                           "harmonisation",
                           UnseenSiteWarning, stacklevel=2)
         out = values.copy()
@@ -312,9 +357,10 @@ class ComBat(TransformerMixin, BaseEstimator):
     # -------------------------------------------------------------- helpers
 
     def _check_params(self) -> None:
-        if self.unseen_site not in UNSEEN_SITE_POLICIES:
-            raise InputError(f"ComBat: unseen_site must be one of {UNSEEN_SITE_POLICIES}, "
-                             f"got {self.unseen_site!r}")
+        for name in ("unseen_site", "small_site"):
+            if getattr(self, name) not in SITE_POLICIES:
+                raise InputError(f"ComBat: {name} must be one of {SITE_POLICIES}, "
+                                 f"got {getattr(self, name)!r}")
         if int(self.min_site_size) < 1:
             raise InputError(f"ComBat: min_site_size must be >= 1, got {self.min_site_size}")
         unknown = set(self.categorical) - set(self.covariates)
@@ -381,8 +427,9 @@ class ComBat(TransformerMixin, BaseEstimator):
                 text = column.astype(str).to_numpy()
                 unknown = sorted(set(text) - set(levels))
                 if unknown:
-                    raise InputError(f"ComBat: level(s) {unknown} of categorical covariate were "
-                                     f"not in the training data (known: {levels})", column=name)
+                    warnings.warn(f"ComBat: level(s) {unknown} of covariate {name!r} were not in "
+                                  f"the training data (known: {levels}); their effect is taken "
+                                  "as the reference level's", UnseenLevelWarning, stacklevel=3)
                 for level in levels[1:]:
                     blocks.append((text == level).astype(float))
                     names.append(f"{name}[{level}]")

@@ -20,6 +20,7 @@ import functools
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,7 +279,8 @@ def make_tuner(config: TrainConfig, blocks: list[Block]) -> Tuner:
     combat = {"site": config.combat.site, "covariates": list(config.combat.covariates),
               "categorical": list(config.combat.categorical),
               "unseen_site": config.combat.unseen_site,
-              "min_site_size": config.combat.min_site_size, "eb": config.combat.eb,
+              "min_site_size": config.combat.min_site_size,
+              "small_site": config.combat.small_site, "eb": config.combat.eb,
               "mean_only": config.combat.mean_only}
     pipeline = build_pipeline(
         blocks, model=config.model.name, model_params=config.model.params,
@@ -300,7 +302,7 @@ def _splits(y: np.ndarray, *, scheme: str, n_splits: int, n_repeats: int,
 
 def _combat_feasibility(config: TrainConfig, data: TrainingData, rows: pd.Index) -> str | None:
     harmonized = [c for b in data.blocks if b.harmonize for c in b.columns]
-    if not harmonized:
+    if not harmonized or config.combat.small_site == "passthrough":
         return None
     has_data = data.X.loc[rows, harmonized].notna().any(axis=1)
     sites = data.X.loc[rows, config.combat.site][has_data].astype(str)
@@ -314,7 +316,7 @@ def _combat_feasibility(config: TrainConfig, data: TrainingData, rows: pd.Index)
         return (f"site(s) {small} have too few participants with harmonised features for "
                 f"ComBat inside the folds (about {fraction:.0%} of a site reaches an inner "
                 f"training set; combat.min_site_size={config.combat.min_site_size}); merge "
-                "small sites or lower min_site_size")
+                "small sites, lower min_site_size or set combat.small_site: passthrough")
     return None
 
 
@@ -355,7 +357,11 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -
                         if config.permutation.strata else None),
                 repeats=repeats, n_jobs=config.n_jobs, seed=config.seed,
                 description=f"{arm}: permutations")
-        result.model, result.best_params, _ = tuner.fit(X, y, groups)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result.model, result.best_params, _ = tuner.fit(X, y, groups)
+        for message in sorted({str(w.message) for w in caught}):
+            logger.warning("arm %s, final model: %s", arm, message)
     except BackphenoError as err:
         result.status, result.reason = STATUS_FAILED, f"arm {arm}: {err}"
         result.model = None
@@ -441,7 +447,11 @@ def counterfactual_predictions(config: TrainConfig, data: TrainingData,
                               "randomized_arm": randomized.to_numpy(),
                               "in_training": False})
         if result.status == STATUS_OK and result.model is not None and result.cv is not None:
-            frame["p_response"] = predict_with_fallback(result.model, data.X, site_column)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                frame["p_response"] = predict_with_fallback(result.model, data.X, site_column)
+            for message in sorted({str(w.message) for w in caught}):
+                logger.warning("arm %s, counterfactual predictions: %s", arm, message)
             frame["source"] = "model"
             oof = result.cv.mean_oof()["p_response"]
             own = frame["participant_id"].isin(oof.index).to_numpy()
