@@ -126,6 +126,9 @@ def train(
                 f"AUC {auc['estimate']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}] "
                 f"slope {arm_result.metrics['calibration_slope']['estimate']:.2f} "
                 f"Brier {arm_result.metrics['brier']['estimate']:.3f}")
+        widened = arm_result.metrics.get("auc_widened")
+        if widened:
+            line += f" (widened [{widened['ci_low']:.3f}, {widened['ci_high']:.3f}])"
         if arm_result.permutation is not None:
             line += f" perm p={arm_result.permutation.p_value:.3f}"
         typer.echo(line)

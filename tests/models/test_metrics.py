@@ -137,3 +137,15 @@ def test_per_group_reports_small_groups_without_metrics() -> None:
     assert big["auc"] == pytest.approx(roc_auc_score(y[:190], p[:190]))
     assert "fewer than 20" in table.set_index("group").loc["small", "note"]
     assert isinstance(table, pd.DataFrame)
+
+
+def test_widened_auc_interval() -> None:
+    y, p = sample(300, seed=9)
+    auc = m.auc_ci(y, p)
+    wide_null = np.random.default_rng(0).normal(0.5, 0.08, 50)
+    out = m.widened_auc_ci(auc, wide_null)
+    assert out["se"] == pytest.approx(np.std(wide_null, ddof=1))
+    assert out["ci_low"] < auc["ci_low"] and out["estimate"] == auc["estimate"]
+    narrow = m.widened_auc_ci(auc, np.full(50, 0.5) + np.linspace(-1e-3, 1e-3, 50))
+    assert narrow["se"] == pytest.approx(auc["se"])
+    assert m.widened_auc_ci(auc, wide_null[:5]) is None

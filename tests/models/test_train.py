@@ -34,6 +34,10 @@ def test_signal_arm_beats_chance_and_null_arm_does_not(sim_inputs, tmp_path) -> 
     assert dul.permutation.p_value == pytest.approx(0.05)
     assert esc.metrics["auc"]["ci_low"] < 0.5 < esc.metrics["auc"]["ci_high"]
     assert esc.permutation.p_value > 0.1
+    assert dul.metrics["auc_widened"]["ci_low"] > 0.5
+    widened = esc.metrics["auc_widened"]
+    assert widened["ci_low"] < 0.5 < widened["ci_high"]
+    assert widened["se"] >= esc.metrics["auc"]["se"]
 
 
 def test_run_directory_layout(xgb_run) -> None:

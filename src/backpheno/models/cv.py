@@ -263,13 +263,22 @@ def nested_cv(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Spl
                 advance(1)
     results.sort(key=lambda f: (f.split.repeat, f.split.fold))
     if description is not None:
-        counts: dict[str, int] = {}
-        for f in results:
-            for message in f.warnings:
-                counts[message] = counts.get(message, 0) + 1
-        for message, n in counts.items():
-            logger.warning("%s: %d of %d folds: %s", description, n, len(results), message)
+        log_fold_warnings(description, results)
     return CVResult(X.index, y, results)
+
+
+def log_fold_warnings(description: str, folds: Sequence[FoldResult], limit: int = 3) -> None:
+    """Log the most frequent fold warnings (all of them are in ``CVResult.fold_table()``)."""
+    counts: dict[str, int] = {}
+    for f in folds:
+        for message in f.warnings:
+            counts[message] = counts.get(message, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    for message, n in ranked[:limit]:
+        logger.warning("%s: %d of %d folds: %s", description, n, len(folds), message)
+    if len(ranked) > limit:
+        logger.warning("%s: %d more distinct warnings (warnings column of cv_folds.csv)",
+                       description, len(ranked) - limit)
 
 
 def cv_feasibility(y: np.ndarray, *, scheme: str, n_splits: int, inner_splits: int,

@@ -6,7 +6,9 @@ Definitions (y in {0, 1}, p the predicted probability, LP = logit(p), p clipped 
 AUC
     Area under the ROC curve (Mann-Whitney, ties count 1/2); 95 % CI by DeLong et al. (1988),
     computed with the fast midrank algorithm of Sun & Xu (2014), on the AUC scale and clipped to
-    [0, 1] (as pROC does).
+    [0, 1] (as pROC does). On cross-validated predictions this interval is conditional on the
+    fitted models and too narrow; :func:`widened_auc_ci` adds model-fitting variability from
+    the permutation null.
 Calibration slope
     b in ``logit P(y = 1) = a + b * LP`` (logistic recalibration); 1 is ideal, < 1 means
     predictions too extreme (overfitting). Wald CI.
@@ -89,6 +91,29 @@ def auc_ci(y: Any, p: Any, level: float = 0.95) -> dict[str, float | str]:
     se = float(np.sqrt(var)) if np.isfinite(var) else float("nan")
     return {"estimate": auc, "se": se, "ci_low": max(0.0, auc - z * se),
             "ci_high": min(1.0, auc + z * se), "method": "DeLong"}
+
+
+def widened_auc_ci(auc: dict[str, Any], null: np.ndarray, level: float = 0.95,
+                   min_permutations: int = 10) -> dict[str, Any] | None:
+    """AUC interval that also reflects model-fitting variability.
+
+    DeLong's variance treats the out-of-fold scores as fixed; the cross-validated AUC also
+    varies with the training sets, so under the null the DeLong interval covers 0.5 only about
+    85 % of the time (backpheno's simulations, 5-fold x 2 repeats, n = 465). The permutation
+    null distribution measures the whole procedure's variability at AUC = 0.5, where an AUC's
+    variance is largest; the interval uses ``se = max(DeLong SE, SD of the permutation AUCs)``.
+    ``None`` with fewer than ``min_permutations`` permutations.
+    """
+    null = np.asarray(null, dtype=float)
+    null = null[np.isfinite(null)]
+    if len(null) < min_permutations or not np.isfinite(auc["estimate"]):
+        return None
+    se = float(max(auc["se"] if np.isfinite(auc["se"]) else 0.0, np.std(null, ddof=1)))
+    z = norm.ppf(0.5 + level / 2)
+    return {"estimate": auc["estimate"], "se": se,
+            "ci_low": max(0.0, auc["estimate"] - z * se),
+            "ci_high": min(1.0, auc["estimate"] + z * se),
+            "method": "max(DeLong SE, SD of the permutation null)"}
 
 
 def _glm(y: np.ndarray, exog: np.ndarray, offset: np.ndarray | None = None) -> Any:

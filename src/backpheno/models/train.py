@@ -48,6 +48,7 @@ from backpheno.models.metrics import (
     evaluate,
     flatten,
     per_group,
+    widened_auc_ci,
 )
 from backpheno.models.permutation import PermutationResult, oof_auc, permutation_test
 from backpheno.models.pipelines import (
@@ -357,11 +358,16 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -
                         if config.permutation.strata else None),
                 repeats=repeats, n_jobs=config.n_jobs, seed=config.seed,
                 description=f"{arm}: permutations")
+            result.metrics["auc_widened"] = widened_auc_ci(
+                result.metrics["auc"], result.permutation.null, config.metrics.level)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result.model, result.best_params, _ = tuner.fit(X, y, groups)
-        for message in sorted({str(w.message) for w in caught}):
+        messages = sorted({str(w.message) for w in caught})
+        for message in messages[:3]:
             logger.warning("arm %s, final model: %s", arm, message)
+        if len(messages) > 3:
+            logger.warning("arm %s, final model: %d more warnings", arm, len(messages) - 3)
     except BackphenoError as err:
         result.status, result.reason = STATUS_FAILED, f"arm {arm}: {err}"
         result.model = None
@@ -589,6 +595,8 @@ METRIC_DEFINITIONS = {
     "predictions": "out-of-fold probabilities averaged over CV repeats",
     "auc": "area under the ROC curve; 95% CI by DeLong (fast midrank algorithm)",
     "auc_repeats": "AUC of each repeat separately: mean and SD across repeats",
+    "auc_widened": "same AUC, CI with se = max(DeLong SE, SD of the permutation null AUCs): "
+                   "adds model-fitting variability that DeLong ignores (>= 10 permutations)",
     "brier": "mean squared error of the probabilities; CI by stratified bootstrap",
     "scaled_brier": "1 - Brier / (prevalence * (1 - prevalence))",
     "balanced_accuracy": "(sensitivity + specificity) / 2, p >= threshold predicted responder",
