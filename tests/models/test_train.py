@@ -196,3 +196,19 @@ def test_population_and_blocks(sim_inputs, tmp_path) -> None:
     everyone = load_training_data(config(sim_inputs, tmp_path, population="all",
                                          subset={"site": ["site01"]}))
     assert (everyone.outcomes["site"] == "site01").all() and len(everyone.X) > 200
+
+
+def test_leave_site_out(sim_inputs, tmp_path) -> None:
+    """Leave-site-out: one outer fold per site, the held-out site unseen by ComBat (passed
+    through with a recorded warning), groups also used by the inner search."""
+    cfg = config(sim_inputs, tmp_path, arms=["DUL"], model={"name": "elastic_net",
+                                                            "search": {"space": {"C": [0.1, 1]}}},
+                 cv={"scheme": "leave_group_out", "groups": "site", "repeats": 1,
+                     "inner_folds": 3},
+                 combat={"min_site_size": 3, "unseen_site": "passthrough"})
+    result = train(cfg, tmp_path / "run")
+    assert result.arms["DUL"].status == "ok"
+    oof = pd.read_parquet(result.run_dir.oof)
+    assert oof.groupby("fold")["site"].nunique().eq(1).all() and oof["fold"].nunique() == 4
+    folds = pd.read_csv(result.run_dir.cv_folds)
+    assert folds["warnings"].str.contains("UnseenSiteWarning").all()
