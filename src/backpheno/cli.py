@@ -159,6 +159,47 @@ def export_regime_command(
 
 @app.command()
 @friendly_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="Training YAML (TrainConfig).")],
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run directory to create "
+                                                 "(default <output>/<name>-<timestamp>).")] = None,
+    n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
+    permutations: Annotated[int | None, typer.Option(
+        "--permutations", help="Override permutation.n_permutations.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+) -> None:
+    """Train one response classifier per arm with nested CV; write a run directory.
+
+    The run directory holds the resolved config, environment and input checksums, out-of-fold
+    and counterfactual predictions, metrics (JSON + CSV), models with a hash manifest, figures
+    and logs (docs/run_directory.md).
+    """
+    from backpheno.config import TrainConfig, load_config
+    from backpheno.models.train import train as run_training
+
+    settings = load_config(config, TrainConfig, {"n_jobs": n_jobs,
+                                                 "permutation.n_permutations": permutations})
+    result = run_training(settings, run_dir, overwrite=overwrite)
+    for arm, arm_result in result.arms.items():
+        if arm_result.status != "ok":
+            typer.echo(f"{arm:>6}: {arm_result.status} - {arm_result.reason}")
+            continue
+        auc = arm_result.metrics["auc"]
+        line = (f"{arm:>6}: n={arm_result.n:4d} responders={arm_result.n_responders:4d} "
+                f"AUC {auc['estimate']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}] "
+                f"slope {arm_result.metrics['calibration_slope']['estimate']:.2f} "
+                f"Brier {arm_result.metrics['brier']['estimate']:.3f}")
+        widened = arm_result.metrics.get("auc_widened")
+        if widened:
+            line += f" (widened [{widened['ci_low']:.3f}, {widened['ci_high']:.3f}])"
+        if arm_result.permutation is not None:
+            line += f" perm p={arm_result.permutation.p_value:.3f}"
+        typer.echo(line)
+    typer.echo(f"run directory: {result.run_dir.root if result.run_dir else '-'}")
+
+
+@app.command()
+@friendly_errors
 def score(
     out: Annotated[Path, typer.Option("--out", help="Folder for the feature table files.")],
     dataset: Annotated[Path | None, typer.Option("--dataset", help="Dataset folder (its "
@@ -281,6 +322,32 @@ def brain_run(
             typer.echo(f"QC {record['status']}: {record['item']}: {record['reason']}")
     if out is not None:
         write_tsv(out, table.reset_index())
+
+
+@app.command()
+@friendly_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by backpheno train.")],
+    features: Annotated[Path, typer.Argument(help="Feature table Parquet to score.")],
+    covariates: Annotated[Path | None, typer.Option(
+        "--covariates", help="Site / covariates by participant_id (outcomes Parquet or "
+        "participants.tsv); needed when models harmonise with ComBat.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Output Parquet (default <features stem>_predictions.parquet beside "
+        "the features).")] = None,
+    session: Annotated[str | None, typer.Option(help="Session to score (default: as trained).")]
+    = None,
+) -> None:
+    """Score a feature table with every arm's final model (probability of response)."""
+    from backpheno.io import atomic_path
+    from backpheno.models.predict import predict_run
+
+    table = predict_run(run_dir, features, covariates, session=session)
+    out = out or features.with_name(f"{features.stem}_predictions.parquet")
+    with atomic_path(out) as tmp:
+        table.to_parquet(tmp, index=False)
+    wide = table.pivot(index="participant_id", columns="arm", values="p_response")
+    typer.echo(f"scored {len(wide)} participants under {list(wide.columns)}; wrote {out}")
 
 
 def run() -> None:  # pragma: no cover - console entry point used by python -m backpheno

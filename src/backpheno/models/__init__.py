@@ -1,0 +1,66 @@
+"""Treatment-specific response classifiers: fold-safe ComBat, leakage-safe pipelines, nested
+cross-validation, TRIPOD-style metrics, permutation tests, artifacts and prediction.
+
+Public API (imported lazily, so ``import backpheno.models`` stays cheap)::
+
+    ComBat                      harmonize.py   fold-safe ComBat transformer
+    UnivariateFilter            select.py      NaN-aware top-k univariate filter
+    Block, BlockSpec, select_blocks, build_pipeline, make_estimator, register_block_step
+                                pipelines.py
+    outer_splits, InnerCV, Tuner, nested_cv, cv_feasibility
+                                cv.py
+    evaluate, auc_ci, delong, calibration_slope, calibration_intercept, oe_ratio,
+    calibration_curve, per_group
+                                metrics.py
+    permutation_test            permutation.py
+    train, TrainResult          train.py
+    save_model, load_models     artifacts.py
+    predict_run                 predict.py
+    RunDirectory                rundir.py
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ComBat": "harmonize",
+    "UnseenSiteWarning": "harmonize",
+    "UnivariateFilter": "select",
+    "Block": "pipelines",
+    "BlockSpec": "pipelines",
+    "select_blocks": "pipelines",
+    "build_pipeline": "pipelines",
+    "make_estimator": "pipelines",
+    "register_block_step": "pipelines",
+    "outer_splits": "cv",
+    "InnerCV": "cv",
+    "Tuner": "cv",
+    "nested_cv": "cv",
+    "cv_feasibility": "cv",
+    "evaluate": "metrics",
+    "auc_ci": "metrics",
+    "delong": "metrics",
+    "calibration_slope": "metrics",
+    "calibration_intercept": "metrics",
+    "oe_ratio": "metrics",
+    "calibration_curve": "metrics",
+    "per_group": "metrics",
+    "permutation_test": "permutation",
+    "train": "train",
+    "TrainResult": "train",
+    "save_model": "artifacts",
+    "load_models": "artifacts",
+    "predict_run": "predict",
+    "RunDirectory": "rundir",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f"backpheno.models.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'backpheno.models' has no attribute {name!r}")
