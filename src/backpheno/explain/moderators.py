@@ -23,14 +23,20 @@ participants; ``direction`` is the Spearman correlation between a feature and it
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from backpheno.errors import InputError
-from backpheno.explain.shap import ArmShap
+from backpheno.explain.shap import ArmShap, explain_arms
+
+#: ``fit_arms(X, y, arm) -> {arm: fitted model}``: refits the per-arm pipeline on new data (a
+#: bootstrap sample, permuted arm labels). Rows with a missing ``y`` must be ignored.
+FitArms = Callable[[pd.DataFrame, pd.Series, pd.Series], Mapping[str, Any]]
 
 #: Kinds of contrast: between two arms, or one arm against the mean of the others.
 CONTRAST_KINDS = ("pair", "one_vs_rest")
@@ -185,6 +191,36 @@ def moderator_ranking(results: Mapping[str, ContrastShap],
         frame["rank"] = np.arange(1, len(frame) + 1)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def rank_moderators(models: Mapping[str, Any], X: pd.DataFrame, background: pd.DataFrame,
+                    contrasts: Sequence[Contrast], scale: str = "probability",
+                    features: Sequence[str] | None = None) -> pd.DataFrame:
+    """Explain every arm and rank the moderators of every contrast (one call, one scale).
+
+    The building block of the stability and permutation analyses; see
+    :func:`moderator_ranking` for the columns (without ``direction``).
+    """
+    per_arm = explain_arms(models, X, background, scales=(scale,), features=features)
+    return moderator_ranking(contrast_shap(per_arm, contrasts, scale))
+
+
+def refit_each_arm(models: Mapping[str, Any]) -> FitArms:
+    """A :data:`FitArms` that clones each arm's fitted model (same hyper-parameters, including
+    the tuned ones) and fits the clone on that arm's rows with a known outcome."""
+    templates = dict(models)
+
+    def fit_arms(X: pd.DataFrame, y: pd.Series, arm: pd.Series) -> dict[str, Any]:
+        fitted = {}
+        for name, model in templates.items():
+            rows = (arm.astype(str) == name).to_numpy() & y.notna().to_numpy()
+            if not rows.any():
+                raise InputError(f"no participants with a known outcome in arm {name}")
+            fitted[name] = clone(model).fit(X.iloc[np.flatnonzero(rows)],
+                                            y.iloc[np.flatnonzero(rows)].astype(int).to_numpy())
+        return fitted
+
+    return fit_arms
 
 
 def contrast_table(results: Mapping[str, ContrastShap]) -> pd.DataFrame:
