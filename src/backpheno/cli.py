@@ -156,6 +156,66 @@ def export_regime_command(
     typer.echo(f"regime export: {paths['parquet']} (roles: {paths['roles']})")
 
 
+@app.command()
+@friendly_errors
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by backpheno train.")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML with ExplainSettings keys (defaults otherwise).")] = None,
+    resamples: Annotated[int | None, typer.Option(
+        "--resamples", help="Bootstrap resamples for the rank stability (0 to skip).")] = None,
+    permutations: Annotated[int | None, typer.Option(
+        "--permutations", help="Permutations of the arm labels for the moderator null "
+        "(every arm refitted each time; 0 to skip).")] = None,
+    n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
+) -> None:
+    """Explain the per-arm models of a run: SHAP values, moderators on the risk-difference
+    scale, formal arm x moderator interactions, credibility summary and figures.
+
+    Writes RUN_DIR/explain/ (Parquet SHAP values, CSV tables, PNG/SVG figures, summary.json).
+    """
+    from backpheno.config import load_config, validate_config
+    from backpheno.explain.run import ExplainSettings, explain_run_dir
+
+    overrides = {"stability.n_resamples": resamples,
+                 "permutation.n_permutations": permutations, "n_jobs": n_jobs}
+    if config is not None:
+        settings = load_config(config, ExplainSettings, overrides)
+    else:
+        data: dict = {}
+        for key, value in overrides.items():
+            if value is not None:
+                head, _, tail = key.partition(".")
+                if tail:
+                    data.setdefault(head, {})[tail] = value
+                else:
+                    data[head] = value
+        settings = validate_config(data, ExplainSettings, source="command line")
+    setup_logging(str(Path(run_dir) / "logs" / "explain.log"))
+    result = explain_run_dir(run_dir, settings)
+    flagged = result.moderation[(result.moderation["kind"] == "pair")
+                                & (result.moderation["q"] < settings.formal.alpha)]
+    typer.echo(f"explained {result.summary['n_explained']} participants, "
+               f"{result.summary['n_features']} features, {len(result.summary['contrasts'])} "
+               f"contrasts; {len(flagged)} arm-pair interactions pass q < "
+               f"{settings.formal.alpha:g}")
+    typer.echo(f"explain outputs: {Path(run_dir) / 'explain'}")
+
+
+@app.command()
+@friendly_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (train, then explain).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file to write (default RUN_DIR/report.html).")] = None,
+) -> None:
+    """Write one self-contained HTML report of a run (figures embedded, opens offline)."""
+    from backpheno.explain.report import write_report
+
+    path = write_report(run_dir, out)
+    typer.echo(f"report: {path}")
+
+
 def run() -> None:  # pragma: no cover - console entry point used by python -m backpheno
     setup_logging()
     app(prog_name="backpheno")

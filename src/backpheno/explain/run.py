@@ -308,7 +308,8 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     paths["credibility"] = _write_csv(out / "tables" / "credibility.csv", credibility)
 
     tic = time.time()
-    paths.update(_figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures"))
+    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures")
+    paths.update({f"figure_{name}": path for name, path in figures.items()})
     timings["figures_s"] = time.time() - tic
 
     summary = {
@@ -331,6 +332,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
         "contrasts": [{"name": c.name, "kind": c.kind, "weights": c.weights, "label": c.label}
                       for c in contrasts],
         "formal_covariates": covariates,
+        "figures": {name: str(path.relative_to(out)) for name, path in figures.items()},
         "settings": settings.model_dump(mode="json"),
         "timings": {k: round(v, 2) for k, v in {**timings,
                                                   "total_s": time.time() - started}.items()},
@@ -436,7 +438,7 @@ def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.Da
     if pair_rows["estimate"].notna().any():
         figs["forest_interactions"] = plots.forest_plot(pair_rows, settings.figures.forest_rows)
     written = plots.write_figures(figs, folder)
-    return {f"figure_{name}": files["png"] for name, files in written.items()}
+    return {name: files["png"] for name, files in written.items()}
 
 
 def _safe(name: str) -> str:
