@@ -174,23 +174,25 @@ def explain(
 
     Writes RUN_DIR/explain/ (Parquet SHAP values, CSV tables, PNG/SVG figures, summary.json).
     """
-    from backpheno.config import load_config, validate_config
+    from pydantic import ValidationError
+
+    from backpheno.config import format_validation_error, load_config, validate_config
+    from backpheno.errors import ConfigError, InputError
     from backpheno.explain.run import ExplainSettings, explain_run_dir
 
-    overrides = {"stability.n_resamples": resamples,
-                 "permutation.n_permutations": permutations, "n_jobs": n_jobs}
-    if config is not None:
-        settings = load_config(config, ExplainSettings, overrides)
-    else:
-        data: dict = {}
-        for key, value in overrides.items():
-            if value is not None:
-                head, _, tail = key.partition(".")
-                if tail:
-                    data.setdefault(head, {})[tail] = value
-                else:
-                    data[head] = value
-        settings = validate_config(data, ExplainSettings, source="command line")
+    if not (Path(run_dir) / "run.json").is_file():
+        raise InputError("not a backpheno run directory (no run.json)", file=run_dir)
+    settings = (load_config(config, ExplainSettings) if config is not None
+                else validate_config({}, ExplainSettings))
+    try:
+        if resamples is not None:
+            settings.stability.n_resamples = resamples
+        if permutations is not None:
+            settings.permutation.n_permutations = permutations
+        if n_jobs is not None:
+            settings.n_jobs = n_jobs
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, "command line")) from None
     setup_logging(str(Path(run_dir) / "logs" / "explain.log"))
     result = explain_run_dir(run_dir, settings)
     flagged = result.moderation[(result.moderation["kind"] == "pair")

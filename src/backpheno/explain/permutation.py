@@ -16,10 +16,14 @@ Two p-values per feature and contrast (Phipson & Smyth 2010, never 0):
     ``(1 + #{max_k null_k >= observed_j}) / (1 + n)`` — the single-step max-T adjustment
     (Westfall & Young 1993) over all features of the contrast: controls the family-wise error
     rate across features.
+
+A permutation whose refit fails with a backpheno error (e.g. ComBat refusing a site that became
+too small in one arm) is left out and logged; ``n`` counts the permutations that ran.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backpheno.errors import InputError
+from backpheno.errors import BackphenoError, InputError
 from backpheno.explain.moderators import Contrast, FitArms, rank_moderators
 from backpheno.progress import parallel_map
+
+logger = logging.getLogger("backpheno.explain")
 
 
 @dataclass(frozen=True)
@@ -103,17 +109,27 @@ def moderator_permutation_test(fit_arms: FitArms, X: pd.DataFrame, y: pd.Series,
                          arm=arm, strata=strata, background=background,
                          contrasts=list(contrasts), explain=X if explain is None else explain,
                          features=features)
+    failed = [d for d in draws if isinstance(d, str)]
+    draws = [d for d in draws if isinstance(d, pd.DataFrame)]
+    if failed:
+        logger.warning("%d of %d permutations could not be refitted and are left out: %s",
+                       len(failed), n_permutations, failed[0])
+    if not draws:
+        raise InputError(f"no permutation could be refitted ({failed[0]})")
     null = pd.concat(draws, ignore_index=True)
-    return PermutationNull(_p_values(observed, null, n_permutations), null)
+    return PermutationNull(_p_values(observed, null, len(draws)), null)
 
 
 def _one_permutation(task: tuple[int, np.random.SeedSequence], *, fit_arms: FitArms,
                      X: pd.DataFrame, y: pd.Series, arm: pd.Series, strata: pd.Series | None,
                      background: pd.DataFrame, contrasts: list[Contrast],
-                     explain: pd.DataFrame, features: Any) -> pd.DataFrame:
+                     explain: pd.DataFrame, features: Any) -> pd.DataFrame | str:
     number, seed = task
     permuted = permute_within(arm, strata, np.random.default_rng(seed))
-    models = fit_arms(X, y, permuted)
+    try:
+        models = fit_arms(X, y, permuted)
+    except BackphenoError as err:
+        return f"permutation {number}: {err}"
     ranking = rank_moderators(models, explain, background, contrasts, features=features)
     return ranking[["contrast", "feature", "mean_abs_shap"]].assign(permutation=number)
 

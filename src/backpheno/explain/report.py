@@ -189,8 +189,8 @@ def _cohort_section(run: _Run) -> str:
         if site in outcomes.columns:
             cross = pd.crosstab(frame[site].astype("string").fillna("n/a"), frame["_arm"],
                                 margins=True, margins_name="total")
-            parts.append(f"<h3>Arm × {html.escape(site)}</h3>"
-                         + _html_table(cross.reset_index().rename(columns={site: "site"})))
+            cross = cross.rename_axis(index=site, columns=None).reset_index()
+            parts.append(f"<h3>{html.escape(site)} × arm</h3>" + _html_table(cross))
     population = run.config.get("population")
     if population:
         parts.append(f"<p>Training population: <b>{html.escape(str(population))}</b>"
@@ -204,16 +204,18 @@ def _qc_section(run: _Run) -> str:
     if table is None:
         return _missing(f"feature table {run.config.get('features', '(not in config.yaml)')}")
     codebook = table.codebook
-    roles = (codebook.groupby(["modality", "role"]).size().unstack(fill_value=0).reset_index()
+    roles = (codebook.groupby(["modality", "role"]).size().unstack(fill_value=0)
+             .rename_axis(columns=None).reset_index()
              if "role" in codebook.columns else codebook.groupby("modality").size()
              .rename("features").reset_index())
     parts = [f"<p>{table.data.shape[1]} columns × {table.data.shape[0]} participant-sessions "
              f"in <code>{html.escape(str(run.config.get('features')))}</code>.</p>",
              "<h3>Columns by modality and role</h3>" + _html_table(roles)]
     if len(table.qc):
-        status = table.qc.groupby(["modality", "status"]).size().unstack(fill_value=0)
+        status = (table.qc.groupby(["modality", "status"]).size().unstack(fill_value=0)
+                  .rename_axis(columns=None).reset_index())
         parts.append("<h3>Extraction QC (participant-session × modality records)</h3>"
-                     + _html_table(status.reset_index()))
+                     + _html_table(status))
         problems = table.qc[table.qc["status"] != "ok"]
         if len(problems):
             reasons = (problems.groupby(["modality", "status", "reason"]).size()
@@ -249,7 +251,7 @@ def _performance_section(run: _Run) -> str:
             permutation = m.get("permutation") or {}
             row["permutation p"] = _num(permutation.get("p_value"), 3)
         else:
-            row["AUC (95% CI)"] = html.escape(str(m.get("reason", "")))
+            row["AUC (95% CI)"] = str(m.get("reason", ""))
         rows.append(row)
     parts = [_html_table(pd.DataFrame(rows)),
              "<p class=\"meta\">Out-of-fold predictions of the nested cross-validation "
@@ -454,7 +456,8 @@ def _caveats_section(run: _Run) -> str:
                          f"feature ({n_features} features); per-arm models this small overfit "
                          f"(see the calibration slopes).")
         elif m.get("status") != "ok":
-            items.append(f"{arm}: no model ({html.escape(str(m.get('reason', m.get('status'))))}).")
+            items.append(f"{html.escape(arm)}: no model "
+                         f"({html.escape(str(m.get('reason', m.get('status'))))}).")
     moderation = run.table("moderation.csv")
     if moderation is not None:
         tests = int(moderation.loc[moderation["kind"] != "omnibus", "p"].notna().sum())

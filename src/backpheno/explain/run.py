@@ -162,6 +162,9 @@ class ExplainInputs:
         Baseline columns per participant (site, age, sex, ineligible_arm, related outcomes).
     outcome : str
         Name of the outcome (for tables and text).
+    formal_arms : list of str, optional
+        Arms of the formal moderation table (default: the arms with a model). The regression
+        needs no model, so arms whose model could not be fitted can still be analysed.
     """
 
     models: dict[str, Any]
@@ -171,6 +174,7 @@ class ExplainInputs:
     arm: pd.Series
     covariates: pd.DataFrame
     outcome: str = "responder"
+    formal_arms: list[str] | None = None
 
     def __post_init__(self) -> None:
         for name in ("y", "arm", "covariates"):
@@ -188,10 +192,23 @@ class ExplainInputs:
         return list(self.models)
 
     @property
+    def trial_arms(self) -> list[str]:
+        """Arms of the formal moderation analysis."""
+        return list(self.formal_arms or self.arms)
+
+    @property
     def training(self) -> pd.Index:
         """Participants randomised to an explained arm with a known outcome."""
-        keep = self.arm.astype(str).isin(self.arms) & self.y.notna()
-        return self.X.index[keep.to_numpy()]
+        return self._randomised(self.arms)
+
+    @property
+    def analysed(self) -> pd.Index:
+        """Participants randomised to a formally analysed arm with a known outcome."""
+        return self._randomised(self.trial_arms)
+
+    def _randomised(self, arms: list[str]) -> pd.Index:
+        keep = self.arm.astype("string").isin(arms).fillna(False) & self.y.notna()
+        return self.X.index[keep.to_numpy(dtype=bool)]
 
 
 @dataclass
@@ -288,13 +305,15 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     tic = time.time()
     candidates = _candidates(settings, features, rd_ranking)
     formal_data, covariates = _formal_data(inputs, settings)
-    formal = _moderation(formal_data, inputs.outcome, candidates, inputs.arms, covariates,
-                         settings, contrasts)
+    formal_contrasts = arm_contrasts(inputs.trial_arms, settings.contrasts)
+    formal = _moderation(formal_data, inputs.outcome, candidates, inputs.trial_arms, covariates,
+                         settings, formal_contrasts)
     paths["moderation"] = _write_csv(out / "tables" / "moderation.csv", formal)
     related = {}
     for other in settings.formal.related_outcomes:
-        related[other.column] = _moderation(formal_data, other.column, candidates, inputs.arms,
-                                            covariates, settings, contrasts)
+        related[other.column] = _moderation(formal_data, other.column, candidates,
+                                            inputs.trial_arms, covariates, settings,
+                                            formal_contrasts)
         paths[f"moderation_{other.column}"] = _write_csv(
             out / "tables" / f"moderation_{_safe(other.column)}.csv", related[other.column])
     timings["formal_s"] = time.time() - tic
@@ -317,6 +336,8 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
         "arms": inputs.arms,
         "n_explained": len(X),
         "n_training": len(training),
+        "formal_arms": inputs.trial_arms,
+        "n_formal": len(inputs.analysed),
         "n_per_arm": {a: int((inputs.arm.loc[training].astype(str) == a).sum())
                       for a in inputs.arms},
         "n_features": len(features),
@@ -372,7 +393,7 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
         models={arm: m.pipeline for arm, m in loaded.items()},
         X=data.X[first.input_columns], features=features,
         y=data.y.astype("Float64").astype(float), arm=data.outcomes[config.arm_column],
-        covariates=data.outcomes, outcome=config.target)
+        covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms))
     return explain(inputs, settings or ExplainSettings(), run_dir / EXPLAIN_DIR)
 
 
@@ -395,7 +416,7 @@ def _formal_data(inputs: ExplainInputs, settings: ExplainSettings
     absent = [c for c in wanted if c not in present]
     if absent:
         logger.warning("formal moderation: covariates %s not available; not adjusted for", absent)
-    training = inputs.training
+    training = inputs.analysed
     extra = [r.column for r in settings.formal.related_outcomes if r.column not in present]
     data = inputs.covariates.loc[training, present + extra].copy()
     data = data.join(inputs.X.loc[training, inputs.features])

@@ -10,15 +10,18 @@ ranks in the top ``k`` of a contrast, with its median rank and interquartile ran
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backpheno.errors import InputError
+from backpheno.errors import BackphenoError, InputError
 from backpheno.explain.moderators import Contrast, FitArms, rank_moderators
 from backpheno.progress import parallel_map
+
+logger = logging.getLogger("backpheno.explain")
 
 SCHEMES = ("bootstrap", "subsample")
 
@@ -85,13 +88,19 @@ def resample_rankings(fit_arms: FitArms, X: pd.DataFrame, y: pd.Series, arm: pd.
     -------
     list of DataFrame
         One :func:`~backpheno.explain.moderators.moderator_ranking` table per resample, with a
-        ``resample`` column.
+        ``resample`` column. A resample on which refitting fails with a backpheno error (e.g. a
+        site too small for ComBat) is left out and logged.
     """
     tasks = list(enumerate(samples))
-    return parallel_map(_one_resample, tasks, n_jobs=n_jobs, description="moderator stability",
+    results = parallel_map(_one_resample, tasks, n_jobs=n_jobs, description="moderator stability",
                         fit_arms=fit_arms, X=X, y=y, arm=arm, background=background,
                         contrasts=list(contrasts),
                         explain=X if explain is None else explain, features=features)
+    failed = [str(r) for r in results if isinstance(r, str)]
+    if failed:
+        logger.warning("%d of %d resamples could not be refitted and are left out: %s",
+                       len(failed), len(results), failed[0])
+    return [r for r in results if isinstance(r, pd.DataFrame)]
 
 
 def rank_stability(rankings: Sequence[pd.DataFrame], top_k: int = 5) -> pd.DataFrame:
@@ -122,8 +131,11 @@ def rank_stability(rankings: Sequence[pd.DataFrame], top_k: int = 5) -> pd.DataF
 def _one_resample(task: tuple[int, np.ndarray], *, fit_arms: FitArms, X: pd.DataFrame,
                   y: pd.Series, arm: pd.Series, background: pd.DataFrame,
                   contrasts: list[Contrast], explain: pd.DataFrame,
-                  features: Any) -> pd.DataFrame:
+                  features: Any) -> pd.DataFrame | str:
     number, rows = task
-    models = fit_arms(X.iloc[rows], y.iloc[rows], arm.iloc[rows])
+    try:
+        models = fit_arms(X.iloc[rows], y.iloc[rows], arm.iloc[rows])
+    except BackphenoError as err:
+        return f"resample {number}: {err}"
     ranking = rank_moderators(models, explain, background, contrasts, features=features)
     return ranking.assign(resample=number)
