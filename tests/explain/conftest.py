@@ -115,12 +115,12 @@ def simulate_cohort(root: Path, participants: int, seed: int, moderators: bool) 
 
 @pytest.fixture(scope="session")
 def moderated_cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
-    return simulate_cohort(tmp_path_factory.mktemp("moderated") / "ds", 800, 0, True)
+    return simulate_cohort(tmp_path_factory.mktemp("moderated") / "ds", 1200, 0, True)
 
 
 @pytest.fixture(scope="session")
 def null_cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
-    return simulate_cohort(tmp_path_factory.mktemp("null") / "ds", 800, 0, False)
+    return simulate_cohort(tmp_path_factory.mktemp("null") / "ds", 1200, 0, False)
 
 
 def xgb_template() -> xgb.XGBClassifier:
@@ -139,3 +139,95 @@ def fit() -> object:
 def booster() -> object:
     """:func:`xgb_template`."""
     return xgb_template
+
+
+def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
+                            arms: list[str]) -> Path:
+    """A run directory with the files ``backpheno train`` writes that the report reads
+    (run.json, config.yaml, metrics/metrics.json, figures/roc_<arm>.png,
+    figures/calibration_<arm>.png) and the feature / outcome tables config.yaml names. Follows
+    the layout documented in backpheno.models.rundir; the real thing is exercised by
+    test_run.py::test_explain_run_dir_on_a_real_training_run once the models stage is present."""
+    import json
+
+    import matplotlib.pyplot as plt
+    import yaml
+
+    from backpheno.table import FeatureTable, codebook_row, make_codebook, make_qc
+
+    run = root / "run"
+    for sub in ("metrics", "figures", "models", "predictions", "logs"):
+        (run / sub).mkdir(parents=True, exist_ok=True)
+    data = X.copy()
+    data.index = pd.MultiIndex.from_arrays([X.index, ["ses-V0"] * len(X)],
+                                           names=["participant_id", "session_id"])
+    codebook = make_codebook(codebook_row(c, modality="sim", source="test", unit="a.u.",
+                                          description=f"test feature {c}") for c in X.columns)
+    qc = make_qc([{"participant_id": p, "session_id": "ses-V0", "modality": "sim", "item": "",
+                   "status": "failed" if i % 40 == 0 else "ok",
+                   "reason": "unreadable file" if i % 40 == 0 else ""}
+                  for i, p in enumerate(X.index)])
+    FeatureTable(data, codebook, qc).write(root / "inputs", "features")
+    outcomes.to_parquet(root / "inputs" / "outcomes.parquet")
+    config = {"name": "fake", "features": str(root / "inputs" / "features.parquet"),
+              "outcomes": str(root / "inputs" / "outcomes.parquet"), "session": "ses-V0",
+              "arm_column": "arm1", "arms": arms, "target": "responder", "population": "all",
+              "blocks": [{"name": "sim", "modalities": ["sim"], "harmonize": False}],
+              "combat": {"site": "site"},
+              "preprocess": {"impute": "auto", "missing_indicator": True, "scale": "auto"},
+              "model": {"name": "xgboost", "search": {"kind": "grid", "space": {}}},
+              "cv": {"scheme": "stratified_kfold", "outer_folds": 5, "inner_folds": 3,
+                     "repeats": 2}, "permutation": {"n_permutations": 0}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    (run / "run.json").write_text(json.dumps({"status": "complete", "name": "fake",
+                                              "finished": "2026-01-01T00:00:00+00:00"}))
+    metrics = {"name": "fake", "target": "responder", "model": "xgboost",
+               "definitions": {"auc": "area under the ROC curve; DeLong CI"}, "arms": {}}
+    for k, arm in enumerate(arms):
+        ci = {"estimate": 0.6 + 0.05 * k, "ci_low": 0.5, "ci_high": 0.75}
+        metrics["arms"][arm] = {"status": "ok", "n": 80, "n_responders": 30, "auc": ci,
+                                "brier": {"estimate": 0.22, "ci_low": 0.2, "ci_high": 0.25},
+                                "scaled_brier": {"estimate": 0.05},
+                                "calibration_slope": {"estimate": 0.7, "ci_low": 0.3,
+                                                      "ci_high": 1.1},
+                                "calibration_intercept": {"estimate": 0.0, "ci_low": -0.4,
+                                                          "ci_high": 0.4},
+                                "oe_ratio": {"estimate": 1.0, "ci_low": 0.8, "ci_high": 1.3},
+                                "ici": 0.05, "permutation": None}
+        for kind in ("roc", "calibration"):
+            fig, ax = plt.subplots(figsize=(2, 2))
+            ax.plot([0, 1], [0, 1])
+            fig.savefig(run / "figures" / f"{kind}_{arm}.png")
+            plt.close(fig)
+    metrics["arms"]["EXTRA"] = {"status": "insufficient_data", "n": 12, "n_responders": 2,
+                                "reason": "arm EXTRA: too few <responders> & others"}
+    (run / "metrics" / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+@pytest.fixture(scope="module")
+def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
+    """A fake training run explained with backpheno.explain.run.explain (tiny settings)."""
+    from backpheno.explain.run import ExplainInputs, ExplainSettings, explain
+
+    X, ys = small
+    rng = np.random.default_rng(1)
+    arm = pd.Series(np.resize(ARMS, len(X)), index=X.index, name="arm1")
+    y = pd.Series([ys[a].iloc[i] for i, a in enumerate(arm)], index=X.index, dtype=float)
+    y.iloc[::25] = np.nan
+    outcomes = pd.DataFrame({
+        "site": rng.choice(["s1", "s2"], len(X)), "age": rng.normal(50, 10, len(X)).round(),
+        "sex": rng.choice(["F", "M"], len(X)), "deep_phenotyping": rng.random(len(X)) < 0.5,
+        "arm1": arm, "responder": y.astype("boolean"),
+        "pain_change": -30 * y.fillna(0) + rng.normal(0, 10, len(X))}, index=X.index)
+    run = write_fake_training_run(tmp_path_factory.mktemp("fake"), X, outcomes, ARMS)
+    models = fit_family("xgb", X[y.notna()], {a: ys[a][y.notna()] for a in ARMS})
+    settings = ExplainSettings(
+        background_size=40, stability={"n_resamples": 2}, permutation={"n_permutations": 2},
+        formal={"related_outcomes": [{"column": "pain_change", "orientation": "reversed"}]},
+        hypotheses=[{"moderator": "f0", "contrast": "DUL_vs_ESC", "direction": "-",
+                     "source": "analysis plan v1"}],
+        figures={"dependence": 2})
+    inputs = ExplainInputs(models, X, list(X.columns), y, arm, outcomes, "responder")
+    result = explain(inputs, settings, run / "explain")
+    return run, result, inputs, settings

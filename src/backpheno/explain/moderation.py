@@ -235,18 +235,23 @@ def contrast_vector(design: ModerationDesign, weights: dict[str, float]) -> np.n
 
 
 def risk_difference_interaction(design: ModerationDesign, params: np.ndarray,
-                                cov: np.ndarray, weights: dict[str, float]) -> tuple[float, float]:
+                                cov: np.ndarray, weights: dict[str, float],
+                                exog_by_arm: dict[str, np.ndarray] | None = None
+                                ) -> tuple[float, float]:
     """Average cross-partial derivative of the contrast's risk difference in ``M`` and its
     delta-method standard error.
 
     ``g(beta) = mean_i sum_a w_a p_ai (1 - p_ai) (beta_M + beta_{a:M})`` where ``p_ai`` is the
     fitted probability of participant i under arm a (all other columns as observed).
+    ``exog_by_arm`` may hold the designs :meth:`ModerationDesign.exog_under` gives (reused
+    across contrasts).
     """
     params = np.asarray(params, dtype=float)
     columns = list(design.exog.columns)
     value, gradient = 0.0, np.zeros(len(params))
     for arm, w in weights.items():
-        X = design.exog_under(arm).to_numpy(dtype=float)
+        X = (exog_by_arm[arm] if exog_by_arm is not None
+             else design.exog_under(arm).to_numpy(dtype=float))
         c = np.zeros(len(params))
         c[columns.index("M")] = 1.0
         if arm != design.arms[0]:
@@ -304,6 +309,8 @@ def _moderator_rows(data: pd.DataFrame, *, outcome: str, arm: str, moderator: st
         return [{**base, "contrast": n, "kind": k, "reason": reason} for n, k in kinds]
 
     z = stats.norm.ppf(0.5 + level / 2)
+    exog_by_arm = ({a: design.exog_under(a).to_numpy(dtype=float) for a in arms}
+                   if family == "binomial" else None)
     rows = []
     for contrast in contrasts:
         L = contrast_vector(design, contrast.weights)
@@ -319,7 +326,7 @@ def _moderator_rows(data: pd.DataFrame, *, outcome: str, arm: str, moderator: st
             row.update(odds_ratio=np.exp(estimate), or_low=np.exp(low), or_high=np.exp(high))
             rd, rd_se = risk_difference_interaction(design, result.params.to_numpy(),
                                                     result.cov_params().to_numpy(),
-                                                    contrast.weights)
+                                                    contrast.weights, exog_by_arm)
             row.update(rd_estimate=rd, rd_se=rd_se, rd_low=rd - z * rd_se,
                        rd_high=rd + z * rd_se, rd_p=float(2 * stats.norm.sf(abs(rd / rd_se))))
         rows.append(row)

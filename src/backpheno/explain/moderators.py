@@ -168,7 +168,7 @@ def moderator_ranking(results: Mapping[str, ContrastShap],
     results : mapping
         Contrast name -> :class:`ContrastShap`.
     X : DataFrame, optional
-        Feature values of the explained participants; adds ``direction`` (Spearman correlation
+        Feature values (rows aligned to the explained participants); adds ``direction`` (Spearman correlation
         of a feature with its SHAP value: > 0 means higher values favour the contrast's first arm).
 
     Returns
@@ -185,8 +185,9 @@ def moderator_ranking(results: Mapping[str, ContrastShap],
                               "mean_abs_shap": values.abs().mean().to_numpy(),
                               "mean_shap": values.mean().to_numpy()})
         if X is not None:
-            frame["direction"] = [_spearman(X[c], values[c]) if c in X.columns else np.nan
-                                  for c in values.columns]
+            aligned = X.reindex(values.index)
+            frame["direction"] = [_spearman(aligned[c], values[c]) if c in aligned.columns
+                                  else np.nan for c in values.columns]
         frame = frame.sort_values("mean_abs_shap", ascending=False, kind="stable")
         frame["rank"] = np.arange(1, len(frame) + 1)
         frames.append(frame)

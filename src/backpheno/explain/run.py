@@ -57,7 +57,7 @@ EXPLAIN_DIR = "explain"
 class StabilitySettings(StrictModel):
     """Resampling for the rank stability of the SHAP moderators."""
 
-    n_resamples: int = Field(20, ge=0, le=10_000, description="0 to skip")
+    n_resamples: int = Field(10, ge=0, le=10_000, description="0 to skip")
     scheme: Literal["bootstrap", "subsample"] = "bootstrap"
     fraction: float = Field(0.8, gt=0, lt=1, description="subsample share per arm")
     top_k: int = Field(5, ge=1)
