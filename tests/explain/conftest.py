@@ -24,7 +24,8 @@ from backpheno.io import read_json
 ARMS = ["ESC", "ACT", "DUL"]
 
 
-def small_frame(n: int = 240, p: int = 5, seed: int = 0) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+def small_frame(n: int = 240, p: int = 5,
+                seed: int = 0) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """Features f0..f{p-1} (f2 partly missing) and one binary outcome per arm with different
     drivers (ESC: f0; ACT: f1 x f2 and f0; DUL: -f0 + f3)."""
     rng = np.random.default_rng(seed)

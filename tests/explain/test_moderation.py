@@ -58,13 +58,11 @@ def test_logistic_interactions_match_statsmodels(trial):
             if other == ref:
                 continue
             term = f"C(arm, Treatment('{ref}'))[T.{other}]:mz"
-            row = table[(table["moderator"] == "m") & (table["contrast"] == f"{other}_vs_{ref}")]
-            if row.empty:  # reported in the other orientation
-                row = table[(table["moderator"] == "m") & (table["contrast"] == f"{ref}_vs_{other}")]
-                sign = -1.0
-            else:
-                sign = 1.0
-            row = row.iloc[0]
+            rows = table[table["moderator"] == "m"].set_index("contrast")
+            if f"{other}_vs_{ref}" in rows.index:
+                row, sign = rows.loc[f"{other}_vs_{ref}"], 1.0
+            else:  # reported in the other orientation
+                row, sign = rows.loc[f"{ref}_vs_{other}"], -1.0
             assert row["n"] == len(data)
             assert sign * row["estimate"] == pytest.approx(fit.params[term], rel=1e-6)
             assert row["se"] == pytest.approx(fit.bse[term], rel=1e-6)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
+from sklearn.base import clone
 
 from backpheno.errors import InputError
 from backpheno.explain.moderators import (
@@ -147,7 +148,7 @@ def test_refit_each_arm_fits_clones_on_their_own_arm(small, fit):
     for name, model in fitted.items():
         assert model is not templates[name]
         rows = (arm == name) & y.notna()
-        reference = templates[name].__class__(templates[name].steps).fit(X[rows], y[rows].astype(int))
+        reference = clone(templates[name]).fit(X[rows], y[rows].astype(int))
         np.testing.assert_allclose(model.predict_proba(X)[:, 1], reference.predict_proba(X)[:, 1])
     with pytest.raises(InputError, match="no participants"):
         refit_each_arm(templates)(X, y, arm.replace("DUL", "ESC"))

@@ -32,7 +32,7 @@ def test_every_figure_saves_png_and_svg(small, fit, tmp_path):
         "forest": plots.forest_plot(table[table["kind"] == "pair"]),
     }
     written = plots.write_figures(figures, tmp_path / "figs")
-    for name, files in written.items():
+    for files in written.values():
         assert set(files) == {"png", "svg"}
         assert imread(files["png"]).shape[0] > 100
         with Image.open(files["png"]) as image:

@@ -125,15 +125,16 @@ def test_bad_inputs_are_named(explained_run, tmp_path):
 def test_explain_run_dir_on_a_real_training_run(tmp_path):
     """Train with the models stage (backpheno train), explain the run directory, report it."""
     train_module = pytest.importorskip("backpheno.models.train")
+    model_inputs = pytest.importorskip("backpheno.synth.model_inputs")
     from backpheno.config import SimulateConfig, TrainConfig
     from backpheno.explain.report import write_report
     from backpheno.explain.run import explain_run_dir
     from backpheno.synth import simulate
-    from backpheno.synth.model_inputs import write_model_inputs
 
     simulate(SimulateConfig(participants=240, deep_fraction=0.0, seed=3), tmp_path / "dataset")
-    features, outcomes = write_model_inputs(tmp_path / "dataset", tmp_path / "inputs",
-                                            deep_fraction=0.0, seed=3)
+    features, outcomes = model_inputs.write_model_inputs(tmp_path / "dataset",
+                                                         tmp_path / "inputs", deep_fraction=0.0,
+                                                         seed=3)
     config = validate_config({
         "features": str(features), "outcomes": str(outcomes), "output": str(tmp_path / "runs"),
         "population": "all", "arms": ["ESC", "ACT"],

@@ -128,7 +128,8 @@ def contrast_shap(per_arm: Mapping[tuple[str, str], ArmShap], contrasts: Sequenc
     Parameters
     ----------
     per_arm : mapping
-        ``(arm, scale)`` -> :class:`ArmShap`, e.g. from :func:`~backpheno.explain.shap.explain_arms`.
+        ``(arm, scale)`` -> :class:`ArmShap`, e.g. from
+        :func:`~backpheno.explain.shap.explain_arms`.
     contrasts : sequence of Contrast
     scale : str
         ``"probability"`` gives risk differences; ``"log_odds"`` gives log-odds-ratio contrasts.
@@ -168,8 +169,9 @@ def moderator_ranking(results: Mapping[str, ContrastShap],
     results : mapping
         Contrast name -> :class:`ContrastShap`.
     X : DataFrame, optional
-        Feature values (rows aligned to the explained participants); adds ``direction`` (Spearman correlation
-        of a feature with its SHAP value: > 0 means higher values favour the contrast's first arm).
+        Feature values (rows aligned to the explained participants); adds ``direction``
+        (Spearman correlation of a feature with its SHAP value: > 0 means higher values favour
+        the contrast's first arm).
 
     Returns
     -------

@@ -82,14 +82,14 @@ def moderator_heatmap(ranking: pd.DataFrame, top_n: int = 15,
     values = sub.pivot_table(index="feature", columns="contrast", values="mean_abs_shap"
                              ).reindex(index=features, columns=contrasts)
     ranks = sub.pivot_table(index="feature", columns="contrast", values="rank"
-                            ).reindex(index=features, columns=contrasts)
+                            ).reindex(index=features, columns=contrasts).to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(1.0 * len(contrasts) + 4.5, 0.32 * len(features) + 2.0))
     matrix = values.to_numpy(dtype=float)
     image = ax.imshow(matrix, aspect="auto", cmap="viridis")
     bright = np.nanmax(matrix) * 0.6 if np.isfinite(matrix).any() else np.inf
     for i in range(len(features)):
         for j in range(len(contrasts)):
-            rank = ranks.iat[i, j]
+            rank = ranks[i, j]
             if np.isfinite(rank) and rank <= top_n:
                 ax.text(j, i, int(rank), ha="center", va="center", fontsize=7,
                         color="black" if matrix[i, j] > bright else "white")

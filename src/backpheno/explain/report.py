@@ -204,7 +204,8 @@ def _qc_section(run: _Run) -> str:
     if table is None:
         return _missing(f"feature table {run.config.get('features', '(not in config.yaml)')}")
     codebook = table.codebook
-    roles = (codebook.groupby(["modality", "role"]).size().unstack(fill_value=0)
+    roles = (codebook.reset_index().pivot_table(index="modality", columns="role", values="name",
+                                                aggfunc="size", fill_value=0)
              .rename_axis(columns=None).reset_index()
              if "role" in codebook.columns else codebook.groupby("modality").size()
              .rename("features").reset_index())
@@ -212,7 +213,8 @@ def _qc_section(run: _Run) -> str:
              f"in <code>{html.escape(str(run.config.get('features')))}</code>.</p>",
              "<h3>Columns by modality and role</h3>" + _html_table(roles)]
     if len(table.qc):
-        status = (table.qc.groupby(["modality", "status"]).size().unstack(fill_value=0)
+        status = (table.qc.pivot_table(index="modality", columns="status", values="item",
+                                       aggfunc="size", fill_value=0)
                   .rename_axis(columns=None).reset_index())
         parts.append("<h3>Extraction QC (participant-session × modality records)</h3>"
                      + _html_table(status))
@@ -342,8 +344,9 @@ def _formal_section(run: _Run) -> str:
     heading = (f"{len(flagged)} of {n_tests} moderator × contrast tests pass q &lt; {alpha:g}"
                if len(flagged) else f"no test passes q &lt; {alpha:g}; the 10 smallest p-values")
     omnibus = table[table["kind"] == "omnibus"].sort_values("p").head(10)
+    covariates = ", ".join(run.explain.get("formal_covariates", [])) or "no covariates"
     parts = [f"<p>{n_moderators} candidate moderators, one model each "
-             f"(outcome ~ arm × moderator + {html.escape(', '.join(run.explain.get('formal_covariates', [])) or 'no covariates')}).</p>",
+             f"(outcome ~ arm × moderator + {_e(covariates)}).</p>",
              f"<h3>{heading}</h3>" + _html_table(out)]
     forest = _explain_figure(run, "forest_interactions")
     if forest is not None:
@@ -378,69 +381,92 @@ def _credibility_section(run: _Run) -> str:
 
 
 def _methods_section(run: _Run) -> str:
-    c, s = run.config, run.explain
-    settings = s.get("settings") or {}
+    paragraphs = [_training_methods(run)]
+    if run.explain:
+        paragraphs += [_shap_methods(run.explain), _formal_methods(run)]
+    return "".join(f"<p>{p}</p>" for p in paragraphs)
+
+
+ADJUSTMENT_NAMES = {"bh": "Benjamini-Hochberg", "holm": "Holm", "by": "Benjamini-Yekutieli",
+                    "bonferroni": "Bonferroni"}
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _training_methods(run: _Run) -> str:
+    c = run.config
     model = (c.get("model") or {}).get("name", run.metrics.get("model", "?"))
-    cv = c.get("cv") or {}
+    cv, pre = c.get("cv") or {}, c.get("preprocess") or {}
+    search = (c.get("model") or {}).get("search") or {}
     blocks = ", ".join(f"{b.get('name')} ({'/'.join(b.get('modalities', []))}"
                        f"{', ComBat-harmonised' if b.get('harmonize') else ''})"
-                       for b in c.get("blocks") or [])
-    pre = c.get("preprocess") or {}
-    search = (c.get("model") or {}).get("search") or {}
+                       for b in c.get("blocks") or []) or "?"
+    imputation = f"imputation {pre.get('impute', '?')}"
+    if pre.get("missing_indicator"):
+        imputation += " with missing-value indicators"
+    imputation += f", scaling {pre.get('scale', '?')}"
+    if pre.get("filter_k"):
+        imputation += f", univariate filter k={pre['filter_k']}"
+    tuning = (f"{search.get('kind', 'grid')} search over {', '.join(search['space'])}"
+              if search.get("space") else "fixed hyper-parameters")
     n_perm = (c.get("permutation") or {}).get("n_permutations")
     permutation = (f"; a permutation test refitted the whole pipeline {n_perm} times"
                    if n_perm else "")
-    text = [
-        f"One {model} classifier per first-stage arm ({', '.join(run.arms)}) was trained to "
-        f"predict <i>{html.escape(run.target)}</i> among the {html.escape(str(c.get('population', '?')))} "
-        f"population randomised to that arm, from baseline ({html.escape(str(c.get('session', '?')))}) "
-        f"features in the blocks {html.escape(blocks) or '?'}. Imputation: {pre.get('impute', '?')}"
-        f"{' with missing-value indicators' if pre.get('missing_indicator') else ''}; scaling: "
-        f"{pre.get('scale', '?')}{'; univariate filter k=' + str(pre.get('filter_k')) if pre.get('filter_k') else ''}. "
-        f"Every fitted step ran inside the folds of a nested cross-validation "
-        f"({cv.get('repeats', '?')} × repeated {cv.get('outer_folds', '?')}-fold "
-        f"{cv.get('scheme', '?')}, {cv.get('inner_folds', '?')}-fold inner "
-        f"{search.get('kind', 'grid')} search{' over ' + ', '.join(search.get('space', {})) if search.get('space') else ' (fixed hyper-parameters)'}). "
-        f"Discrimination is the AUC of the out-of-fold predictions with a DeLong 95% CI; "
-        f"calibration the slope, calibration-in-the-large, O/E ratio and ICI; the Brier score "
-        f"has a stratified bootstrap CI{permutation}.",
-    ]
-    if s:
-        stab = settings.get("stability") or {}
-        perm_s = settings.get("permutation") or {}
-        formal = settings.get("formal") or {}
-        background = s.get("background") or {}
-        methods = sorted(set((s.get("methods") or {}).values()))
-        text.append(
-            f"Moderators were explained with interventional SHAP values of the final per-arm "
-            f"models ({', '.join(methods)}) for {s.get('n_explained')} participants, with one "
-            f"background sample of {background.get('size')} participants shared by all arms "
-            f"(random{', stratified by ' + str(background.get('strata')) if background.get('strata') else ''}, "
-            f"seed {background.get('seed')}). The SHAP values of each risk difference "
-            f"(every pair of arms and each arm against the mean of the others; "
+    return (f"One {_e(model)} classifier per first-stage arm ({_e(', '.join(run.arms))}) was "
+            f"trained to predict <i>{_e(run.target)}</i> in the {_e(c.get('population', '?'))} "
+            f"population randomised to that arm, from baseline ({_e(c.get('session', '?'))}) "
+            f"features in the blocks {_e(blocks)}; {_e(imputation)}. Every fitted step ran "
+            f"inside the folds of a nested cross-validation ({_e(cv.get('repeats', '?'))} x "
+            f"repeated {_e(cv.get('outer_folds', '?'))}-fold {_e(cv.get('scheme', '?'))}, "
+            f"{_e(cv.get('inner_folds', '?'))}-fold inner loop, {_e(tuning)}). Discrimination "
+            f"is the AUC of the out-of-fold predictions with a DeLong 95% CI; calibration the "
+            f"slope, calibration-in-the-large, O/E ratio and ICI; the Brier score has a "
+            f"stratified bootstrap CI{permutation}.")
+
+
+def _shap_methods(s: dict[str, Any]) -> str:
+    settings = s.get("settings") or {}
+    stability, permutation = settings.get("stability") or {}, settings.get("permutation") or {}
+    background = s.get("background") or {}
+    methods = ", ".join(sorted(set((s.get("methods") or {}).values())))
+    strata = f", stratified by {background['strata']}" if background.get("strata") else ""
+    error = _num((s.get("max_additivity_error") or {}).get("contrast"), 2)
+    text = (f"Moderators were explained with interventional SHAP values of the final per-arm "
+            f"models ({_e(methods)}) for {_e(s.get('n_explained'))} participants, with one "
+            f"background sample of {_e(background.get('size'))} participants shared by all arms "
+            f"(random{_e(strata)}, seed {_e(background.get('seed'))}). The SHAP values of each "
+            f"risk difference (every pair of arms and each arm against the mean of the others; "
             f"{len(s.get('contrasts', []))} contrasts) are the same weighted differences of the "
-            f"per-arm probability-scale values, which add up exactly to the predicted risk "
-            f"difference (largest deviation {_num((s.get('max_additivity_error') or {}).get('contrast'), 2)}). "
-            f"Features were ranked by mean |SHAP|"
-            + (f"; stability is the share of {stab.get('n_resamples')} {stab.get('scheme')} "
-               f"resamples (arms refitted) in which a feature ranks in the top {stab.get('top_k')}"
-               if stab.get("n_resamples") else "")
-            + (f"; permutation p-values come from {perm_s.get('n_permutations')} permutations of "
-               f"the arm labels within {', '.join(perm_s.get('strata', []))} with every arm "
-               f"refitted (own-feature and max-T)" if perm_s.get("n_permutations") else "")
-            + ".")
-        text.append(
-            f"Formal moderation: for each of {s.get('n_candidates')} candidate moderators, "
-            f"{'logistic regression' if _binary_family(run) else 'linear regression (HC3)'} of "
-            f"the outcome on arm, the standardised moderator and their interaction, adjusted for "
-            f"{', '.join(s.get('formal_covariates', [])) or 'nothing'}; interaction odds ratios "
-            f"per SD with Wald {float(formal.get('level', 0.95)):.0%} CIs, the interaction on "
-            f"the risk-difference scale as the average cross-partial derivative of the fitted "
-            f"risk difference (Ai &amp; Norton 2003) with a delta-method CI, and "
-            f"{ {'bh': 'Benjamini-Hochberg', 'holm': 'Holm', 'by': 'Benjamini-Yekutieli', 'bonferroni': 'Bonferroni'}.get(formal.get('adjust', 'bh'), formal.get('adjust')) } "
+            f"per-arm probability-scale values and add up to the predicted risk difference "
+            f"(largest deviation {error}). Features were ranked by mean |SHAP|")
+    if stability.get("n_resamples"):
+        text += (f"; stability is the share of {_e(stability['n_resamples'])} "
+                 f"{_e(stability.get('scheme'))} resamples (arms refitted) in which a feature "
+                 f"ranks in the top {_e(stability.get('top_k'))}")
+    if permutation.get("n_permutations"):
+        text += (f"; permutation p-values come from {_e(permutation['n_permutations'])} "
+                 f"permutations of the arm labels within "
+                 f"{_e(', '.join(permutation.get('strata', [])))} with every arm refitted "
+                 f"(own-feature and max-T)")
+    return text + "."
+
+
+def _formal_methods(run: _Run) -> str:
+    s = run.explain
+    formal = (s.get("settings") or {}).get("formal") or {}
+    regression = "logistic regression" if _binary_family(run) else "linear regression (HC3)"
+    adjustment = ADJUSTMENT_NAMES.get(formal.get("adjust", "bh"), formal.get("adjust"))
+    covariates = ", ".join(s.get("formal_covariates", [])) or "nothing"
+    return (f"Formal moderation: for each of {_e(s.get('n_candidates'))} candidate moderators, "
+            f"{regression} of the outcome on arm, the standardised moderator and their "
+            f"interaction, adjusted for {_e(covariates)}; interaction odds ratios per SD with "
+            f"Wald {float(formal.get('level', 0.95)):.0%} CIs, the interaction on the "
+            f"risk-difference scale as the average cross-partial derivative of the fitted risk "
+            f"difference (Ai &amp; Norton 2003) with a delta-method CI, and {_e(adjustment)} "
             f"adjusted q-values within each family of contrasts. Credibility items follow ICEMAN "
             f"(Schandelmaier et al., CMAJ 2020;192:E901-E906).")
-    return "".join(f"<p>{t}</p>" for t in text)
 
 
 def _caveats_section(run: _Run) -> str:
