@@ -232,3 +232,9 @@ def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
     inputs = ExplainInputs(models, X, list(X.columns), y, arm, outcomes, "responder")
     result = explain(inputs, settings, run / "explain")
     return run, result, inputs, settings
+
+
+@pytest.fixture(scope="session")
+def make_cohort() -> object:
+    """:func:`simulate_cohort` (for tests that need several simulated trials)."""
+    return simulate_cohort

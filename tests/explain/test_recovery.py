@@ -61,17 +61,23 @@ def test_no_moderator_passes_fdr_without_moderators(null_cohort):
 
 
 @pytest.mark.slow
-def test_planted_moderators_across_seeds(tmp_path, booster):
-    """Slow: the recovery rate over several simulated trials (reported, loosely asserted)."""
-    from conftest import simulate_cohort  # noqa: PLC0415
-
+def test_planted_moderators_across_seeds(tmp_path, booster, make_cohort):
+    """Slow: recovery over five simulated 800-participant trials; prints every planted
+    moderator's SHAP rank and formal q (``pytest -m slow -s``), asserts the SHAP ranking finds
+    at least 90 % of them in the top 5."""
     contrasts = {c.name: c.weights for c in arm_contrasts(ARMS, ["pair"])}
-    hits, total = 0, 0
-    for seed in range(1, 6):
-        cohort = simulate_cohort(tmp_path / f"s{seed}", 800, seed, True)
-        ranking = fit_and_rank(cohort, booster)
+    rows = []
+    for seed in range(5):
+        cohort = make_cohort(tmp_path / f"s{seed}", 800, seed, True)
+        ranking, table = fit_and_rank(cohort, booster), formal(cohort)
         for row in cohort.planted(contrasts, MIN_EFFECT).itertuples():
-            total += 1
-            hits += int(ranking[(ranking["contrast"] == row.contrast)
-                                & (ranking["trait"] == row.trait)]["rank"].min() <= 5)
-    assert hits / total >= 0.9
+            rank = ranking[(ranking["contrast"] == row.contrast)
+                           & (ranking["trait"] == row.trait)]["rank"].min()
+            q = table[(table["contrast"] == row.contrast) & (table["trait"] == row.trait)]["q"]
+            rows.append({"seed": seed, "contrast": row.contrast, "trait": row.trait,
+                         "effect": row.effect, "best_rank": rank, "min_q": q.min()})
+    result = pd.DataFrame(rows)
+    print(result.to_string(index=False))
+    print(f"top 5: {(result['best_rank'] <= 5).mean():.0%}; q < 0.05: "
+          f"{(result['min_q'] < 0.05).mean():.0%} of {len(result)} planted moderators")
+    assert (result["best_rank"] <= 5).mean() >= 0.9
