@@ -57,7 +57,7 @@ def fit_family(kind: str, X: pd.DataFrame, ys: dict[str, pd.Series]) -> dict[str
     return models
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def small() -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     return small_frame()
 
@@ -130,13 +130,13 @@ def xgb_template() -> xgb.XGBClassifier:
                              n_jobs=1, random_state=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fit() -> object:
     """:func:`fit_family` (models of one kind for every arm)."""
     return fit_family
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def booster() -> object:
     """:func:`xgb_template`."""
     return xgb_template
@@ -206,7 +206,7 @@ def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
     return run
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
     """A fake training run explained with backpheno.explain.run.explain (tiny settings)."""
     from backpheno.explain.run import ExplainInputs, ExplainSettings, explain

@@ -122,7 +122,7 @@ def test_bad_inputs_are_named(explained_run, tmp_path):
         explain(inputs, bad, tmp_path / "x")
 
 
-def test_explain_run_dir_on_a_real_training_run(tmp_path):
+def test_explain_run_dir_on_a_real_training_run(tmp_path, monkeypatch):
     """Train with the models stage (backpheno train), explain the run directory, report it."""
     train_module = pytest.importorskip("backpheno.models.train")
     model_inputs = pytest.importorskip("backpheno.synth.model_inputs")
@@ -145,7 +145,19 @@ def test_explain_run_dir_on_a_real_training_run(tmp_path):
     train_module.train(config, tmp_path / "runs" / "run")
     settings = ExplainSettings(background_size=30, stability={"n_resamples": 1},
                                figures={"dependence": 1})
+    import backpheno.explain.run as run_module
+
+    captured = {}
+    original = run_module.explain
+
+    def spy(inputs, settings, out):
+        captured["inputs"] = inputs
+        return original(inputs, settings, out)
+
+    monkeypatch.setattr(run_module, "explain", spy)
     result = explain_run_dir(tmp_path / "runs" / "run", settings)
+    template = captured["inputs"].templates["ESC"]
+    assert template.get_params()["model__n_estimators"] == 20  # the trained settings, not None
     assert result.summary["arms"] == ["ESC", "ACT"]
     assert result.summary["max_additivity_error"]["contrast"] < 1e-5
     assert (tmp_path / "runs" / "run" / "explain" / "tables" / "moderation.csv").is_file()

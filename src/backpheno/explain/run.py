@@ -165,6 +165,11 @@ class ExplainInputs:
     formal_arms : list of str, optional
         Arms of the formal moderation table (default: the arms with a model). The regression
         needs no model, so arms whose model could not be fitted can still be analysed.
+    templates : dict, optional
+        Arm -> unfitted estimator with the final hyper-parameters, cloned and refitted by the
+        stability and permutation analyses (default: clones of ``models``). Needed when the
+        fitted models do not carry their hyper-parameters, e.g. an xgboost model loaded from
+        its JSON file (its scikit-learn parameters read as None).
     """
 
     models: dict[str, Any]
@@ -175,6 +180,7 @@ class ExplainInputs:
     covariates: pd.DataFrame
     outcome: str = "responder"
     formal_arms: list[str] | None = None
+    templates: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("y", "arm", "covariates"):
@@ -272,7 +278,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     rd_ranking = ranking[ranking["scale"] == "probability"].drop(columns="scale")
 
     training = inputs.training
-    fit_arms = refit_each_arm(inputs.models)
+    fit_arms = refit_each_arm(inputs.templates or inputs.models)
     stability = None
     if settings.stability.n_resamples:
         tic = time.time()
@@ -372,11 +378,15 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
     Reads the resolved configuration (``config.yaml``), rebuilds the training population and
     feature matrix exactly as training did (:func:`backpheno.models.train.load_training_data`),
     loads the per-arm models through the hash-checked manifest
-    (:func:`backpheno.models.artifacts.load_models`) and writes ``<run_dir>/explain/``.
+    (:func:`backpheno.models.artifacts.load_models`) and writes ``<run_dir>/explain/``. The
+    stability and permutation refits use the configured pipeline with each arm's tuned
+    hyper-parameters (``best_params`` of the manifest), fixed — the inner search is not rerun.
     """
+    from sklearn.base import clone
+
     from backpheno.config import TrainConfig, load_config
     from backpheno.models.artifacts import load_models
-    from backpheno.models.train import load_training_data
+    from backpheno.models.train import load_training_data, make_tuner
 
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file():
@@ -387,13 +397,17 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
         raise InputError("the run has no fitted arm model (see models/manifest.json)",
                          file=run_dir / "models" / "manifest.json")
     data = load_training_data(config)
+    pipeline = make_tuner(config, data.blocks).pipeline
+    templates = {arm: clone(pipeline).set_params(**(m.entry.get("best_params") or {}))
+                 for arm, m in loaded.items()}
     first = next(iter(loaded.values()))
     features = list(first.entry.get("feature_columns", data.feature_columns))
     inputs = ExplainInputs(
         models={arm: m.pipeline for arm, m in loaded.items()},
         X=data.X[first.input_columns], features=features,
         y=data.y.astype("Float64").astype(float), arm=data.outcomes[config.arm_column],
-        covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms))
+        covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms),
+        templates=templates)
     return explain(inputs, settings or ExplainSettings(), run_dir / EXPLAIN_DIR)
 
 
