@@ -432,7 +432,7 @@ def _shap_methods(s: dict[str, Any]) -> str:
     background = s.get("background") or {}
     methods = ", ".join(sorted(set((s.get("methods") or {}).values())))
     strata = f", stratified by {background['strata']}" if background.get("strata") else ""
-    error = _num((s.get("max_additivity_error") or {}).get("contrast"), 2)
+    error = _num((s.get("max_additivity_error") or {}).get("contrast_probability"), 2)
     text = (f"Moderators were explained with interventional SHAP values of the final per-arm "
             f"models ({_e(methods)}) for {_e(s.get('n_explained'))} participants, with one "
             f"background sample of {_e(background.get('size'))} participants shared by all arms "

@@ -353,9 +353,10 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
                        "source": "random sample of the explained participants (all arms)"},
         "methods": {f"{a}/{s}": r.method for (a, s), r in per_arm.items()},
         "max_additivity_error": {
-            "arm": max(r.additivity_error() for r in per_arm.values()),
-            "contrast": max(c.additivity_error() for r in by_scale.values()
-                            for c in r.values())},
+            **{f"arm_{s}": max(r.additivity_error() for (_, scale), r in per_arm.items()
+                               if scale == s) for s in settings.scales},
+            **{f"contrast_{s}": max(c.additivity_error() for c in by_scale[s].values())
+               for s in settings.scales}},
         "contrasts": [{"name": c.name, "kind": c.kind, "weights": c.weights, "label": c.label}
                       for c in contrasts],
         "formal_covariates": covariates,
