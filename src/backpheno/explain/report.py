@@ -414,9 +414,11 @@ def _training_methods(run: _Run) -> str:
     n_perm = (c.get("permutation") or {}).get("n_permutations")
     permutation = (f"; a permutation test refitted the whole pipeline {n_perm} times"
                    if n_perm else "")
+    population = {"all": "all participants", "deep": "the deep-phenotyped participants"}.get(
+        c.get("population"), f"the {c.get('population', '?')} population")
     return (f"One {_e(model)} classifier per first-stage arm ({_e(', '.join(run.arms))}) was "
-            f"trained to predict <i>{_e(run.target)}</i> in the {_e(c.get('population', '?'))} "
-            f"population randomised to that arm, from baseline ({_e(c.get('session', '?'))}) "
+            f"trained to predict <i>{_e(run.target)}</i> among {_e(population)} "
+            f"randomised to that arm, from baseline ({_e(c.get('session', '?'))}) "
             f"features in the blocks {_e(blocks)}; {_e(imputation)}. Every fitted step ran "
             f"inside the folds of a nested cross-validation ({_e(cv.get('repeats', '?'))} x "
             f"repeated {_e(cv.get('outer_folds', '?'))}-fold {_e(cv.get('scheme', '?'))}, "
@@ -477,10 +479,12 @@ def _caveats_section(run: _Run) -> str:
         n, events = m.get("n") or 0, m.get("n_responders") or 0
         smaller = min(events, n - events) if n else 0
         if n_features and smaller:
-            items.append(f"{arm}: {n} participants, {events} responders — "
-                         f"{smaller / n_features:.2f} events of the smaller class per candidate "
-                         f"feature ({n_features} features); per-arm models this small overfit "
-                         f"(see the calibration slopes).")
+            per_feature = smaller / n_features
+            items.append(f"{_e(arm)}: {n} participants, {events} responders — "
+                         f"{per_feature:.2f} events of the smaller class per candidate feature "
+                         f"({n_features} features)"
+                         + ("; with fewer than 10 the model is likely to overfit (see the "
+                            "calibration slope)." if per_feature < 10 else "."))
         elif m.get("status") != "ok":
             items.append(f"{html.escape(arm)}: no model "
                          f"({html.escape(str(m.get('reason', m.get('status'))))}).")
