@@ -169,10 +169,12 @@ def explain(
         "(every arm refitted each time; 0 to skip).")] = None,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
 ) -> None:
-    """Explain the per-arm models of a run: SHAP values, moderators on the risk-difference
-    scale, formal arm x moderator interactions, credibility summary and figures.
+    """Explain a run's per-arm models: SHAP moderators, formal interactions, figures.
 
-    Writes RUN_DIR/explain/ (Parquet SHAP values, CSV tables, PNG/SVG figures, summary.json).
+    Per-arm SHAP values, moderators on the risk-difference scale with their stability (and a
+    permutation null if asked), formal arm x moderator interactions with FDR q-values and an
+    ICEMAN-style credibility summary. Writes RUN_DIR/explain/ (Parquet SHAP values, CSV
+    tables, PNG/SVG figures, summary.json).
     """
     from pydantic import ValidationError
 
