@@ -350,6 +350,70 @@ def predict(
     typer.echo(f"scored {len(wide)} participants under {list(wide.columns)}; wrote {out}")
 
 
+@app.command()
+@friendly_errors
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by backpheno train.")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML with ExplainSettings keys (defaults otherwise).")] = None,
+    resamples: Annotated[int | None, typer.Option(
+        "--resamples", help="Bootstrap resamples for the rank stability (0 to skip).")] = None,
+    permutations: Annotated[int | None, typer.Option(
+        "--permutations", help="Permutations of the arm labels for the moderator null "
+        "(every arm refitted each time; 0 to skip).")] = None,
+    n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
+) -> None:
+    """Explain a run's per-arm models: SHAP moderators, formal interactions, figures.
+
+    Per-arm SHAP values, moderators on the risk-difference scale with their stability (and a
+    permutation null if asked), formal arm x moderator interactions with FDR q-values and an
+    ICEMAN-style credibility summary. Writes RUN_DIR/explain/ (Parquet SHAP values, CSV
+    tables, PNG/SVG figures, summary.json).
+    """
+    from pydantic import ValidationError
+
+    from backpheno.config import format_validation_error, load_config, validate_config
+    from backpheno.errors import ConfigError, InputError
+    from backpheno.explain.run import ExplainSettings, explain_run_dir
+
+    if not (Path(run_dir) / "run.json").is_file():
+        raise InputError("not a backpheno run directory (no run.json)", file=run_dir)
+    settings = (load_config(config, ExplainSettings) if config is not None
+                else validate_config({}, ExplainSettings))
+    try:
+        if resamples is not None:
+            settings.stability.n_resamples = resamples
+        if permutations is not None:
+            settings.permutation.n_permutations = permutations
+        if n_jobs is not None:
+            settings.n_jobs = n_jobs
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, "command line")) from None
+    setup_logging(str(Path(run_dir) / "logs" / "explain.log"))
+    result = explain_run_dir(run_dir, settings)
+    flagged = result.moderation[(result.moderation["kind"] == "pair")
+                                & (result.moderation["q"] < settings.formal.alpha)]
+    typer.echo(f"explained {result.summary['n_explained']} participants, "
+               f"{result.summary['n_features']} features, {len(result.summary['contrasts'])} "
+               f"contrasts; {len(flagged)} arm-pair interactions pass q < "
+               f"{settings.formal.alpha:g}")
+    typer.echo(f"explain outputs: {Path(run_dir) / 'explain'}")
+
+
+@app.command()
+@friendly_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (train, then explain).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file to write (default RUN_DIR/report.html).")] = None,
+) -> None:
+    """Write one self-contained HTML report of a run (figures embedded, opens offline)."""
+    from backpheno.explain.report import write_report
+
+    path = write_report(run_dir, out)
+    typer.echo(f"report: {path}")
+
+
 def run() -> None:  # pragma: no cover - console entry point used by python -m backpheno
     setup_logging()
     app(prog_name="backpheno")

@@ -1,0 +1,153 @@
+"""Permutation null for the SHAP moderator importance.
+
+Under the null hypothesis that no feature modifies the treatment effect (and, as a side effect
+of permuting, that arms do not differ at all), the arm labels are exchangeable within the
+randomisation strata. Each permutation shuffles the arm labels within strata (site by default;
+pass site × eligibility to keep participants out of arms they were ineligible for), refits every
+arm's pipeline through the caller's :data:`~backpheno.explain.moderators.FitArms`, explains the
+same participants with the same background and records the mean |SHAP| of every feature for
+every contrast.
+
+Two p-values per feature and contrast (Phipson & Smyth 2010, never 0):
+
+``p_value``
+    ``(1 + #{null_j >= observed_j}) / (1 + n)`` — the feature's own null.
+``p_max``
+    ``(1 + #{max_k null_k >= observed_j}) / (1 + n)`` — the single-step max-T adjustment
+    (Westfall & Young 1993) over all features of the contrast: controls the family-wise error
+    rate across features.
+
+A permutation whose refit fails with a backpheno error (e.g. ComBat refusing a site that became
+too small in one arm) is left out and logged; ``n`` counts the permutations that ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backpheno.errors import BackphenoError, InputError
+from backpheno.explain.moderators import Contrast, FitArms, rank_moderators
+from backpheno.progress import parallel_map
+
+logger = logging.getLogger("backpheno.explain")
+
+
+@dataclass(frozen=True)
+class PermutationNull:
+    """Observed importance, null distributions and p-values.
+
+    Attributes
+    ----------
+    table : DataFrame
+        contrast, feature, observed, rank, null_mean, null_q95, p_value, p_max,
+        n_permutations.
+    null : DataFrame
+        permutation, contrast, feature, mean_abs_shap: every null draw.
+    """
+
+    table: pd.DataFrame
+    null: pd.DataFrame
+
+
+def permute_within(labels: pd.Series, strata: pd.Series | None,
+                   rng: np.random.Generator) -> pd.Series:
+    """A random permutation of ``labels`` within each stratum (index kept)."""
+    values = labels.to_numpy().copy()
+    if strata is None:
+        return pd.Series(rng.permutation(values), index=labels.index, name=labels.name)
+    groups = strata.reindex(labels.index).astype(str).to_numpy()
+    out = values.copy()
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        out[rows] = values[rng.permutation(rows)]
+    return pd.Series(out, index=labels.index, name=labels.name)
+
+
+def moderator_permutation_test(fit_arms: FitArms, X: pd.DataFrame, y: pd.Series,
+                               arm: pd.Series, background: pd.DataFrame,
+                               contrasts: Sequence[Contrast], observed: pd.DataFrame, *,
+                               n_permutations: int, strata: pd.Series | None = None,
+                               explain: pd.DataFrame | None = None,
+                               features: Sequence[str] | None = None, seed: int = 0,
+                               n_jobs: int = 1) -> PermutationNull:
+    """Permutation p-values for the SHAP moderator importance (mean |SHAP|).
+
+    Parameters
+    ----------
+    fit_arms : FitArms
+        Refits every arm's pipeline (the whole pipeline, so feature selection and tuning that
+        the function performs are part of the null).
+    X, y, arm
+        Training rows (all arms), outcome and arm labels.
+    background : DataFrame
+        The shared background sample used for ``observed``.
+    contrasts : sequence of Contrast
+    observed : DataFrame
+        :func:`~backpheno.explain.moderators.moderator_ranking` of the real fit (contrast,
+        feature, mean_abs_shap, rank).
+    n_permutations : int
+    strata : Series, optional
+        Permute within these groups (indexed like ``X``).
+    explain : DataFrame, optional
+        Participants explained (default ``X``); must be those of ``observed``.
+    features : sequence of str, optional
+        Feature columns reported (as for ``observed``).
+    seed : int
+    n_jobs : int
+    """
+    if n_permutations < 1:
+        raise InputError(f"n_permutations must be at least 1, got {n_permutations}")
+    seeds = np.random.SeedSequence(seed).spawn(n_permutations)
+    draws = parallel_map(_one_permutation, list(enumerate(seeds)), n_jobs=n_jobs,
+                         description="moderator permutations", fit_arms=fit_arms, X=X, y=y,
+                         arm=arm, strata=strata, background=background,
+                         contrasts=list(contrasts), explain=X if explain is None else explain,
+                         features=features)
+    failed = [d for d in draws if isinstance(d, str)]
+    draws = [d for d in draws if isinstance(d, pd.DataFrame)]
+    if failed:
+        logger.warning("%d of %d permutations could not be refitted and are left out: %s",
+                       len(failed), n_permutations, failed[0])
+    if not draws:
+        raise InputError(f"no permutation could be refitted ({failed[0]})")
+    null = pd.concat(draws, ignore_index=True)
+    return PermutationNull(_p_values(observed, null, len(draws)), null)
+
+
+def _one_permutation(task: tuple[int, np.random.SeedSequence], *, fit_arms: FitArms,
+                     X: pd.DataFrame, y: pd.Series, arm: pd.Series, strata: pd.Series | None,
+                     background: pd.DataFrame, contrasts: list[Contrast],
+                     explain: pd.DataFrame, features: Any) -> pd.DataFrame | str:
+    number, seed = task
+    permuted = permute_within(arm, strata, np.random.default_rng(seed))
+    try:
+        models = fit_arms(X, y, permuted)
+    except BackphenoError as err:
+        return f"permutation {number}: {err}"
+    ranking = rank_moderators(models, explain, background, contrasts, features=features)
+    return ranking[["contrast", "feature", "mean_abs_shap"]].assign(permutation=number)
+
+
+def _p_values(observed: pd.DataFrame, null: pd.DataFrame, n: int) -> pd.DataFrame:
+    wide = null.pivot_table(index=["contrast", "permutation"], columns="feature",
+                            values="mean_abs_shap", sort=False)
+    rows = []
+    for (contrast, feature), obs in observed.set_index(["contrast", "feature"])[
+            ["mean_abs_shap", "rank"]].iterrows():
+        draws = wide.loc[contrast]
+        own = draws[feature].to_numpy() if feature in draws.columns else np.zeros(len(draws))
+        maxima = draws.max(axis=1).to_numpy()
+        value = obs["mean_abs_shap"]
+        rows.append({"contrast": contrast, "feature": feature, "observed": value,
+                     "rank": int(obs["rank"]), "null_mean": float(np.mean(own)),
+                     "null_q95": float(np.quantile(own, 0.95)),
+                     "p_value": (1 + int(np.sum(own >= value))) / (1 + n),
+                     "p_max": (1 + int(np.sum(maxima >= value))) / (1 + n),
+                     "n_permutations": n})
+    return pd.DataFrame(rows)

@@ -1,0 +1,588 @@
+"""``backpheno report RUN_DIR``: one self-contained HTML page per training run.
+
+The page embeds every figure as a base64 ``data:`` URI and carries its own CSS; it has no
+scripts and no external references, so it opens offline in any browser and can be mailed as one
+file. It reads only files of the run directory (``docs/run_directory.md`` of the models stage and
+``explain/`` written by :func:`backpheno.explain.run.explain`) and the feature and outcome tables
+named in the run's ``config.yaml``. Missing pieces are reported in place ("not available"), so a
+report can be written for a run that was not explained yet.
+
+Sections: cohort counts (arm × site, deep-phenotyping subset, outcome availability), feature QC,
+per-arm performance with intervals (ROC and calibration figures from training), moderators (SHAP
+ranking, stability, permutation p-values, dependence plots, beeswarms), the formal moderation
+table with its forest plot, the ICEMAN-style credibility summary, a methods paragraph generated
+from the configuration, and caveats (sample size per arm, multiplicity, scale of SHAP values).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from backpheno import __version__
+from backpheno.errors import InputError
+from backpheno.io import write_text
+from backpheno.table import read_feature_table
+
+REPORT_NAME = "report.html"
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;
+background:#fafafa;line-height:1.45}
+main{max-width:1150px;margin:0 auto;padding:1.5em 2em 4em;background:#fff}
+h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;
+margin-top:2em}h3{margin-top:1.4em}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0 1.2em}
+th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right;vertical-align:top}
+th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
+.figs{display:flex;flex-wrap:wrap;gap:1em}.figs figure{margin:0;flex:1 1 420px}
+img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.8em;color:#555}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em .9em;margin:1em 0}
+.missing{color:#a00;font-style:italic}.meta{color:#666;font-size:.9em}
+nav a{margin-right:1em}
+"""
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``report.html`` for a run directory (default ``<run_dir>/report.html``)."""
+    run_dir = Path(run_dir)
+    path = Path(out) if out is not None else run_dir / REPORT_NAME
+    write_text(path, build_report(run_dir))
+    return path
+
+
+def build_report(run_dir: str | Path) -> str:
+    """The report's HTML text (see the module docstring)."""
+    run = _Run(Path(run_dir))
+    sections = [
+        ("cohort", "Cohort", _cohort_section(run)),
+        ("qc", "Feature quality control", _qc_section(run)),
+        ("performance", "Per-arm performance", _performance_section(run)),
+        ("moderators", "Moderators (SHAP, risk-difference scale)", _moderator_section(run)),
+        ("formal", "Formal moderation analysis", _formal_section(run)),
+        ("credibility", "Credibility of moderator claims (ICEMAN)", _credibility_section(run)),
+        ("methods", "Methods", _methods_section(run)),
+        ("caveats", "Caveats", _caveats_section(run)),
+    ]
+    name = html.escape(str(run.status.get("name") or run.config.get("name") or run.root.name))
+    nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
+    body = "\n".join(f'<section id="{key}"><h2>{html.escape(title)}</h2>\n{content}</section>'
+                     for key, title, content in sections)
+    meta = (f"run <code>{html.escape(run.root.name)}</code> · status "
+            f"{html.escape(str(run.status.get('status', 'unknown')))} · finished "
+            f"{html.escape(str(run.status.get('finished', 'n/a')))} · report written "
+            f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by backpheno {__version__}")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>backpheno report: {name}</title><style>{_CSS}</style></head>\n"
+            f"<body><main><h1>backpheno report: {name}</h1><p class=\"meta\">{meta}</p>"
+            f"<nav>{nav}</nav>\n{body}\n</main></body></html>\n")
+
+
+# ------------------------------------------------------------------------------ run files
+
+
+class _Run:
+    """Lazy access to the files of a run directory (anything missing reads as empty)."""
+
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise InputError("run directory not found", file=root)
+        if not (root / "run.json").is_file() and not (root / "config.yaml").is_file():
+            raise InputError("not a backpheno run directory (no run.json or config.yaml)",
+                             file=root)
+        self.root = root
+        self.status = _json(root / "run.json")
+        self.config = _yaml(root / "config.yaml")
+        self.metrics = _json(root / "metrics" / "metrics.json")
+        self.explain = _json(root / "explain" / "summary.json")
+        self._outcomes: pd.DataFrame | None = None
+        self._features: Any = None
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        path = self.root / "explain" / "tables" / name
+        return pd.read_csv(path) if path.is_file() else None
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self.config.get("arms") or self.explain.get("arms") or
+                    (self.metrics.get("arms") or {}).keys())
+
+    @property
+    def arm_column(self) -> str:
+        return str(self.config.get("arm_column", "arm1"))
+
+    @property
+    def target(self) -> str:
+        return str(self.config.get("target", self.explain.get("outcome", "responder")))
+
+    @property
+    def site_column(self) -> str:
+        return str((self.config.get("combat") or {}).get("site", "site"))
+
+    def outcomes(self) -> pd.DataFrame | None:
+        if self._outcomes is None and self.config.get("outcomes"):
+            path = Path(self.config["outcomes"])
+            if path.is_file():
+                frame = pd.read_parquet(path)
+                if frame.index.name != "participant_id" and "participant_id" in frame.columns:
+                    frame = frame.set_index("participant_id")
+                self._outcomes = frame
+        return self._outcomes
+
+    def features(self) -> Any:
+        if self._features is None and self.config.get("features"):
+            path = Path(self.config["features"])
+            if path.is_file():
+                self._features = read_feature_table(path)
+        return self._features
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+# ------------------------------------------------------------------------------ sections
+
+
+def _cohort_section(run: _Run) -> str:
+    outcomes = run.outcomes()
+    if outcomes is None:
+        return _missing(f"outcomes table {run.config.get('outcomes', '(not in config.yaml)')}")
+    arm, target, site = run.arm_column, run.target, run.site_column
+    parts = [f"<p>{len(outcomes)} participants in the outcomes table "
+             f"(<code>{html.escape(str(run.config.get('outcomes')))}</code>).</p>"]
+    if arm in outcomes.columns:
+        frame = outcomes.assign(_arm=outcomes[arm].astype("string").fillna("not randomised"))
+        rows = []
+        for name, group in frame.groupby("_arm", sort=True):
+            row = {"arm": name, "randomised": len(group)}
+            if target in group.columns:
+                known = group[target].dropna()
+                row["outcome known"] = len(known)
+                if _is_binary(known):
+                    events = int(known.astype(float).sum())
+                    row["responders"] = events
+                    row["response rate"] = _pct(events / len(known)) if len(known) else "n/a"
+            if "deep_phenotyping" in group.columns:
+                row["deep phenotyping"] = int(group["deep_phenotyping"].astype("boolean")
+                                              .fillna(False).sum())
+            rows.append(row)
+        parts.append("<h3>By arm</h3>" + _html_table(pd.DataFrame(rows)))
+        if site in outcomes.columns:
+            cross = pd.crosstab(frame[site].astype("string").fillna("n/a"), frame["_arm"],
+                                margins=True, margins_name="total")
+            cross = cross.rename_axis(index=site, columns=None).reset_index()
+            parts.append(f"<h3>{html.escape(site)} × arm</h3>" + _html_table(cross))
+    population = run.config.get("population")
+    if population:
+        parts.append(f"<p>Training population: <b>{html.escape(str(population))}</b>"
+                     + (" (deep-phenotyped participants only)" if population == "deep" else "")
+                     + ".</p>")
+    return "\n".join(parts)
+
+
+def _qc_section(run: _Run) -> str:
+    table = run.features()
+    if table is None:
+        return _missing(f"feature table {run.config.get('features', '(not in config.yaml)')}")
+    codebook = table.codebook
+    roles = (codebook.reset_index().pivot_table(index="modality", columns="role", values="name",
+                                                aggfunc="size", fill_value=0)
+             .rename_axis(columns=None).reset_index()
+             if "role" in codebook.columns else codebook.groupby("modality").size()
+             .rename("features").reset_index())
+    parts = [f"<p>{table.data.shape[1]} columns × {table.data.shape[0]} participant-sessions "
+             f"in <code>{html.escape(str(run.config.get('features')))}</code>.</p>",
+             "<h3>Columns by modality and role</h3>" + _html_table(roles)]
+    if len(table.qc):
+        status = (table.qc.pivot_table(index="modality", columns="status", values="item",
+                                       aggfunc="size", fill_value=0)
+                  .rename_axis(columns=None).reset_index())
+        parts.append("<h3>Extraction QC (participant-session × modality records)</h3>"
+                     + _html_table(status))
+        problems = table.qc[table.qc["status"] != "ok"]
+        if len(problems):
+            reasons = (problems.groupby(["modality", "status", "reason"]).size()
+                       .rename("records").reset_index().sort_values("records", ascending=False)
+                       .head(15))
+            parts.append("<h3>Most frequent QC problems</h3>" + _html_table(reasons))
+    session = run.config.get("session", "ses-V0")
+    data = table.session(session) if len(table.data) else table.data
+    if len(data):
+        missing = data.isna().mean().sort_values(ascending=False).head(15)
+        parts.append(f"<h3>Most missing features ({html.escape(str(session))})</h3>"
+                     + _html_table(pd.DataFrame({"feature": missing.index,
+                                                 "missing": [_pct(v) for v in missing]})))
+    return "\n".join(parts)
+
+
+def _performance_section(run: _Run) -> str:
+    arms = (run.metrics.get("arms") or {})
+    if not arms:
+        return _missing("metrics/metrics.json")
+    rows = []
+    for arm, m in arms.items():
+        row = {"arm": arm, "status": m.get("status", ""), "n": m.get("n"),
+               "responders": m.get("n_responders")}
+        if m.get("status") == "ok":
+            row["AUC (95% CI)"] = _ci(m.get("auc"))
+            row["Brier (95% CI)"] = _ci(m.get("brier"), 3)
+            row["scaled Brier"] = _num((m.get("scaled_brier") or {}).get("estimate"), 2)
+            row["calibration slope"] = _ci(m.get("calibration_slope"))
+            row["CITL"] = _ci(m.get("calibration_intercept"))
+            row["O/E"] = _ci(m.get("oe_ratio"))
+            row["ICI"] = _num(m.get("ici"), 3)
+            permutation = m.get("permutation") or {}
+            row["permutation p"] = _num(permutation.get("p_value"), 3)
+        else:
+            row["AUC (95% CI)"] = str(m.get("reason", ""))
+        rows.append(row)
+    parts = [_html_table(pd.DataFrame(rows)),
+             "<p class=\"meta\">Out-of-fold predictions of the nested cross-validation "
+             "(averaged over repeats). " + html.escape(
+                 "; ".join(f"{k}: {v}" for k, v in (run.metrics.get("definitions") or {}).items()
+                           if k in ("auc", "calibration_slope", "calibration_intercept",
+                                    "oe_ratio", "ici", "permutation"))) + "</p>"]
+    figures = []
+    for arm in arms:
+        for kind in ("roc", "calibration"):
+            path = run.root / "figures" / f"{kind}_{arm}.png"
+            if path.is_file():
+                figures.append((path, f"{arm}: {'ROC curve' if kind == 'roc' else 'calibration'}"))
+    parts.append(_figures(figures) if figures else _missing("figures/roc_<arm>.png"))
+    return "\n".join(parts)
+
+
+def _moderator_section(run: _Run) -> str:
+    summary = run.explain
+    ranking = run.table("moderator_ranking.csv")
+    if not summary or ranking is None:
+        return _missing("explain/ (run `backpheno explain RUN_DIR` first)")
+    rd = ranking[ranking["scale"] == "probability"]
+    k = int((summary.get("settings") or {}).get("stability", {}).get("top_k", 5))
+    top = rd[rd["rank"] <= k].copy()
+    stability = run.table("moderator_stability.csv")
+    if stability is not None:
+        top = top.merge(stability[["contrast", "feature", "top_k_frequency", "median_rank"]],
+                        on=["contrast", "feature"], how="left")
+    permutation = run.table("moderator_permutation.csv")
+    if permutation is not None:
+        top = top.merge(permutation[["contrast", "feature", "p_value", "p_max"]],
+                        on=["contrast", "feature"], how="left")
+    columns = [c for c in ("contrast", "rank", "feature", "mean_abs_shap", "direction",
+                           "top_k_frequency", "median_rank", "p_value", "p_max")
+               if c in top.columns]
+    background = summary.get("background", {})
+    parts = [
+        f"<p>SHAP values of the predicted risk difference between arms for "
+        f"{summary.get('n_explained')} participants, shared background of "
+        f"{background.get('size')} participants. Features ranked within each contrast by mean "
+        f"|SHAP| (probability scale); <i>direction</i> &gt; 0 means higher values favour the "
+        f"first arm of the contrast.</p>",
+        _figures([(_explain_figure(run, "moderator_ranking"),
+                   "Moderator ranking across contrasts")]),
+        f"<h3>Top {k} moderators per contrast</h3>" + _html_table(top[columns]),
+    ]
+    dependence = sorted((run.root / "explain" / "figures").glob("dependence_*.png"))
+    if dependence:
+        parts.append("<h3>Dependence of the predicted response on the top moderators</h3>"
+                     + _figures([(p, p.stem.removeprefix("dependence_").replace("__", " · "))
+                                 for p in _listed(run, dependence)]))
+    beeswarms = sorted((run.root / "explain" / "figures").glob("beeswarm_*.png"))
+    if beeswarms:
+        parts.append("<h3>What drives each arm's predicted response</h3>"
+                     + _figures([(p, p.stem.removeprefix("beeswarm_"))
+                                 for p in _listed(run, beeswarms)]))
+    return "\n".join(parts)
+
+
+def _formal_section(run: _Run) -> str:
+    table = run.table("moderation.csv")
+    if table is None:
+        return _missing("explain/tables/moderation.csv")
+    settings = (run.explain.get("settings") or {}).get("formal", {})
+    alpha = float(settings.get("alpha", 0.05))
+    pairs = table[table["kind"] != "omnibus"].sort_values("p", kind="stable")
+    flagged = pairs[pairs["q"] < alpha]
+    shown = flagged if len(flagged) else pairs.head(10)
+    binary = (table["family"] == "binomial").any()
+    out = pd.DataFrame({"moderator": shown["moderator"], "contrast": shown["contrast"],
+                        "n": shown["n"]})
+    if binary:
+        out["OR per SD (95% CI)"] = [f"{o:.2f} ({lo:.2f}-{hi:.2f})" for o, lo, hi in
+                                     zip(shown["odds_ratio"], shown["or_low"], shown["or_high"],
+                                         strict=True)]
+        out["RD interaction per SD (95% CI)"] = [
+            f"{e:+.3f} ({lo:+.3f} to {hi:+.3f})" for e, lo, hi in
+            zip(shown["rd_estimate"], shown["rd_low"], shown["rd_high"], strict=True)]
+    else:
+        out["interaction per SD (95% CI)"] = [
+            f"{e:+.3f} ({lo:+.3f} to {hi:+.3f})" for e, lo, hi in
+            zip(shown["estimate"], shown["ci_low"], shown["ci_high"], strict=True)]
+    out["p"] = [_num(v, 3) for v in shown["p"]]
+    out["q"] = [_num(v, 3) for v in shown["q"]]
+    n_moderators = table["moderator"].nunique()
+    n_tests = int(pairs["p"].notna().sum())
+    heading = (f"{len(flagged)} of {n_tests} moderator × contrast tests pass q &lt; {alpha:g}"
+               if len(flagged) else f"no test passes q &lt; {alpha:g}; the 10 smallest p-values")
+    omnibus = table[table["kind"] == "omnibus"].sort_values("p").head(10)
+    covariates = ", ".join(run.explain.get("formal_covariates", [])) or "no covariates"
+    parts = [f"<p>{n_moderators} candidate moderators, one model each "
+             f"(outcome ~ arm × moderator + {_e(covariates)}).</p>",
+             f"<h3>{heading}</h3>" + _html_table(out)]
+    forest = _explain_figure(run, "forest_interactions")
+    if forest is not None:
+        parts.append(_figures([(forest, "Interaction estimates (pairs of arms)")]))
+    if len(omnibus):
+        parts.append("<h3>Omnibus test of all arm × moderator terms (smallest p)</h3>"
+                     + _html_table(pd.DataFrame({
+                         "moderator": omnibus["moderator"], "chi2": [_num(v, 2) for v in
+                                                                    omnibus["statistic"]],
+                         "df": omnibus["df"], "p": [_num(v, 3) for v in omnibus["p"]],
+                         "q": [_num(v, 3) for v in omnibus["q"]]})))
+    return "\n".join(parts)
+
+
+def _credibility_section(run: _Run) -> str:
+    table = run.table("credibility.csv")
+    if table is None:
+        return _missing("explain/tables/credibility.csv")
+    alpha = float(((run.explain.get("settings") or {}).get("formal") or {}).get("alpha", 0.05))
+    rows = table[table["q"] < alpha]
+    if rows.empty:
+        rows = table.sort_values("p").head(5)
+    columns = ["moderator", "contrast", "item1_a_priori", "item2_prior_evidence",
+               "item3_chance", "item4_multiplicity", "item5_cut_points", "scales_agree",
+               "shap_rank", "shap_direction_agrees", "shap_top_k_frequency",
+               "related_outcomes", "overall"]
+    return ("<p>Items 3-5 are answered automatically from the analysis; item 1 from the "
+            "hypotheses declared in the configuration (a time-stamped protocol must confirm "
+            "them); item 2 (prior evidence) and the overall rating need a person. See "
+            "<code>explain/tables/credibility.csv</code> for the basis of every answer.</p>"
+            + _html_table(rows[[c for c in columns if c in rows.columns]]))
+
+
+def _methods_section(run: _Run) -> str:
+    paragraphs = [_training_methods(run)]
+    if run.explain:
+        paragraphs += [_shap_methods(run.explain), _formal_methods(run)]
+    return "".join(f"<p>{p}</p>" for p in paragraphs)
+
+
+ADJUSTMENT_NAMES = {"bh": "Benjamini-Hochberg", "holm": "Holm", "by": "Benjamini-Yekutieli",
+                    "bonferroni": "Bonferroni"}
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _training_methods(run: _Run) -> str:
+    c = run.config
+    model = (c.get("model") or {}).get("name", run.metrics.get("model", "?"))
+    cv, pre = c.get("cv") or {}, c.get("preprocess") or {}
+    search = (c.get("model") or {}).get("search") or {}
+    blocks = ", ".join(f"{b.get('name')} ({'/'.join(b.get('modalities', []))}"
+                       f"{', ComBat-harmonised' if b.get('harmonize') else ''})"
+                       for b in c.get("blocks") or []) or "?"
+    imputation = f"imputation {pre.get('impute', '?')}"
+    if pre.get("missing_indicator"):
+        imputation += " with missing-value indicators"
+    imputation += f", scaling {pre.get('scale', '?')}"
+    if pre.get("filter_k"):
+        imputation += f", univariate filter k={pre['filter_k']}"
+    tuning = (f"{search.get('kind', 'grid')} search over {', '.join(search['space'])}"
+              if search.get("space") else "fixed hyper-parameters")
+    n_perm = (c.get("permutation") or {}).get("n_permutations")
+    permutation = (f"; a permutation test refitted the whole pipeline {n_perm} times"
+                   if n_perm else "")
+    population = {"all": "all participants", "deep": "the deep-phenotyped participants"}.get(
+        c.get("population"), f"the {c.get('population', '?')} population")
+    return (f"One {_e(model)} classifier per first-stage arm ({_e(', '.join(run.arms))}) was "
+            f"trained to predict <i>{_e(run.target)}</i> among {_e(population)} "
+            f"randomised to that arm, from baseline ({_e(c.get('session', '?'))}) "
+            f"features in the blocks {_e(blocks)}; {_e(imputation)}. Every fitted step ran "
+            f"inside the folds of a nested cross-validation ({_e(cv.get('repeats', '?'))} x "
+            f"repeated {_e(cv.get('outer_folds', '?'))}-fold {_e(cv.get('scheme', '?'))}, "
+            f"{_e(cv.get('inner_folds', '?'))}-fold inner loop, {_e(tuning)}). Discrimination "
+            f"is the AUC of the out-of-fold predictions with a DeLong 95% CI; calibration the "
+            f"slope, calibration-in-the-large, O/E ratio and ICI; the Brier score has a "
+            f"stratified bootstrap CI{permutation}.")
+
+
+def _shap_methods(s: dict[str, Any]) -> str:
+    settings = s.get("settings") or {}
+    stability, permutation = settings.get("stability") or {}, settings.get("permutation") or {}
+    background = s.get("background") or {}
+    methods = ", ".join(sorted(set((s.get("methods") or {}).values())))
+    strata = f", stratified by {background['strata']}" if background.get("strata") else ""
+    error = _num((s.get("max_additivity_error") or {}).get("contrast_probability"), 2)
+    text = (f"Moderators were explained with interventional SHAP values of the final per-arm "
+            f"models ({_e(methods)}) for {_e(s.get('n_explained'))} participants, with one "
+            f"background sample of {_e(background.get('size'))} participants shared by all arms "
+            f"(random{_e(strata)}, seed {_e(background.get('seed'))}). The SHAP values of each "
+            f"risk difference (every pair of arms and each arm against the mean of the others; "
+            f"{len(s.get('contrasts', []))} contrasts) are the same weighted differences of the "
+            f"per-arm probability-scale values and add up to the predicted risk difference "
+            f"(largest deviation {error}). Features were ranked by mean |SHAP|")
+    if stability.get("n_resamples"):
+        text += (f"; stability is the share of {_e(stability['n_resamples'])} "
+                 f"{_e(stability.get('scheme'))} resamples (arms refitted) in which a feature "
+                 f"ranks in the top {_e(stability.get('top_k'))}")
+    if permutation.get("n_permutations"):
+        text += (f"; permutation p-values come from {_e(permutation['n_permutations'])} "
+                 f"permutations of the arm labels within "
+                 f"{_e(', '.join(permutation.get('strata', [])))} with every arm refitted "
+                 f"(own-feature and max-T)")
+    return text + "."
+
+
+def _formal_methods(run: _Run) -> str:
+    s = run.explain
+    formal = (s.get("settings") or {}).get("formal") or {}
+    regression = "logistic regression" if _binary_family(run) else "linear regression (HC3)"
+    adjustment = ADJUSTMENT_NAMES.get(formal.get("adjust", "bh"), formal.get("adjust"))
+    covariates = ", ".join(s.get("formal_covariates", [])) or "nothing"
+    return (f"Formal moderation: for each of {_e(s.get('n_candidates'))} candidate moderators, "
+            f"{regression} of the outcome on arm, the standardised moderator and their "
+            f"interaction, adjusted for {_e(covariates)}; interaction odds ratios per SD with "
+            f"Wald {float(formal.get('level', 0.95)):.0%} CIs, the interaction on the "
+            f"risk-difference scale as the average cross-partial derivative of the fitted risk "
+            f"difference (Ai &amp; Norton 2003) with a delta-method CI, and {_e(adjustment)} "
+            f"adjusted q-values within each family of contrasts. Credibility items follow ICEMAN "
+            f"(Schandelmaier et al., CMAJ 2020;192:E901-E906).")
+
+
+def _caveats_section(run: _Run) -> str:
+    items = []
+    arms = run.metrics.get("arms") or {}
+    n_features = run.explain.get("n_features")
+    for arm, m in arms.items():
+        n, events = m.get("n") or 0, m.get("n_responders") or 0
+        smaller = min(events, n - events) if n else 0
+        if n_features and smaller:
+            per_feature = smaller / n_features
+            items.append(f"{_e(arm)}: {n} participants, {events} responders — "
+                         f"{per_feature:.2f} events of the smaller class per candidate feature "
+                         f"({n_features} features)"
+                         + ("; with fewer than 10 the model is likely to overfit (see the "
+                            "calibration slope)." if per_feature < 10 else "."))
+        elif m.get("status") != "ok":
+            items.append(f"{html.escape(arm)}: no model "
+                         f"({html.escape(str(m.get('reason', m.get('status'))))}).")
+    moderation = run.table("moderation.csv")
+    if moderation is not None:
+        tests = int(moderation.loc[moderation["kind"] != "omnibus", "p"].notna().sum())
+        items.append(f"{tests} formal moderator × contrast tests: read p-values with their "
+                     f"q-values; a claim needs replication, whatever its q.")
+    if run.explain:
+        items.append("SHAP values describe the fitted models, not causal mechanisms; "
+                     "moderators are pre-randomisation features, but correlated features share "
+                     "or trade credit.")
+        if any(m.endswith("_rescaled") and "probability" in k
+               for k, m in (run.explain.get("methods") or {}).items()):
+            items.append("For xgboost and logistic models the probability-scale SHAP values are "
+                         "the per-reference rescaled values (shap's definition for "
+                         "model_output='probability'): they add up exactly to each risk "
+                         "difference but are not its exact Shapley values; rankings on the "
+                         "exact log-odds scale are in explain/tables/moderator_ranking.csv.")
+        items.append("Predictions under an arm a participant was ineligible for are "
+                     "extrapolations; the ranking averages over every explained participant.")
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" if items else \
+        _missing("no run information")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def image_data_uri(path: str | Path) -> str:
+    """``data:image/png;base64,...`` (or SVG) URI of an image file."""
+    path = Path(path)
+    kind = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
+            ".jpeg": "image/jpeg"}.get(path.suffix.lower())
+    if kind is None:
+        raise InputError("unsupported image type for embedding", file=path)
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _figures(items: Iterable[tuple[Path | None, str]]) -> str:
+    parts = []
+    for path, caption in items:
+        if path is None or not Path(path).is_file():
+            parts.append(_missing(f"figure {caption}"))
+            continue
+        parts.append(f'<figure><img src="{image_data_uri(path)}" alt="{html.escape(caption)}">'
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return '<div class="figs">' + "".join(parts) + "</div>"
+
+
+def _explain_figure(run: _Run, name: str) -> Path | None:
+    path = run.root / "explain" / "figures" / f"{name}.png"
+    return path if path.is_file() else None
+
+
+def _listed(run: _Run, paths: list[Path]) -> list[Path]:
+    """Figures written by the last explain run (summary.json lists them)."""
+    listed = set((run.explain.get("figures") or {}).values())
+    if not listed:
+        return paths
+    return [p for p in paths if str(p.relative_to(run.root / "explain")) in listed]
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, escape=True, border=0, na_rep="",
+                         float_format=lambda v: f"{v:.3g}")
+
+
+def _missing(what: str) -> str:
+    return f'<p class="missing">not available: {html.escape(what)}</p>'
+
+
+def _ci(entry: dict[str, Any] | None, digits: int = 2) -> str:
+    if not entry:
+        return "n/a"
+    estimate, low, high = entry.get("estimate"), entry.get("ci_low"), entry.get("ci_high")
+    if estimate is None:
+        return "n/a"
+    if low is None or high is None:
+        return _num(estimate, digits)
+    return f"{estimate:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def _num(value: Any, digits: int) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    return f"{float(value):.{digits}g}" if abs(float(value)) < 1e-2 else \
+        f"{float(value):.{digits}f}"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _is_binary(values: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean" or \
+        set(pd.unique(values.dropna())) <= {0, 1}
+
+
+def _binary_family(run: _Run) -> bool:
+    table = run.table("moderation.csv")
+    return table is None or (table["family"] == "binomial").any()

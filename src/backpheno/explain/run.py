@@ -1,0 +1,495 @@
+"""The explain step: SHAP values, moderator rankings, formal tests, credibility, figures.
+
+:func:`explain` works on plain objects (fitted per-arm models, a feature DataFrame, arm labels,
+outcomes) and writes everything into one folder; :func:`explain_run_dir` is the thin adapter that
+reads a training run directory (``backpheno train``) and writes into ``<run>/explain/``::
+
+    explain/
+      summary.json                  settings, background, methods, additivity checks, timings
+      background.csv                participant ids of the shared background sample
+      shap/arm_shap.parquet         arm x scale x participant: method, base_value, output, features
+      shap/contrast_shap.parquet    contrast x scale x participant: base_value, output, features
+      tables/moderator_ranking.csv  contrast x scale x feature: mean |SHAP|, rank, direction
+      tables/moderator_stability.csv    rank frequency over resamples (if resamples > 0)
+      tables/moderator_permutation.csv  permutation p-values of the top moderators (if any)
+      tables/moderation.csv         formal arm x moderator interactions (OR, CI, p, q, RD scale)
+      tables/moderation_<outcome>.csv   the same for each related outcome
+      tables/credibility.csv        ICEMAN-style summary
+      figures/*.png, *.svg          beeswarms, ranking heatmap, dependence plots, forest plot
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import Field, model_validator
+
+from backpheno.config import StrictModel
+from backpheno.errors import InputError
+from backpheno.explain import plots
+from backpheno.explain.credibility import iceman_summary
+from backpheno.explain.moderation import moderation_table
+from backpheno.explain.moderators import (
+    arm_contrasts,
+    contrast_shap,
+    contrast_table,
+    moderator_ranking,
+    refit_each_arm,
+)
+from backpheno.explain.permutation import moderator_permutation_test
+from backpheno.explain.shap import SCALES, explain_arms, select_background, shap_table
+from backpheno.explain.stability import rank_stability, resample_indices, resample_rankings
+from backpheno.io import atomic_path, write_json
+
+logger = logging.getLogger("backpheno.explain")
+
+EXPLAIN_DIR = "explain"
+
+
+class StabilitySettings(StrictModel):
+    """Resampling for the rank stability of the SHAP moderators."""
+
+    n_resamples: int = Field(10, ge=0, le=10_000, description="0 to skip")
+    scheme: Literal["bootstrap", "subsample"] = "bootstrap"
+    fraction: float = Field(0.8, gt=0, lt=1, description="subsample share per arm")
+    top_k: int = Field(5, ge=1)
+
+
+class PermutationSettings(StrictModel):
+    """Permutation null of the SHAP moderator importance (every arm refitted per draw)."""
+
+    n_permutations: int = Field(0, ge=0, le=100_000, description="0 to skip")
+    strata: list[str] = Field(default_factory=lambda: ["site", "ineligible_arm"],
+                              description="columns whose combinations arms are permuted within "
+                                          "(missing columns are ignored)")
+    top_k: int = Field(5, ge=1, description="moderators per contrast reported")
+
+
+class Hypothesis(StrictModel):
+    """A pre-specified moderator hypothesis (ICEMAN item 1)."""
+
+    moderator: str
+    contrast: str = Field(description="e.g. ACT_vs_ESC")
+    direction: Literal["+", "-"] = Field(description="+: higher values favour the first arm")
+    source: str | None = Field(None, description="protocol / analysis-plan reference")
+    evidence: str | None = Field(None, description="prior evidence (ICEMAN item 2)")
+
+
+class RelatedOutcome(StrictModel):
+    """A further outcome analysed for consistency of the moderators (ICEMAN considerations)."""
+
+    column: str = Field(description="outcomes column, e.g. peg_change_v2")
+    orientation: Literal["same", "reversed"] = Field(
+        "same", description="reversed: a lower value means a better result (PEG change)")
+
+
+class FormalSettings(StrictModel):
+    """The formal moderation table."""
+
+    candidates: Literal["all", "shap_top"] = Field(
+        "all", description="all features, or the union of the SHAP top_k of every contrast")
+    top_k: int = Field(5, ge=1)
+    covariates: list[str] = Field(default_factory=lambda: ["site", "age", "sex"],
+                                  description="baseline adjustment columns (missing ones are "
+                                              "skipped with a warning)")
+    categorical: list[str] = Field(default_factory=lambda: ["site", "sex"])
+    adjust: Literal["bh", "holm", "by", "bonferroni"] = "bh"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    level: float = Field(0.95, gt=0.5, lt=1)
+    related_outcomes: list[RelatedOutcome] = Field(
+        default_factory=list, description="further outcomes for the consistency check")
+
+
+class FigureSettings(StrictModel):
+    """How many moderators the figures show."""
+
+    max_display: int = Field(15, ge=1)
+    dependence: int = Field(4, ge=0, description="dependence plots of the strongest moderators")
+    forest_rows: int = Field(25, ge=1)
+
+
+class ExplainSettings(StrictModel):
+    """Settings of ``backpheno explain``."""
+
+    background_size: int = Field(100, ge=1, description="participants in the shared background")
+    background_strata: str | None = Field("site", description="sample the background "
+                                                              "proportionally within this column")
+    contrasts: list[Literal["pair", "one_vs_rest"]] = Field(
+        default_factory=lambda: ["pair", "one_vs_rest"], min_length=1)
+    scales: list[Literal["log_odds", "probability"]] = Field(
+        default_factory=lambda: list(SCALES), min_length=1)
+    stability: StabilitySettings = Field(default_factory=StabilitySettings)
+    permutation: PermutationSettings = Field(default_factory=PermutationSettings)
+    formal: FormalSettings = Field(default_factory=FormalSettings)
+    hypotheses: list[Hypothesis] = Field(default_factory=list)
+    figures: FigureSettings = Field(default_factory=FigureSettings)
+    n_jobs: int = Field(1, ge=1, le=256)
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _probability(self) -> ExplainSettings:
+        if "probability" not in self.scales:
+            raise ValueError("scales must include probability (moderators are ranked on the "
+                             "risk-difference scale)")
+        return self
+
+
+@dataclass
+class ExplainInputs:
+    """What the explain step needs, as plain objects.
+
+    Attributes
+    ----------
+    models : dict
+        Arm -> fitted model with ``predict_proba`` (pipeline or classifier).
+    X : DataFrame
+        Participants to explain (index participant_id) with every column the models read.
+    features : list of str
+        The original feature columns (explained, tested as moderators).
+    y : Series
+        Outcome per participant of ``X`` (binary 0/1 or continuous; NA where unknown).
+    arm : Series
+        Randomised arm per participant of ``X``.
+    covariates : DataFrame
+        Baseline columns per participant (site, age, sex, ineligible_arm, related outcomes).
+    outcome : str
+        Name of the outcome (for tables and text).
+    formal_arms : list of str, optional
+        Arms of the formal moderation table (default: the arms with a model). The regression
+        needs no model, so arms whose model could not be fitted can still be analysed.
+    templates : dict, optional
+        Arm -> unfitted estimator with the final hyper-parameters, cloned and refitted by the
+        stability and permutation analyses (default: clones of ``models``). Needed when the
+        fitted models do not carry their hyper-parameters, e.g. an xgboost model loaded from
+        its JSON file (its scikit-learn parameters read as None).
+    """
+
+    models: dict[str, Any]
+    X: pd.DataFrame
+    features: list[str]
+    y: pd.Series
+    arm: pd.Series
+    covariates: pd.DataFrame
+    outcome: str = "responder"
+    formal_arms: list[str] | None = None
+    templates: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("y", "arm", "covariates"):
+            value = getattr(self, name)
+            if not value.index.equals(self.X.index):
+                setattr(self, name, value.reindex(self.X.index))
+        missing = [f for f in self.features if f not in self.X.columns]
+        if missing:
+            raise InputError(f"features not in X: {missing[:5]}", column=missing[0])
+        if not self.models:
+            raise InputError("no fitted arm models to explain")
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self.models)
+
+    @property
+    def trial_arms(self) -> list[str]:
+        """Arms of the formal moderation analysis."""
+        return list(self.formal_arms or self.arms)
+
+    @property
+    def training(self) -> pd.Index:
+        """Participants randomised to an explained arm with a known outcome."""
+        return self._randomised(self.arms)
+
+    @property
+    def analysed(self) -> pd.Index:
+        """Participants randomised to a formally analysed arm with a known outcome."""
+        return self._randomised(self.trial_arms)
+
+    def _randomised(self, arms: list[str]) -> pd.Index:
+        keep = self.arm.astype("string").isin(arms).fillna(False) & self.y.notna()
+        return self.X.index[keep.to_numpy(dtype=bool)]
+
+
+@dataclass
+class ExplainResult:
+    """Tables of the explain step and where they were written."""
+
+    ranking: pd.DataFrame
+    moderation: pd.DataFrame
+    credibility: pd.DataFrame
+    stability: pd.DataFrame | None = None
+    permutation: pd.DataFrame | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -> ExplainResult:
+    """Run every part of the moderator analysis and write it into ``out``.
+
+    Parameters
+    ----------
+    inputs : ExplainInputs
+    settings : ExplainSettings
+    out : str or Path
+        Folder to write (created; its shap/, tables/ and figures/ subfolders are replaced).
+    """
+    out = Path(out)
+    unknown = [r.column for r in settings.formal.related_outcomes
+               if r.column not in inputs.covariates.columns]
+    if unknown:
+        raise InputError(f"related outcome columns {unknown} not found", column=unknown[0])
+    for sub in ("shap", "tables", "figures"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    started = time.time()
+    timings: dict[str, float] = {}
+    paths: dict[str, Path] = {}
+    X, features = inputs.X, inputs.features
+    strata = (inputs.covariates[settings.background_strata]
+              if settings.background_strata in inputs.covariates.columns else None)
+    background = select_background(X, settings.background_size, settings.seed, strata)
+    paths["background"] = _write_csv(out / "background.csv",
+                                     pd.DataFrame({"participant_id": background.index}))
+
+    tic = time.time()
+    per_arm = explain_arms(inputs.models, X, background, scales=settings.scales,
+                           features=features)
+    timings["arm_shap_s"] = time.time() - tic
+    paths["arm_shap"] = _write_parquet(out / "shap" / "arm_shap.parquet", shap_table(per_arm))
+
+    contrasts = arm_contrasts(inputs.arms, settings.contrasts)
+    tic = time.time()
+    by_scale = {scale: contrast_shap(per_arm, contrasts, scale) for scale in settings.scales}
+    timings["contrast_shap_s"] = time.time() - tic
+    paths["contrast_shap"] = _write_parquet(
+        out / "shap" / "contrast_shap.parquet",
+        pd.concat([contrast_table(r).assign(scale=s) for s, r in by_scale.items()],
+                  ignore_index=True))
+    rd = by_scale["probability"]
+    ranking = pd.concat([moderator_ranking(r, X[features]).assign(scale=s)
+                         for s, r in by_scale.items()], ignore_index=True)
+    paths["ranking"] = _write_csv(out / "tables" / "moderator_ranking.csv", ranking)
+    rd_ranking = ranking[ranking["scale"] == "probability"].drop(columns="scale")
+
+    training = inputs.training
+    fit_arms = refit_each_arm(inputs.templates or inputs.models)
+    stability = None
+    if settings.stability.n_resamples:
+        tic = time.time()
+        samples = resample_indices(inputs.arm.loc[training], settings.stability.n_resamples,
+                                   scheme=settings.stability.scheme,
+                                   fraction=settings.stability.fraction, seed=settings.seed)
+        rankings = resample_rankings(fit_arms, X.loc[training], inputs.y.loc[training],
+                                     inputs.arm.loc[training], background, contrasts, samples,
+                                     explain=X, features=features, n_jobs=settings.n_jobs)
+        stability = rank_stability(rankings, settings.stability.top_k)
+        timings["stability_s"] = time.time() - tic
+        paths["stability"] = _write_csv(out / "tables" / "moderator_stability.csv", stability)
+
+    permutation = None
+    if settings.permutation.n_permutations:
+        tic = time.time()
+        columns = [c for c in settings.permutation.strata if c in inputs.covariates.columns]
+        strata_key = (inputs.covariates.loc[training, columns].astype("string").fillna("n/a")
+                      .agg("|".join, axis=1) if columns else None)
+        null = moderator_permutation_test(
+            fit_arms, X.loc[training], inputs.y.loc[training], inputs.arm.loc[training],
+            background, contrasts, rd_ranking, n_permutations=settings.permutation.n_permutations,
+            strata=strata_key, explain=X, features=features, seed=settings.seed,
+            n_jobs=settings.n_jobs)
+        permutation = null.table[null.table["rank"] <= settings.permutation.top_k]
+        timings["permutation_s"] = time.time() - tic
+        paths["permutation"] = _write_csv(out / "tables" / "moderator_permutation.csv",
+                                          permutation)
+
+    tic = time.time()
+    candidates = _candidates(settings, features, rd_ranking)
+    formal_data, covariates = _formal_data(inputs, settings)
+    formal_contrasts = arm_contrasts(inputs.trial_arms, settings.contrasts)
+    formal = _moderation(formal_data, inputs.outcome, candidates, inputs.trial_arms, covariates,
+                         settings, formal_contrasts)
+    paths["moderation"] = _write_csv(out / "tables" / "moderation.csv", formal)
+    related = {}
+    for other in settings.formal.related_outcomes:
+        related[other.column] = _moderation(formal_data, other.column, candidates,
+                                            inputs.trial_arms, covariates, settings,
+                                            formal_contrasts)
+        paths[f"moderation_{other.column}"] = _write_csv(
+            out / "tables" / f"moderation_{_safe(other.column)}.csv", related[other.column])
+    timings["formal_s"] = time.time() - tic
+
+    credibility = iceman_summary(formal, ranking=rd_ranking, stability=stability,
+                                 hypotheses=[h.model_dump() for h in settings.hypotheses],
+                                 related=related,
+                                 orientation={r.column: 1 if r.orientation == "same" else -1
+                                              for r in settings.formal.related_outcomes},
+                                 alpha=settings.formal.alpha)
+    paths["credibility"] = _write_csv(out / "tables" / "credibility.csv", credibility)
+
+    tic = time.time()
+    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures")
+    paths.update({f"figure_{name}": path for name, path in figures.items()})
+    timings["figures_s"] = time.time() - tic
+
+    summary = {
+        "outcome": inputs.outcome,
+        "arms": inputs.arms,
+        "n_explained": len(X),
+        "n_training": len(training),
+        "formal_arms": inputs.trial_arms,
+        "n_formal": len(inputs.analysed),
+        "n_per_arm": {a: int((inputs.arm.loc[training].astype(str) == a).sum())
+                      for a in inputs.arms},
+        "n_features": len(features),
+        "n_candidates": len(candidates),
+        "background": {"size": len(background), "seed": settings.seed,
+                       "strata": settings.background_strata if strata is not None else None,
+                       "source": "random sample of the explained participants (all arms)"},
+        "methods": {f"{a}/{s}": r.method for (a, s), r in per_arm.items()},
+        "max_additivity_error": {
+            **{f"arm_{s}": max(r.additivity_error() for (_, scale), r in per_arm.items()
+                               if scale == s) for s in settings.scales},
+            **{f"contrast_{s}": max(c.additivity_error() for c in by_scale[s].values())
+               for s in settings.scales}},
+        "contrasts": [{"name": c.name, "kind": c.kind, "weights": c.weights, "label": c.label}
+                      for c in contrasts],
+        "formal_covariates": covariates,
+        "figures": {name: str(path.relative_to(out)) for name, path in figures.items()},
+        "settings": settings.model_dump(mode="json"),
+        "timings": {k: round(v, 2) for k, v in {**timings,
+                                                  "total_s": time.time() - started}.items()},
+    }
+    write_json(out / "summary.json", summary)
+    paths["summary"] = out / "summary.json"
+    logger.info("explain: %d participants, %d features, %d contrasts in %.1f s -> %s", len(X),
+                len(features), len(contrasts), time.time() - started, out)
+    return ExplainResult(ranking, formal, credibility, stability, permutation, summary, paths)
+
+
+def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
+                    ) -> ExplainResult:
+    """Explain the final per-arm models of a ``backpheno train`` run directory.
+
+    Reads the resolved configuration (``config.yaml``), rebuilds the training population and
+    feature matrix exactly as training did (:func:`backpheno.models.train.load_training_data`),
+    loads the per-arm models through the hash-checked manifest
+    (:func:`backpheno.models.artifacts.load_models`) and writes ``<run_dir>/explain/``. The
+    stability and permutation refits use the configured pipeline with each arm's tuned
+    hyper-parameters (``best_params`` of the manifest), fixed — the inner search is not rerun.
+    """
+    from sklearn.base import clone
+
+    from backpheno.config import TrainConfig, load_config
+    from backpheno.models.artifacts import load_models
+    from backpheno.models.train import load_training_data, make_tuner
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise InputError("not a backpheno run directory (no run.json)", file=run_dir)
+    config = load_config(run_dir / "config.yaml", TrainConfig)
+    loaded = load_models(run_dir)
+    if not loaded:
+        raise InputError("the run has no fitted arm model (see models/manifest.json)",
+                         file=run_dir / "models" / "manifest.json")
+    data = load_training_data(config)
+    pipeline = make_tuner(config, data.blocks).pipeline
+    templates = {arm: clone(pipeline).set_params(**(m.entry.get("best_params") or {}))
+                 for arm, m in loaded.items()}
+    first = next(iter(loaded.values()))
+    features = list(first.entry.get("feature_columns", data.feature_columns))
+    inputs = ExplainInputs(
+        models={arm: m.pipeline for arm, m in loaded.items()},
+        X=data.X[first.input_columns], features=features,
+        y=data.y.astype("Float64").astype(float), arm=data.outcomes[config.arm_column],
+        covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms),
+        templates=templates)
+    return explain(inputs, settings or ExplainSettings(), run_dir / EXPLAIN_DIR)
+
+
+# ------------------------------------------------------------------------------ internals
+
+
+def _candidates(settings: ExplainSettings, features: list[str],
+                ranking: pd.DataFrame) -> list[str]:
+    if settings.formal.candidates == "all":
+        return list(features)
+    top = set(ranking.loc[ranking["rank"] <= settings.formal.top_k, "feature"])
+    top |= {h.moderator for h in settings.hypotheses}
+    return [f for f in features if f in top]
+
+
+def _formal_data(inputs: ExplainInputs, settings: ExplainSettings
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    wanted = settings.formal.covariates
+    present = [c for c in wanted if c in inputs.covariates.columns and c not in inputs.features]
+    absent = [c for c in wanted if c not in present]
+    if absent:
+        logger.warning("formal moderation: covariates %s not available; not adjusted for", absent)
+    training = inputs.analysed
+    extra = [r.column for r in settings.formal.related_outcomes if r.column not in present]
+    data = inputs.covariates.loc[training, present + extra].copy()
+    data = data.join(inputs.X.loc[training, inputs.features])
+    data["__outcome__"] = inputs.y.loc[training]
+    data["__arm__"] = inputs.arm.loc[training].astype(str)
+    return data.rename(columns={"__outcome__": inputs.outcome}), present
+
+
+def _moderation(data: pd.DataFrame, outcome: str, candidates: list[str], arms: list[str],
+                covariates: list[str], settings: ExplainSettings,
+                contrasts: Sequence) -> pd.DataFrame:
+    return moderation_table(data, outcome=outcome, arm="__arm__", moderators=candidates,
+                            arms=arms, covariates=covariates,
+                            categorical=settings.formal.categorical, contrasts=contrasts,
+                            level=settings.formal.level, adjust=settings.formal.adjust)
+
+
+def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.DataFrame,
+             X: pd.DataFrame, settings: ExplainSettings, folder: Path) -> dict[str, Path]:
+    figs = {}
+    for (arm, scale), result in per_arm.items():
+        if scale == "probability":
+            figs[f"beeswarm_{_safe(arm)}"] = plots.beeswarm(
+                result, X, settings.figures.max_display)
+    figs["moderator_ranking"] = plots.moderator_heatmap(ranking, settings.figures.max_display)
+    predictions = pd.DataFrame({arm: r.output for (arm, scale), r in per_arm.items()
+                                if scale == "probability"})
+    pairs = ranking[ranking["kind"] == "pair"].sort_values(["rank", "mean_abs_shap"],
+                                                           ascending=[True, False])
+    shown: list[str] = []
+    for row in pairs.itertuples(index=False):
+        if len(shown) >= settings.figures.dependence:
+            break
+        if row.feature in shown:
+            continue
+        shown.append(row.feature)
+        figs[f"dependence_{_safe(row.feature)}__{_safe(row.contrast)}"] = plots.dependence_by_arm(
+            row.feature, X, predictions, rd[row.contrast])
+    pair_rows = formal[formal["kind"] == "pair"]
+    if pair_rows["estimate"].notna().any():
+        figs["forest_interactions"] = plots.forest_plot(pair_rows, settings.figures.forest_rows)
+    written = plots.write_figures(figs, folder)
+    return {name: files["png"] for name, files in written.items()}
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame) -> Path:
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return path

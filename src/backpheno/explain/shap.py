@@ -1,0 +1,375 @@
+"""Per-arm SHAP values: interventional, with a stated background, on two scales.
+
+Every arm's fitted model (a bare classifier or a scikit-learn :class:`~sklearn.pipeline.Pipeline`
+ending in one) is explained in its **input space**: the pipeline's preprocessing (every step but
+the last) transforms both the participants and the background sample, and the final classifier
+is explained on the transformed columns. Imputation, scaling, harmonisation and filtering are
+therefore part of the function being explained, evaluated exactly as at prediction time (the
+background rows are imputed / scaled with the medians, means and SDs fitted in training, not
+re-fitted on the background).
+
+The values are then **mapped back to the original feature columns** wherever the preprocessing is
+column-wise: a transformed column keeps its original name (imputed, scaled, ComBat-harmonised
+values), a ``missingindicator_<name>`` column is added to ``<name>``, a feature the pipeline drops
+(univariate filter) gets exactly 0. For a bijective column-wise map the values are the exact
+Shapley values of the pipeline in the original feature space; with missing-value indicators two
+model inputs come from one feature and their values are summed (exact for the linear model's
+log-odds; for trees the sum keeps additivity but is not the group Shapley value). Columns that
+are not traceable to one input column (e.g. a tangent-space block step) keep their own names.
+
+Methods (``method`` column of the output):
+
+``tree_interventional``
+    :class:`shap.TreeExplainer` with ``feature_perturbation="interventional"`` (Lundberg et al.
+    2020): exact Shapley values of the model's native output (log-odds for xgboost, probability
+    for random forests) averaged over the background rows.
+``linear_interventional``
+    :class:`shap.LinearExplainer` with an independent masker: ``coef * (z - mean(z_background))``
+    on the log-odds scale (exact).
+``*_rescaled``
+    The other scale: for each background reference the exact native-scale values are multiplied
+    by the secant ratio of the link, e.g. ``(sigmoid(m_x) - sigmoid(m_b)) / (m_x - m_b)`` from
+    log-odds to probability, then averaged over references. This is shap's own definition of
+    ``model_output="probability"`` for tree models (``tree_shap.h``, per-reference rescaling).
+    The values add up exactly to the output on that scale but are not the exact Shapley values
+    of the probability (the link is non-linear). Random forests are natively on the probability
+    scale, so their probability values are exact and their log-odds values are the rescaled ones
+    (probabilities clipped to [1e-6, 1 - 1e-6]).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import shap
+from scipy.special import expit, logit
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
+
+from backpheno.errors import InputError
+
+Scale = Literal["log_odds", "probability"]
+SCALES: tuple[str, ...] = ("log_odds", "probability")
+#: Probabilities are clipped to [EPS, 1 - EPS] before taking log-odds.
+EPS = 1e-6
+#: Prefix scikit-learn gives missing-value indicator columns.
+INDICATOR_PREFIX = "missingindicator_"
+
+_FORESTS = (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier)
+
+
+@dataclass(frozen=True)
+class ArmShap:
+    """SHAP values of one arm's model on one scale.
+
+    Attributes
+    ----------
+    arm : str
+    scale : {"log_odds", "probability"}
+    values : DataFrame
+        Participants × features (original feature space).
+    base_value : float
+        Mean model output over the background on this scale (``E_b f(b)``).
+    output : Series
+        Model output on this scale for each participant (``base_value + values.sum(axis=1)``
+        up to floating-point error).
+    method : str
+        See the module docstring.
+    """
+
+    arm: str
+    scale: str
+    values: pd.DataFrame
+    base_value: float
+    output: pd.Series
+    method: str
+
+    def additivity_error(self) -> float:
+        """Largest ``|base + sum(values) - output|`` over participants."""
+        total = self.base_value + self.values.to_numpy().sum(axis=1)
+        return float(np.max(np.abs(total - self.output.to_numpy()), initial=0.0))
+
+
+def select_background(X: pd.DataFrame, size: int = 100, seed: int = 0,
+                      strata: pd.Series | None = None) -> pd.DataFrame:
+    """A random background sample of participants (rows of ``X``), shared by every arm.
+
+    Parameters
+    ----------
+    X : DataFrame
+        The participants the sample is drawn from (usually the whole population, all arms).
+    size : int
+        Number of rows; all rows when ``X`` has fewer.
+    seed : int
+    strata : Series, optional
+        Sample proportionally within these groups (e.g. site), indexed like ``X``.
+    """
+    if size < 1:
+        raise InputError(f"background size must be at least 1, got {size}")
+    if len(X) <= size:
+        return X.copy()
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        rows = np.sort(rng.choice(len(X), size=size, replace=False))
+        return X.iloc[rows]
+    groups = strata.reindex(X.index).astype(str).to_numpy()
+    labels, counts = np.unique(groups, return_counts=True)
+    quota = np.floor(counts / counts.sum() * size).astype(int)
+    for i in np.argsort(-(counts / counts.sum() * size - quota))[: size - quota.sum()]:
+        quota[i] += 1
+    rows = np.concatenate([rng.choice(np.flatnonzero(groups == g), size=q, replace=False)
+                           for g, q in zip(labels, quota, strict=True) if q])
+    return X.iloc[np.sort(rows)]
+
+
+def split_model(model: Any) -> tuple[Pipeline | None, BaseEstimator]:
+    """``(preprocessing, classifier)`` of a pipeline; ``(None, model)`` for a bare classifier."""
+    if isinstance(model, Pipeline):
+        if len(model.steps) == 1:
+            return None, model.steps[-1][1]
+        return model[:-1], model.steps[-1][1]
+    return None, model
+
+
+def model_inputs(preprocess: Pipeline | None, X: pd.DataFrame) -> pd.DataFrame:
+    """What the classifier sees: ``preprocess.transform(X)`` as a DataFrame with column names."""
+    if preprocess is None:
+        return X
+    Z = preprocess.transform(X)
+    if isinstance(Z, pd.DataFrame):
+        return Z.set_axis(X.index, axis=0)
+    names = [str(n) for n in preprocess.get_feature_names_out()]
+    return pd.DataFrame(np.asarray(Z, dtype=float), index=X.index, columns=names)
+
+
+def column_origins(columns: Sequence[str], original: Sequence[str]) -> dict[str, str]:
+    """Original feature of each model-input column (itself when not traceable).
+
+    ``name`` -> ``name`` when it is an original column; ``missingindicator_<name>`` ->
+    ``<name>``; anything else -> itself.
+    """
+    known = set(original)
+    origins = {}
+    for column in columns:
+        if column in known:
+            origins[column] = column
+        elif column.startswith(INDICATOR_PREFIX) and column[len(INDICATOR_PREFIX):] in known:
+            origins[column] = column[len(INDICATOR_PREFIX):]
+        else:
+            origins[column] = column
+    return origins
+
+
+def native_scale(estimator: BaseEstimator) -> str:
+    """The scale on which a supported classifier is additive in its trees / coefficients.
+
+    Raises
+    ------
+    InputError
+        For a classifier backpheno cannot explain exactly (or a non-binary one).
+    """
+    if _is_xgboost(estimator):
+        objective = estimator.get_params().get("objective")
+        if objective not in (None, "binary:logistic"):
+            raise InputError(f"xgboost objective {objective!r} is not supported; SHAP moderators "
+                             "need binary:logistic")
+        return "log_odds"
+    if isinstance(estimator, LogisticRegression):
+        _require_binary(estimator)
+        return "log_odds"
+    if isinstance(estimator, _FORESTS):
+        _require_binary(estimator)
+        return "probability"
+    raise InputError(f"cannot explain a {type(estimator).__name__}: supported classifiers are "
+                     "xgboost XGBClassifier, LogisticRegression, RandomForestClassifier, "
+                     "ExtraTreesClassifier and DecisionTreeClassifier")
+
+
+def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: str = "",
+                scales: Sequence[str] = SCALES,
+                features: Sequence[str] | None = None) -> dict[str, ArmShap]:
+    """Interventional SHAP values of one arm's model for the participants in ``X``.
+
+    Parameters
+    ----------
+    model : Pipeline or classifier
+        Fitted; ``predict_proba(X)[:, 1]`` is the probability of response.
+    X : DataFrame
+        The participants to explain, with every column the model reads.
+    background : DataFrame
+        The background (reference) sample, same columns as ``X``. Share it between arms.
+    arm : str
+        Label stored in the result.
+    scales : sequence of {"log_odds", "probability"}
+    features : sequence of str, optional
+        The original feature columns to report (default: the columns of ``X``). Features the
+        model does not use get 0; model inputs not traceable to one of them are appended.
+
+    Returns
+    -------
+    dict
+        Scale -> :class:`ArmShap`.
+    """
+    unknown = set(scales) - set(SCALES)
+    if unknown:
+        raise InputError(f"unknown SHAP scales {sorted(unknown)}; choose from {SCALES}")
+    missing = [c for c in X.columns if c not in background.columns]
+    if missing:
+        raise InputError(f"background lacks columns {missing[:5]}", column=missing[0])
+    preprocess, estimator = split_model(model)
+    native = native_scale(estimator)
+    Z = model_inputs(preprocess, X)
+    Zb = model_inputs(preprocess, background[X.columns])
+    features = list(X.columns if features is None else features)
+    origins = column_origins(list(Z.columns), features)
+    out = {}
+    for scale in scales:
+        values, base, method = _shap_values(estimator, Z, Zb, native, scale)
+        frame = pd.DataFrame(values, index=X.index, columns=Z.columns)
+        mapped = frame.T.groupby(pd.Index([origins[c] for c in Z.columns]), sort=False).sum().T
+        extra = [c for c in mapped.columns if c not in features]
+        mapped = mapped.reindex(columns=features + extra, fill_value=0.0)
+        output = pd.Series(_output(estimator, Z, scale), index=X.index, name="output")
+        out[scale] = ArmShap(arm, scale, mapped.astype(float), float(base), output, method)
+    return out
+
+
+def explain_arms(models: Mapping[str, Any], X: pd.DataFrame, background: pd.DataFrame, *,
+                 scales: Sequence[str] = SCALES,
+                 features: Sequence[str] | None = None) -> dict[tuple[str, str], ArmShap]:
+    """:func:`explain_arm` for every arm with the same participants and background.
+
+    The feature columns of every result are aligned (the union, features unused by an arm's
+    model at 0), so values can be combined across arms.
+
+    Returns
+    -------
+    dict
+        ``(arm, scale)`` -> :class:`ArmShap`.
+    """
+    results = {}
+    for arm, model in models.items():
+        for scale, result in explain_arm(model, X, background, arm=arm, scales=scales,
+                                         features=features).items():
+            results[(arm, scale)] = result
+    columns: list[str] = []
+    for result in results.values():
+        columns += [c for c in result.values.columns if c not in columns]
+    return {key: ArmShap(r.arm, r.scale, r.values.reindex(columns=columns, fill_value=0.0),
+                         r.base_value, r.output, r.method) for key, r in results.items()}
+
+
+def shap_table(results: Mapping[tuple[str, str], ArmShap]) -> pd.DataFrame:
+    """Long-wide table for Parquet: one row per arm × scale × participant.
+
+    Columns: arm, scale, participant_id (the index name of the explained rows), method,
+    base_value, output, then one column per feature.
+    """
+    frames = []
+    for result in results.values():
+        values = result.values
+        head = pd.DataFrame({"arm": result.arm, "scale": result.scale, "method": result.method,
+                             "base_value": result.base_value,
+                             "output": result.output.to_numpy()}, index=values.index)
+        frames.append(pd.concat([head, values], axis=1))
+    table = pd.concat(frames)
+    table.index.name = table.index.name or "participant_id"
+    return table.reset_index()
+
+
+# ------------------------------------------------------------------------------ internals
+
+
+def _is_xgboost(estimator: Any) -> bool:
+    return type(estimator).__module__.startswith("xgboost") and hasattr(estimator, "get_booster")
+
+
+def _require_binary(estimator: Any) -> None:
+    classes = getattr(estimator, "classes_", None)
+    if classes is None or len(classes) != 2:
+        raise InputError(f"{type(estimator).__name__} must be a fitted binary classifier")
+
+
+def _output(estimator: BaseEstimator, Z: pd.DataFrame, scale: str) -> np.ndarray:
+    if _is_xgboost(estimator) and scale == "log_odds":
+        return np.asarray(estimator.predict(Z, output_margin=True), dtype=float)
+    if isinstance(estimator, LogisticRegression) and scale == "log_odds":
+        return estimator.decision_function(Z)
+    p = estimator.predict_proba(Z)[:, 1].astype(float)
+    if scale == "probability":
+        return p
+    return logit(np.clip(p, EPS, 1 - EPS))
+
+
+def _shap_values(estimator: BaseEstimator, Z: pd.DataFrame, Zb: pd.DataFrame, native: str,
+                 scale: str) -> tuple[np.ndarray, float, str]:
+    if _is_xgboost(estimator):
+        output = "raw" if scale == "log_odds" else "probability"
+        explainer = _tree_explainer(estimator, Zb, output)
+        values = explainer.shap_values(Z, check_additivity=False)
+        method = "tree_interventional" + ("" if scale == native else "_rescaled")
+        return np.asarray(values, dtype=float), float(np.ravel(explainer.expected_value)[0]), method
+    if isinstance(estimator, LogisticRegression):
+        return _linear_values(estimator, Z, Zb, scale)
+    if scale == native:
+        explainer = _tree_explainer(estimator, Zb, "raw")
+        values = np.asarray(explainer.shap_values(Z, check_additivity=False), dtype=float)
+        return values[..., 1], float(np.ravel(explainer.expected_value)[1]), "tree_interventional"
+    return _forest_log_odds(estimator, Z, Zb)
+
+
+def _tree_explainer(estimator: BaseEstimator, Zb: pd.DataFrame, output: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return shap.TreeExplainer(estimator, data=Zb, feature_perturbation="interventional",
+                                  model_output=output)
+
+
+def _linear_values(estimator: LogisticRegression, Z: pd.DataFrame, Zb: pd.DataFrame,
+                   scale: str) -> tuple[np.ndarray, float, str]:
+    z, zb = Z.to_numpy(dtype=float), Zb.to_numpy(dtype=float)
+    if scale == "log_odds":
+        masker = shap.maskers.Independent(zb, max_samples=len(zb))
+        explainer = shap.LinearExplainer(estimator, masker)
+        values = np.asarray(explainer.shap_values(z), dtype=float)
+        return values, float(np.ravel(explainer.expected_value)[0]), "linear_interventional"
+    coef = estimator.coef_.ravel()
+    margin_x = z @ coef + estimator.intercept_[0]
+    margin_b = zb @ coef + estimator.intercept_[0]
+    ratio = _expit_secant(margin_x[:, None], margin_b[None, :])
+    values = coef * (z * ratio.mean(axis=1, keepdims=True) - ratio @ zb / len(zb))
+    return values, float(expit(margin_b).mean()), "linear_interventional_rescaled"
+
+
+def _forest_log_odds(estimator: BaseEstimator, Z: pd.DataFrame,
+                     Zb: pd.DataFrame) -> tuple[np.ndarray, float, str]:
+    p_x = estimator.predict_proba(Z)[:, 1].astype(float)
+    p_b = estimator.predict_proba(Zb)[:, 1].astype(float)
+    l_x, l_b = logit(np.clip(p_x, EPS, 1 - EPS)), logit(np.clip(p_b, EPS, 1 - EPS))
+    values = np.zeros(Z.shape)
+    for k in range(len(Zb)):
+        explainer = _tree_explainer(estimator, Zb.iloc[[k]], "raw")
+        exact = np.asarray(explainer.shap_values(Z, check_additivity=False), dtype=float)[..., 1]
+        diff = p_x - p_b[k]
+        close = np.abs(diff) < 1e-12
+        ratio = np.where(close, 0.0, (l_x - l_b[k]) / np.where(close, 1.0, diff))
+        values += exact * ratio[:, None]
+    return values / len(Zb), float(l_b.mean()), "tree_interventional_rescaled"
+
+
+def _expit_secant(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(expit(a) - expit(b)) / (a - b)``, the derivative of expit where ``a == b``."""
+    a, b = np.broadcast_arrays(a, b)
+    diff = a - b
+    close = np.abs(diff) < 1e-9
+    slope = expit(a) * (1 - expit(a))
+    ratio = (expit(a) - expit(b)) / np.where(close, 1.0, diff)
+    return np.where(close, slope, ratio)

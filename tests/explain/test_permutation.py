@@ -1,0 +1,71 @@
+"""Permutation null of the SHAP moderator importance (arm labels permuted within strata)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backpheno.errors import InputError
+from backpheno.explain.moderators import arm_contrasts, rank_moderators, refit_each_arm
+from backpheno.explain.permutation import moderator_permutation_test, permute_within
+
+
+def test_permutation_within_strata_keeps_each_stratum():
+    labels = pd.Series(list("AABBCCAABBCC"), index=[f"p{i}" for i in range(12)])
+    strata = pd.Series(["s1"] * 6 + ["s2"] * 6, index=labels.index)
+    rng = np.random.default_rng(0)
+    moved = 0
+    for _ in range(20):
+        permuted = permute_within(labels, strata, rng)
+        assert permuted.index.equals(labels.index)
+        for stratum in ("s1", "s2"):
+            rows = strata == stratum
+            assert sorted(permuted[rows]) == sorted(labels[rows])
+        moved += int((permuted != labels).any())
+    assert moved > 0
+    assert sorted(permute_within(labels, None, rng)) == sorted(labels)
+
+
+@pytest.fixture(scope="module")
+def planted() -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Two arms, 'mod' flips the response between them, 'noise' does nothing."""
+    rng = np.random.default_rng(5)
+    n = 300
+    X = pd.DataFrame({"mod": rng.normal(size=n), "noise": rng.normal(size=n)},
+                     index=pd.Index([f"p{i}" for i in range(n)], name="participant_id"))
+    arm = pd.Series(np.resize(["A", "B"], n), index=X.index)
+    eta = np.where(arm == "B", 2.0, -2.0) * X["mod"]
+    y = pd.Series((rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float), index=X.index)
+    return X, y, arm
+
+
+def test_planted_moderator_beats_the_null_and_noise_does_not(planted):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, arm = planted
+    fit_arms = refit_each_arm({"A": LogisticRegression(), "B": LogisticRegression()})
+    models = fit_arms(X, y, arm)
+    contrasts = arm_contrasts(["A", "B"])
+    background = X.iloc[:50]
+    observed = rank_moderators(models, X, background, contrasts)
+    strata = pd.Series(np.resize(["s1", "s2", "s3"], len(X)), index=X.index)
+    null = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
+                                      n_permutations=9, strata=strata, seed=1)
+    table = null.table.set_index("feature")
+    assert table.loc["mod", "p_value"] == pytest.approx(0.1)  # the smallest possible: 1 / 10
+    assert table.loc["mod", "p_max"] == pytest.approx(0.1)
+    assert table.loc["noise", "p_value"] > 0.1
+    assert (table["p_max"] >= table["p_value"]).all()
+    assert (table["n_permutations"] == 9).all()
+    assert set(null.null["permutation"]) == set(range(9))
+    again = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
+                                       n_permutations=9, strata=strata, seed=1)
+    pd.testing.assert_frame_equal(null.table, again.table)
+
+
+def test_permutation_needs_at_least_one_draw(planted):
+    X, y, arm = planted
+    with pytest.raises(InputError):
+        moderator_permutation_test(lambda *a: {}, X, y, arm, X, [], pd.DataFrame(),
+                                   n_permutations=0)
