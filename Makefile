@@ -21,8 +21,16 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(NJOBS) --dist loadgroup
 
-demo: $(STAMP)
-	$(BIN)/backpheno simulate --config configs/demo_simulate.yaml --out $(DEMO_DIR)/dataset
+# simulate -> extract -> train -> explain -> report; each step reuses what the previous run left
+# (the dataset is rebuilt only when its config changes; extraction is cached per participant).
+demo: $(STAMP) $(DEMO_DIR)/dataset/ground_truth.json
+	$(BIN)/backpheno extract configs/demo_extract.yaml
+	$(BIN)/backpheno train configs/best_stage1.yaml --run-dir $(DEMO_DIR)/runs/best_stage1 --overwrite
+	$(BIN)/backpheno explain $(DEMO_DIR)/runs/best_stage1
+	$(BIN)/backpheno report $(DEMO_DIR)/runs/best_stage1
+
+$(DEMO_DIR)/dataset/ground_truth.json: configs/demo_simulate.yaml $(STAMP)
+	$(BIN)/backpheno simulate --config configs/demo_simulate.yaml --out $(DEMO_DIR)/dataset --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from joblib import Parallel, delayed
@@ -85,21 +86,47 @@ def _indexed(func: Callable[..., R], i: int, item: Any, kwargs: dict[str, Any]) 
     return i, func(item, **kwargs)
 
 
-def setup_logging(log_file: str | None = None, verbose: bool = False) -> None:
-    """Log backpheno messages to stderr (and to ``log_file`` if given)."""
-    level = logging.DEBUG if verbose else logging.INFO
-    logger.setLevel(level)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not any(getattr(h, "_backpheno", False) and h.stream is sys.stderr
-               for h in logger.handlers if isinstance(h, logging.StreamHandler)):
+_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def setup_logging(log_file: str | Path | None = None, verbose: bool = False) -> None:
+    """Log backpheno messages to stderr (and to ``log_file`` if given, see :func:`log_to_file`)."""
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not any(getattr(h, "_backpheno_stderr", False) for h in logger.handlers):
         stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(fmt)
-        stream._backpheno = True  # type: ignore[attr-defined]
+        stream.setFormatter(_FORMAT)
+        stream._backpheno_stderr = True  # type: ignore[attr-defined]
         logger.addHandler(stream)
     if log_file is not None:
-        from pathlib import Path
+        log_to_file(log_file)
 
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setFormatter(fmt)
-        logger.addHandler(handler)
+
+def log_to_file(path: str | Path) -> logging.Handler:
+    """Also write backpheno messages, and every Python warning, to ``path``.
+
+    Library warnings (convergence, small-site notes, pandas deprecations) then go to the run's
+    log file instead of flooding the terminal. Undo with :func:`stop_logging_to`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(_FORMAT)
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.propagate = False
+    warnings_logger.addHandler(handler)
+    return handler
+
+
+def stop_logging_to(handler: logging.Handler) -> None:
+    """Detach a handler made by :func:`log_to_file` and close its file."""
+    logger.removeHandler(handler)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.removeHandler(handler)
+    if not warnings_logger.handlers:
+        logging.captureWarnings(False)
+        warnings_logger.propagate = True
+    handler.close()

@@ -189,6 +189,18 @@ def test_separation_is_reported(trial):
     assert table["reason"].notna().all()
 
 
+def test_quasi_complete_separation_gives_a_reason_not_an_estimate(trial):
+    """A rare binary moderator present only among one arm's responders: statsmodels converges
+    to finite but divergent estimates; the table must not report them."""
+    data = trial.copy()
+    data["rare"] = 0
+    hit = data.index[(data["arm"] == ARMS[1]) & (data["y"] == 1)][:4]
+    data.loc[hit, "rare"] = 1
+    table = moderation_table(data, outcome="y", arm="arm", moderators=["rare"], arms=ARMS)
+    assert table["reason"].str.contains("separation").all()
+    assert table["odds_ratio"].isna().all()
+
+
 def test_bad_arguments(trial):
     with pytest.raises(InputError, match="outcome"):
         moderation_table(trial, outcome="missing", arm="arm", moderators=["m"])

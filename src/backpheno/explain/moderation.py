@@ -50,6 +50,12 @@ from statsmodels.stats.multitest import multipletests
 from backpheno.errors import InputError
 from backpheno.explain.moderators import Contrast, arm_contrasts
 
+#: A logit coefficient (per SD, per arm, per covariate unit) or standard error beyond these means
+#: the likelihood has no finite maximum along some direction (quasi-complete separation);
+#: statsmodels then stops at finite but meaningless estimates with huge standard errors.
+MAX_LOGIT_COEFFICIENT = 15.0
+MAX_LOGIT_SE = 50.0
+
 Family = Literal["auto", "binomial", "gaussian"]
 ADJUSTMENTS = {"bh": "fdr_bh", "holm": "holm", "by": "fdr_by", "bonferroni": "bonferroni"}
 
@@ -302,6 +308,11 @@ def _moderator_rows(data: pd.DataFrame, *, outcome: str, arm: str, moderator: st
                 result = fit_moderation(design, family, cov_type)
             if not np.all(np.isfinite(result.bse)):
                 reason = "non-finite standard errors (separation or collinearity)"
+            elif family == "binomial" and (np.max(np.abs(result.params)) > MAX_LOGIT_COEFFICIENT
+                                           or np.max(result.bse) > MAX_LOGIT_SE):
+                reason = ("quasi-complete separation: a logit coefficient diverged "
+                          f"(|beta| > {MAX_LOGIT_COEFFICIENT:g} or SE > {MAX_LOGIT_SE:g}); "
+                          "no interaction estimate")
         except (np.linalg.LinAlgError, ValueError,
                 sm.tools.sm_exceptions.PerfectSeparationWarning) as err:
             reason = f"model could not be fitted: {err}"

@@ -2,9 +2,12 @@
 
 scikit-learn's :class:`~sklearn.feature_selection.SelectKBest` rejects NaN, so a filter placed
 before xgboost's native missing-value handling (or before imputation) needs its own scores.
-:class:`UnivariateFilter` ranks features by their univariate discrimination, ``|AUC - 0.5|``
-computed on the observed values of each feature (Mann-Whitney U / (n1 n0), ties averaged), and
-keeps the ``k`` best. It is fitted on the training fold only, like every other step.
+:class:`UnivariateFilter` ranks features by the evidence of univariate discrimination: the
+Mann-Whitney z statistic ``|U - n1 n0 / 2| / sqrt(n1 n0 (n1 + n0 + 1) / 12)`` computed on the
+observed values of each feature (ties averaged). Ranking by the effect size ``|AUC - 0.5|``
+instead would favour features observed in few participants (a deep-phenotyping block measured
+in a third of the cohort), whose AUC is far noisier. The ``k`` best are kept; the filter is
+fitted on the training fold only, like every other step.
 """
 
 from __future__ import annotations
@@ -17,6 +20,19 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from backpheno.errors import InputError
+
+
+def univariate_z(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-column Mann-Whitney z statistic of ``X`` for ``y`` on observed values (NaN if a class
+    is empty); its sign follows ``AUC - 0.5``."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y).astype(bool)
+    finite = np.isfinite(X)
+    n1 = (finite & y[:, None]).sum(axis=0).astype(float)
+    n0 = (finite & ~y[:, None]).sum(axis=0).astype(float)
+    auc = univariate_auc(X, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (auc - 0.5) * n1 * n0 / np.sqrt(n1 * n0 * (n1 + n0 + 1) / 12.0)
 
 
 def univariate_auc(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -39,7 +55,7 @@ def univariate_auc(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 class UnivariateFilter(SelectorMixin, BaseEstimator):
-    """Keep the ``k`` features with the largest ``|AUC - 0.5|`` on the training data.
+    """Keep the ``k`` features with the largest Mann-Whitney ``|z|`` on the training data.
 
     Parameters
     ----------
@@ -51,7 +67,7 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
     Attributes
     ----------
     scores_ : ndarray
-        ``|AUC - 0.5|`` per input feature.
+        Mann-Whitney ``|z|`` per input feature (0 for features with too few observed values).
     """
 
     def __init__(self, k: int | str = 50, min_observed: int = 3) -> None:
@@ -71,7 +87,7 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
         finite = np.isfinite(X)
         enough = ((finite & y[:, None]).sum(axis=0) >= self.min_observed) & (
             (finite & ~y[:, None]).sum(axis=0) >= self.min_observed)
-        scores = np.abs(univariate_auc(X, y) - 0.5)
+        scores = np.abs(univariate_z(X, y))
         self.scores_ = np.where(enough & np.isfinite(scores), scores, 0.0)
         return self
 

@@ -60,6 +60,7 @@ from backpheno.models.pipelines import (
     select_blocks,
 )
 from backpheno.models.rundir import RunDirectory, environment_info, input_checksums, now
+from backpheno.progress import log_to_file, stop_logging_to
 from backpheno.table import read_feature_table
 
 logger = logging.getLogger("backpheno.models")
@@ -487,7 +488,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
     """
     run = RunDirectory.create(run_dir or config.output / RunDirectory.default_name(config.name),
                               overwrite=overwrite)
-    handler = _log_to(run.log)
+    handler = log_to_file(run.log)
     started = time.time()
     resolved = config.model_dump(mode="json")
     try:
@@ -517,8 +518,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
         run.write_status(status="failed", finished=now(), error=str(err))
         raise
     finally:
-        logging.getLogger("backpheno").removeHandler(handler)
-        handler.close()
+        stop_logging_to(handler)
 
 
 def _log_arm(result: ArmResult) -> None:
@@ -649,13 +649,3 @@ def _json_clean(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-def _log_to(path: Path) -> logging.Handler:
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("backpheno")
-    root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)
-    return handler
