@@ -275,6 +275,7 @@ def spine_levels(
     import pandas as pd
 
     from backpheno.imaging.spine import measure_muscles, measure_sagittal
+    from backpheno.io import write_tsv
 
     spec: str | dict[int, str] = scheme
     if "=" in scheme:
@@ -291,6 +292,8 @@ def spine_levels(
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         typer.echo(f"{labels.name} ({result.scheme.provenance})")
         typer.echo(shown.round(3).to_string())
+    if out is not None:
+        write_tsv(out, table.reset_index())
 
 
 @app.command("brain-run")

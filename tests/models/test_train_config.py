@@ -67,11 +67,11 @@ def test_leaky_or_inconsistent_settings_are_refused(paths) -> None:
 def test_demo_config_loads_with_relative_paths(tmp_path) -> None:
     """configs/best_stage1.yaml resolves its paths against its own folder."""
     text = (REPO / "configs" / "best_stage1.yaml").read_text()
-    (tmp_path / "demo" / "model_inputs").mkdir(parents=True)
+    (tmp_path / "demo" / "features").mkdir(parents=True)
     for name in ("features.parquet", "outcomes.parquet"):
-        (tmp_path / "demo" / "model_inputs" / name).write_bytes(b"")
+        (tmp_path / "demo" / "features" / name).write_bytes(b"")
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "best_stage1.yaml").write_text(text)
     cfg = load_config(tmp_path / "configs" / "best_stage1.yaml", TrainConfig)
-    expected = tmp_path / "configs" / ".." / "demo" / "model_inputs" / "features.parquet"
+    expected = tmp_path / "configs" / ".." / "demo" / "features" / "features.parquet"
     assert cfg.features == expected
