@@ -146,8 +146,8 @@ QUESTIONNAIRES = ("lbpint", "promis_pi_4a", "promis_pf_4a", "promis_anx_4a", "pr
                   "gad7", "startback", "opioid")
 WRITTEN = (*QUESTIONNAIRES, "sleepdur", "physical_exam", "qst")
 
-#: Features each latent trait drives (names of the scores backpheno.questionnaires produces).
-DRIVES: dict[str, list[str]] = {
+#: The main score of each instrument a trait drives.
+_HEADLINE_DRIVES: dict[str, list[str]] = {
     "nociplastic": [
         "q.acr2016.wpi", "q.acr2016.sss", "q.acr2016.polysymptomatic_distress",
         "q.widespread.count", "q.psom.score", "q.promis_sleep_6a.t_score",
@@ -174,6 +174,43 @@ DRIVES: dict[str, list[str]] = {
         "q.physical_exam.sts5_time_s", "q.odi.percent", "q.tsk11.total",
     ],
 }
+
+#: Scores that carry the same answers as a listed score: the raw sum of a T-score, the PROMIS-29
+#: domain made of the same four items, the other short form of the same bank, PCS subscales,
+#: and the short forms scored inside their long forms.
+_SIBLINGS: dict[str, tuple[str, ...]] = {
+    "q.promis_pi_4a.t_score": ("q.promis29.pi_raw", "q.promis29.pi_t_score",
+                               "q.promis29.pain_intensity"),
+    "q.promis_pf_4a.t_score": ("q.promis29.pf_raw", "q.promis29.pf_t_score"),
+    "q.promis_anx_4a.t_score": ("q.promis29.anx_raw", "q.promis29.anx_t_score"),
+    "q.promis_dep_4a.t_score": ("q.promis29.dep_raw", "q.promis29.dep_t_score"),
+    "q.promis_fat_4a.t_score": ("q.promis29.fatigue_raw", "q.promis29.fatigue_t_score"),
+    "q.promis_sleep_6a.t_score": ("q.promis_sleep_4a.raw", "q.promis_sleep_4a.t_score",
+                                  "q.promis29.sleep_raw", "q.promis29.sleep_t_score"),
+    "q.promis_sr_4a.t_score": ("q.promis29.social_raw", "q.promis29.social_t_score"),
+    "q.promis29.cognition_t_score": ("q.promis29.cognition_raw",),
+    "q.pcs.total": ("q.pcs.rumination", "q.pcs.magnification", "q.pcs.helplessness",
+                    "q.pcs.sf6_total"),
+    "q.phq9.total": ("q.phq9.phq2_total",),
+    "q.gad7.total": ("q.gad7.gad2_total",),
+}
+
+
+def _complete(drives: dict[str, list[str]]) -> dict[str, list[str]]:
+    out = {}
+    for trait, names in drives.items():
+        full = list(names)
+        for name in names:
+            if name.endswith(".t_score"):
+                full.append(name.removesuffix("t_score") + "raw")
+            full.extend(_SIBLINGS.get(name, ()))
+        out[trait] = sorted(set(full))
+    return out
+
+
+#: Features each latent trait drives (names of the scores backpheno.questionnaires produces):
+#: the headline scores above plus every score that carries the same answers.
+DRIVES: dict[str, list[str]] = _complete(_HEADLINE_DRIVES)
 
 
 def write_phenotype(root: str | Path, cohort: pd.DataFrame, assignment: pd.DataFrame,
