@@ -1,9 +1,11 @@
-"""Stand-in training inputs built from a simulated cohort's ground truth (no extraction).
+"""Controlled training inputs built from a simulated cohort's ground truth (no extraction).
 
-The modelling stage consumes a FeatureTable and an outcomes table (the cohort-extraction
-contract). Until extraction produces them, and for tests and benchmarks that must not depend on
-it, :func:`model_inputs` builds both directly from ``ground_truth.json`` and
-``participants.tsv`` of a dataset written by :func:`backpheno.synth.simulate`:
+The modelling stage consumes a FeatureTable and an outcomes table, which ``backpheno extract``
+produces from a dataset. Model tests and benchmarks need inputs whose signal, size and
+missingness are set directly (1,000 participants x 500 features in seconds, a feature block
+missing for non-deep participants, a post-treatment column that must be dropped), so
+:func:`model_inputs` builds both from ``ground_truth.json`` and ``participants.tsv`` of a
+dataset written by :func:`backpheno.synth.simulate`:
 
 - features (session ``ses-V0``): per modality, noisy indicators of the latent traits that
   modality reflects, plus pure-noise features; ``q`` for everyone, ``biomech`` / ``spine`` /
