@@ -21,11 +21,15 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(NJOBS) --dist loadgroup
 
-# simulate -> extract -> train -> explain -> report; each step reuses what the previous run left
+# simulate -> extract -> train -> regime export -> explain -> report; each step reuses what the
+# previous run left
 # (the dataset is rebuilt only when its config changes; extraction is cached per participant).
 demo: $(STAMP) $(DEMO_DIR)/dataset/ground_truth.json
 	$(BIN)/backpheno extract configs/demo_extract.yaml
 	$(BIN)/backpheno train configs/best_stage1.yaml --run-dir $(DEMO_DIR)/runs/best_stage1 --overwrite
+	$(BIN)/backpheno export-regime $(DEMO_DIR)/features/features.parquet \
+		$(DEMO_DIR)/features/outcomes.parquet --config configs/demo_regime.yaml \
+		--run $(DEMO_DIR)/runs/best_stage1 --out $(DEMO_DIR)/runs/best_stage1/regime
 	$(BIN)/backpheno explain $(DEMO_DIR)/runs/best_stage1
 	$(BIN)/backpheno report $(DEMO_DIR)/runs/best_stage1
 

@@ -138,22 +138,34 @@ def export_regime_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     config: Annotated[Path | None, typer.Option(
         "--config", help="YAML with RegimeExportSettings keys.")] = None,
+    run: Annotated[Path | None, typer.Option(
+        "--run", help="Training run directory: add each arm's predicted response "
+        "probability (P1_<arm>, counterfactual predictions).")] = None,
 ) -> None:
     """Write the SMART regime table (one row per participant: X1, A1, R, X2, A2, Y, p1, p2, W).
 
     Parquet and CSV plus a JSON sidecar giving each column's role, for Q-learning or
-    DynTxRegime / DTRreg code.
+    DynTxRegime / DTRreg code. With --run, the per-arm predicted response probabilities of a
+    training run are added as candidate tailoring scores.
     """
     import pandas as pd
 
     from backpheno.config import load_config, validate_config
+    from backpheno.errors import InputError
     from backpheno.regimes.export import RegimeExportSettings, export_regime
     from backpheno.table import read_feature_table
 
     settings = (load_config(config, RegimeExportSettings) if config is not None
                 else validate_config({}, RegimeExportSettings))
     table = read_feature_table(features)
-    paths = export_regime(table, pd.read_parquet(outcomes), settings, out)
+    counterfactual = None
+    if run is not None:
+        path = Path(run) / "predictions" / "counterfactual.parquet"
+        if not path.is_file():
+            raise InputError("no counterfactual predictions in this run directory", file=path)
+        counterfactual = pd.read_parquet(path)
+    paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
+                          counterfactual=counterfactual)
     typer.echo(f"regime export: {paths['parquet']} (roles: {paths['roles']})")
 
 

@@ -71,3 +71,18 @@ def test_written_files_and_bad_outcome_column(inputs, tmp_path):
     assert json.loads(paths["roles"].read_text())["columns"]["W"]["role"] == "W"
     with pytest.raises(InputError, match="outcome column"):
         smart_table(table, outcomes, RegimeExportSettings(outcome="nope"))
+
+
+def test_counterfactual_predictions_become_prediction_columns(inputs):
+    table, outcomes, _ = inputs
+    arms = ["ESC", "ACT", "EBEM", "DUL"]
+    rows = [{"participant_id": pid, "arm": arm, "p_response": 0.1 * (i % 7) + 0.01 * j}
+            for i, pid in enumerate(outcomes.index) for j, arm in enumerate(arms)]
+    counterfactual = pd.DataFrame(rows)
+    frame, roles = smart_table(table, outcomes, RegimeExportSettings(), counterfactual)
+    for arm in arms:
+        assert roles["columns"][f"P1_{arm}"]["role"] == "prediction"
+    expected = counterfactual.set_index(["participant_id", "arm"])["p_response"]
+    first = outcomes.index[3]
+    row = frame.set_index("id").loc[first]
+    assert row["P1_DUL"] == pytest.approx(expected[(first, "DUL")])

@@ -21,6 +21,10 @@ Columns (roles in the JSON sidecar):
 ``Y``
     Final outcome, oriented so that higher is better (by default the percent PEG reduction from
     baseline to ``ses-V2``).
+``P1_<arm>`` (optional)
+    Predicted probability of stage-1 response under each arm from a training run's
+    counterfactual predictions (out-of-fold for the participant's own arm), role
+    ``prediction``: candidate stage-1 tailoring scores for regime models.
 
 Column names are R-safe (letters, digits and underscores); the sidecar maps each one back to its
 feature name. The layout matches DTRlearn2's ``adhd`` data, the d3c SMART training code and
@@ -61,8 +65,8 @@ class RegimeExportSettings(StrictModel):
                                       description="tactics a non-responder is randomised among")
 
 
-def smart_table(table: FeatureTable, outcomes: pd.DataFrame,
-                settings: RegimeExportSettings) -> tuple[pd.DataFrame, dict]:
+def smart_table(table: FeatureTable, outcomes: pd.DataFrame, settings: RegimeExportSettings,
+                counterfactual: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Build the wide SMART table and its column-role description.
 
     Parameters
@@ -72,6 +76,9 @@ def smart_table(table: FeatureTable, outcomes: pd.DataFrame,
     outcomes : DataFrame
         Output of :func:`backpheno.outcomes.build_outcomes`.
     settings : RegimeExportSettings
+    counterfactual : DataFrame, optional
+        ``predictions/counterfactual.parquet`` of a training run (participant_id, arm,
+        p_response); adds one ``P1_<arm>`` column per arm.
 
     Returns
     -------
@@ -140,6 +147,14 @@ def smart_table(table: FeatureTable, outcomes: pd.DataFrame,
     columns["Y"] = {"role": "Y", "feature": settings.outcome,
                     "description": f"{'' if settings.higher_is_better else 'minus '}"
                                    f"{settings.outcome} (higher is better)"}
+    if counterfactual is not None:
+        wide = counterfactual.pivot(index="participant_id", columns="arm", values="p_response")
+        for arm in wide.columns:
+            column = f"P1_{r_safe(str(arm))}"
+            frame[column] = wide[arm].reindex(frame.index)
+            columns[column] = {"role": "prediction", "arm": str(arm),
+                               "description": f"predicted probability of stage-1 response "
+                               f"under {arm} (out-of-fold for participants randomised to it)"}
     roles = {
         "columns": columns,
         "design": {"stage1": "randomised uniformly among each participant's eligible arms",
@@ -152,9 +167,10 @@ def smart_table(table: FeatureTable, outcomes: pd.DataFrame,
 
 
 def export_regime(table: FeatureTable, outcomes: pd.DataFrame, settings: RegimeExportSettings,
-                  folder: str | Path, stem: str = "smart") -> dict[str, Path]:
+                  folder: str | Path, stem: str = "smart",
+                  counterfactual: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write the SMART table as Parquet and CSV and its roles as JSON, atomically."""
-    frame, roles = smart_table(table, outcomes, settings)
+    frame, roles = smart_table(table, outcomes, settings, counterfactual)
     folder = Path(folder)
     paths = {"parquet": folder / f"{stem}.parquet", "csv": folder / f"{stem}.csv",
              "roles": folder / f"{stem}_roles.json"}
