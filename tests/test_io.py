@@ -45,3 +45,17 @@ def test_clear_errors_for_missing_or_broken_files(tmp_path):
         read_json(tmp_path / "bad.json")
     write_json(tmp_path / "ok.json", {"a": 1})
     assert read_json(tmp_path / "ok.json") == {"a": 1}
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    write_json(tmp_path / "a.json", {"a": 1})
+    with atomic_path(tmp_path / "b.nii.gz") as tmp:
+        tmp.write_bytes(b"x")
+    for name in ("a.json", "b.nii.gz"):
+        mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
+        assert mode == 0o666 & ~mask, oct(mode)

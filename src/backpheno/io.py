@@ -20,6 +20,16 @@ import pandas as pd
 
 from backpheno.errors import InputError
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: Permissions of written files: what ``open()`` would give under the current umask (temporary
+#: files from :func:`tempfile.mkstemp` are private, 0600, and keep that mode when renamed).
+_FILE_MODE = _umask_mode()
+
 #: How BIDS writes a missing value in a TSV cell.
 NA_VALUE = "n/a"
 
@@ -45,6 +55,7 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[A
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, _FILE_MODE)
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -70,6 +81,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     prefix = f".{path.name.removesuffix(suffix)}."
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
