@@ -96,3 +96,74 @@ def test_scikit_learn_conventions(timeseries):
         TangentSpace(input="matrix").fit(covariances)
     with pytest.raises(ValueError, match="fitted on 6 regions"):
         fitted.transform(covariances[:, :4, :4])
+
+
+def _edge_frame(timeseries, missing=()):
+    """brain.edge.<a>__<b> Fisher-z columns as the brain extractor writes them."""
+    regions = [f"roi{i}" for i in range(timeseries[0].shape[1])]
+    rows, cols = np.triu_indices(len(regions), k=1)
+    records = []
+    for series in timeseries:
+        r = np.corrcoef(series, rowvar=False)
+        records.append({f"brain.edge.{regions[a]}__{regions[b]}": np.arctanh(r[a, b])
+                        for a, b in zip(rows, cols, strict=True)})
+    frame = pd.DataFrame(records, index=[f"sub-{i:02d}" for i in range(len(timeseries))])
+    frame.iloc[list(missing)] = np.nan
+    return frame
+
+
+def test_edge_block_step_equals_tangent_space_on_the_correlation_matrices(timeseries):
+    from backpheno.imaging.tangent import EdgeTangentSpace
+
+    edges = _edge_frame(timeseries)
+    step = EdgeTangentSpace().fit(edges)
+    correlations = np.stack([np.corrcoef(s, rowvar=False) for s in timeseries])
+    reference = TangentSpace(input="covariance").fit(correlations)
+    np.testing.assert_allclose(step.transform(edges), reference.transform(correlations),
+                               atol=1e-8)
+    names = step.get_feature_names_out()
+    assert len(names) == len(reference.get_feature_names_out())
+    assert all(n.startswith("tangent.roi") for n in names)
+
+
+def test_edge_block_step_skips_missing_rows(timeseries):
+    from backpheno.imaging.tangent import EdgeTangentSpace
+
+    edges = _edge_frame(timeseries, missing=(1, 4))
+    step = EdgeTangentSpace().fit(edges)
+    out = step.transform(edges)
+    assert np.isnan(out[[1, 4]]).all() and np.isfinite(np.delete(out, [1, 4], axis=0)).all()
+    complete = edges.dropna()
+    np.testing.assert_allclose(step.tangent_.mean_, EdgeTangentSpace().fit(complete)
+                               .tangent_.mean_)
+
+
+def test_edge_columns_must_cover_every_pair():
+    from backpheno.imaging.tangent import EdgeTangentSpace
+
+    frame = pd.DataFrame({"brain.edge.a__b": [0.1, 0.2], "brain.edge.a__c": [0.1, 0.3]})
+    with pytest.raises(ValueError, match="every pair"):
+        EdgeTangentSpace().fit(frame)
+    with pytest.raises(ValueError, match="not an edge column"):
+        EdgeTangentSpace().fit(pd.DataFrame({"brain.fc.x": [0.1, 0.2]}))
+
+
+def test_tangent_is_a_registered_training_block_step(timeseries):
+    from backpheno.models.pipelines import BlockSpec, block_steps, build_pipeline, select_blocks
+    from backpheno.table import codebook_row, make_codebook
+
+    assert "tangent" in block_steps()
+    edges = _edge_frame(timeseries * 3, missing=(2,))
+    edges.index = [f"sub-{i:02d}" for i in range(len(edges))]
+    y = np.arange(len(edges)) % 2
+    codebook = make_codebook([codebook_row(c, modality="brain", source="t", unit="z",
+                                           description=c) for c in edges.columns])
+    blocks = select_blocks(codebook, list(edges.columns),
+                           [BlockSpec("connectome", ("brain",), include=r"^brain\.edge\.",
+                                      steps=("tangent",))])
+    pipe = build_pipeline(blocks, model="elastic_net").fit(edges, y)
+    step = pipe.named_steps["blocks"].named_transformers_["connectome"].named_steps["tangent"]
+    complete = edges.dropna()
+    np.testing.assert_allclose(step.tangent_.mean_,
+                               type(step)().fit(complete).tangent_.mean_, atol=1e-10)
+    assert pipe.predict_proba(edges).shape == (len(edges), 2)

@@ -207,3 +207,123 @@ def vec_to_sym(vectors: np.ndarray) -> np.ndarray:
 def _map_eigenvalues(function, matrices: np.ndarray) -> np.ndarray:
     values, vectors = np.linalg.eigh(matrices)
     return (vectors * function(values)[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+
+
+class EdgeTangentSpace(TransformerMixin, BaseEstimator):
+    """Tangent-space embedding of a block of ``brain.edge.<a>__<b>`` connectivity columns.
+
+    The brain extractor exports every ROI pair's Fisher-z correlation when
+    ``connectivity.edges`` is on. This transformer rebuilds each participant's correlation
+    matrix from those columns (``tanh`` of the values, unit diagonal), learns the geometric mean
+    of the training participants' matrices and returns tangent-space coordinates
+    (:class:`TangentSpace`, diagonal included). It is the ``tangent`` block step of training
+    configurations, so the reference mean is fitted inside every cross-validation fold.
+
+    Rows with any missing edge (participants without imaging, runs excluded by QC) are left out
+    of the fit and get NaN outputs, which the models handle like any missing block.
+
+    Parameters
+    ----------
+    fisher_z : bool
+        Whether the columns are Fisher-z values (the extractor's default) or correlations.
+    max_iter, tol
+        Passed to :class:`TangentSpace`.
+
+    Attributes
+    ----------
+    regions_ : list of str
+        Region names in matrix order, parsed from the column names.
+    tangent_ : TangentSpace
+        The fitted embedding.
+    feature_names_in_ : ndarray
+        Input column names.
+    """
+
+    def __init__(self, fisher_z: bool = True, max_iter: int = 30, tol: float = 1e-7) -> None:
+        self.fisher_z = fisher_z
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, X, y=None) -> EdgeTangentSpace:
+        """Parse the edge names and fit the geometric mean on the complete rows."""
+        frame = self._frame(X)
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        self.regions_, self._pairs = _edge_layout(list(frame.columns))
+        complete = frame.notna().all(axis=1).to_numpy()
+        if complete.sum() < 2:
+            raise ValueError("the tangent step needs at least two participants with every "
+                             f"edge observed, got {int(complete.sum())}")
+        self.tangent_ = TangentSpace(input="covariance", max_iter=self.max_iter, tol=self.tol,
+                                     region_names=self.regions_)
+        self.tangent_.fit(self._matrices(frame.to_numpy(dtype=float)[complete]))
+        return self
+
+    def transform(self, X):
+        """Tangent coordinates; NaN rows for participants with a missing edge."""
+        check_is_fitted(self, "tangent_")
+        frame = self._frame(X)
+        if list(frame.columns) != list(self.feature_names_in_):
+            raise ValueError("the tangent step got other edge columns than it was fitted on")
+        values = frame.to_numpy(dtype=float)
+        complete = np.isfinite(values).all(axis=1)
+        n_out = len(self.get_feature_names_out())
+        out = np.full((len(values), n_out), np.nan)
+        if complete.any():
+            out[complete] = self.tangent_.transform(self._matrices(values[complete]))
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``tangent.<a>__<b>`` for every region pair and diagonal entry."""
+        check_is_fitted(self, "tangent_")
+        return self.tangent_.get_feature_names_out()
+
+    def _frame(self, X):
+        import pandas as pd
+
+        if not isinstance(X, pd.DataFrame):
+            names = getattr(self, "feature_names_in_", None)
+            if names is None:
+                raise ValueError("the tangent step needs a DataFrame with brain.edge.* columns")
+            return pd.DataFrame(np.asarray(X, dtype=float), columns=list(names))
+        return X
+
+    def _matrices(self, values: np.ndarray) -> np.ndarray:
+        r = np.tanh(values) if self.fisher_z else values
+        n = len(self.regions_)
+        matrices = np.repeat(np.eye(n)[None], len(r), axis=0)
+        i, j = self._pairs
+        matrices[:, i, j] = r
+        matrices[:, j, i] = r
+        return matrices
+
+    def __sklearn_tags__(self):  # noqa: D105
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _edge_layout(columns: list[str]) -> tuple[list[str], tuple[np.ndarray, np.ndarray]]:
+    """Region order and (row, column) index of every ``<prefix>.<a>__<b>`` column.
+
+    Raises
+    ------
+    ValueError
+        If a column is not an edge name or the edges do not cover every pair of regions.
+    """
+    pairs = []
+    for column in columns:
+        name = column.rsplit(".", 1)[-1]
+        if "__" not in name:
+            raise ValueError(f"{column!r} is not an edge column (<prefix>.<regionA>__<regionB>)")
+        a, b = name.split("__", 1)
+        pairs.append((a, b))
+    regions = list(dict.fromkeys(r for pair in pairs for r in pair))
+    index = {r: k for k, r in enumerate(regions)}
+    n = len(regions)
+    if len(set(frozenset(p) for p in pairs)) != n * (n - 1) // 2 or any(a == b for a, b in pairs):
+        raise ValueError(f"the edge columns must cover every pair of their {n} regions exactly "
+                         f"once; got {len(pairs)} columns")
+    rows = np.array([index[a] for a, _ in pairs])
+    cols = np.array([index[b] for _, b in pairs])
+    return regions, (rows, cols)

@@ -109,6 +109,18 @@ def register_block_step(name: str, factory: BlockStepFactory,
     _TRUSTED_STEP_TYPES[name] = tuple(trusted_types)
 
 
+def _tangent_step(block) -> Any:
+    from backpheno.imaging.tangent import EdgeTangentSpace
+
+    return EdgeTangentSpace()
+
+
+register_block_step(
+    "tangent", _tangent_step,
+    trusted_types=("backpheno.imaging.tangent.EdgeTangentSpace",
+                   "backpheno.imaging.tangent.TangentSpace"))
+
+
 def block_steps() -> tuple[str, ...]:
     """Names of the registered block steps."""
     return tuple(sorted(_BLOCK_STEPS))
