@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +16,38 @@ import pytest
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: A test that runs longer than this (s) is taken for hung: its stacks are dumped and its worker
+#: process ends, so the rest of the suite still runs (the watchdog is C-level, so it also fires
+#: when compiled code holds the GIL).
+HUNG_TEST_S = 600
+
+# numba's on-disk cache is not safe to write from several processes at once (numba#4807: a
+# cache built in parallel can hold another signature's machine code and crash or hang every
+# later call). Each pytest process (xdist worker) therefore compiles mobgap's kernels into its
+# own folder.
+if "numba" not in sys.modules and "NUMBA_CACHE_DIR" not in os.environ:
+    os.environ["NUMBA_CACHE_DIR"] = str(
+        Path(tempfile.gettempdir()) / f"backpheno-numba-{os.getpid()}")
+    _OWN_NUMBA_CACHE: Path | None = Path(os.environ["NUMBA_CACHE_DIR"])
+else:
+    _OWN_NUMBA_CACHE = None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove this process's numba cache folder."""
+    if _OWN_NUMBA_CACHE is not None:
+        shutil.rmtree(_OWN_NUMBA_CACHE, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """End the worker with a stack dump if one test (set-up included) outlasts the watchdog."""
+    faulthandler.dump_traceback_later(HUNG_TEST_S, exit=True)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def _find_shared() -> Path:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -14,6 +15,7 @@ from fake_extractor import EXTRACTOR, FakeSettings, make_dataset
 from backpheno.cohort import extract_cohort, summary
 from backpheno.dataset import Dataset
 from backpheno.io import read_json
+from backpheno.table import codebook_row
 
 
 def _run(root, cache, settings=None, **kwargs):
@@ -79,21 +81,31 @@ def test_dask_local_cluster_gives_the_local_table(tmp_path):
     pd.testing.assert_frame_equal(local.table.qc, on_dask.table.qc)
 
 
-def _killable_run(root, cache):
-    _run(root, cache, FakeSettings(delay_s=0.15))
+_KILLABLE_RUN = """
+import sys
+from fake_extractor import EXTRACTOR, FakeSettings
+from backpheno.cohort import extract_cohort
+from backpheno.dataset import Dataset
+extract_cohort(Dataset(sys.argv[1]), {"fake": (EXTRACTOR, FakeSettings(delay_s=0.15))},
+               sys.argv[2])
+"""
 
 
 def test_killed_run_resumes_to_the_uninterrupted_table(tmp_path):
     root = make_dataset(tmp_path / "ds", n=20)
     cache = tmp_path / "cache"
-    context = multiprocessing.get_context("fork")
-    process = context.Process(target=_killable_run, args=(root, cache))
-    process.start()
-    deadline = time.time() + 60
+    here = os.path.dirname(__file__)
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([here, os.path.join(here, "..", "src"),
+                                          os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-c", _KILLABLE_RUN, str(root), str(cache)],
+                               env=env)
+    deadline = time.time() + 120
     while time.time() < deadline and len(list(cache.rglob("*.json"))) < 6:
+        assert process.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.join()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
     done = list(cache.rglob("*.json"))
     assert 6 <= len(done) < 20, "the run should have been killed part-way"
     for path in done:  # every file under a final name is complete
@@ -102,3 +114,24 @@ def test_killed_run_resumes_to_the_uninterrupted_table(tmp_path):
     assert resumed.n_cached >= len(done)
     fresh = _run(root, tmp_path / "fresh", FakeSettings(delay_s=0.0))
     pd.testing.assert_frame_equal(resumed.table.data, fresh.table.data)
+
+
+class _PidExtractor(type(EXTRACTOR)):
+    """The fake extractor, also reporting which process computed each participant."""
+
+    def extract(self, inputs, settings, participant_id, session_id):
+        result = super().extract(inputs, settings, participant_id, session_id)
+        result.features["fake.x.pid"] = float(os.getpid())
+        result.codebook.append(codebook_row("fake.x.pid", modality="fake", source="fake 1",
+                                            unit="1", description="process id"))
+        return result
+
+
+def test_parallel_run_computes_one_task_here_before_workers_start(tmp_path):
+    """Compiled kernels (numba) get cached by one process before the pool shares the cache."""
+    root = make_dataset(tmp_path / "ds", n=6)
+    result = extract_cohort(Dataset(root), {"fake": (_PidExtractor(), FakeSettings())},
+                            tmp_path / "cache", n_jobs=2)
+    pids = result.table.data["fake.x.pid"]
+    assert pids.loc[("sub-001", "ses-V0")] == os.getpid()
+    assert (pids.drop(("sub-001", "ses-V0")) != os.getpid()).all()

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,6 +206,8 @@ def _execute(tasks: list[Task], extractors: Mapping[str, tuple[Extractor, BaseMo
              cache_dir: Path, n_jobs: int, scheduler_address: str | None) -> list[TaskOutcome]:
     outcomes: list[TaskOutcome] = []
     with progress_bar(len(tasks), "extracting") as advance:
+        if scheduler_address is not None or n_jobs != 1:
+            tasks = _warm_up(tasks, extractors, cache_dir, outcomes, advance)
         if scheduler_address is not None:
             from distributed import Client, as_completed
 
@@ -231,6 +233,29 @@ def _execute(tasks: list[Task], extractors: Mapping[str, tuple[Extractor, BaseMo
                 outcomes.append(outcome)
                 advance(1)
     return outcomes
+
+
+def _warm_up(tasks: list[Task], extractors: Mapping[str, tuple[Extractor, BaseModel]],
+             cache_dir: Path, outcomes: list[TaskOutcome],
+             advance: Callable[[int], None]) -> list[Task]:
+    """Run tasks here until each modality has computed one; return the tasks left for workers.
+
+    Just-in-time compiled kernels (mobgap's numba functions) are thereby compiled and written
+    to numba's on-disk cache once, before worker processes start: that cache is not safe to
+    build from several processes at once (numba#4807), and workers then only read it.
+    """
+    warm: set[str] = set()
+    left: list[Task] = []
+    for t in tasks:
+        if t.modality in warm:
+            left.append(t)
+            continue
+        outcome = run_task(t, *extractors[t.modality], cache_dir)
+        outcomes.append(outcome)
+        advance(1)
+        if not outcome.cached:
+            warm.add(t.modality)
+    return left
 
 
 def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
