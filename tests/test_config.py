@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from backpheno.config import SimulateConfig, load_config
+from backpheno.config import SimulateConfig, TrainConfig, load_config
 from backpheno.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,3 +72,23 @@ def test_overrides_apply_on_top_of_the_file(tmp_path):
     config = load_config(path, SimulateConfig, {"participants": 30, "brain.n_volumes": None,
                                                 "seed": 9})
     assert (config.participants, config.brain.n_volumes, config.seed) == (30, 50, 9)
+
+
+def test_relative_paths_become_absolute_so_a_saved_config_reloads_anywhere(tmp_path,
+                                                                          monkeypatch):
+    """A config loaded by a relative path (``configs/x.yaml``) still yields absolute paths."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f.parquet").write_text("")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "t.yaml").write_text(
+        "name: t\nfeatures: ../data/f.parquet\noutcomes: ../data/f.parquet\noutput: ../runs\n"
+        "arms: [A, B]\nblocks: [{name: q, modalities: [q]}]\n")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Path("configs/t.yaml"), TrainConfig)
+    assert config.features == tmp_path / "data" / "f.parquet"
+    assert config.output == tmp_path / "runs"
+    saved = tmp_path / "elsewhere" / "config.yaml"
+    saved.parent.mkdir()
+    saved.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    monkeypatch.chdir(saved.parent)
+    assert load_config(saved, TrainConfig).features == config.features

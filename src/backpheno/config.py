@@ -13,6 +13,7 @@ Relative paths in a YAML file are resolved against the folder of that file.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -38,11 +39,12 @@ TRAITS = ("nociplastic", "distress", "mechanical", "fear_avoidance")
 
 
 def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """An absolute, normalised path; a relative one is taken from the config file's folder."""
     base = (info.context or {}).get("base_dir")
     value = Path(value).expanduser()
     if base is not None and not value.is_absolute():
         value = Path(base) / value
-    return value
+    return Path(os.path.abspath(value))
 
 
 def _resolve_existing(value: Path, info: ValidationInfo) -> Path:
