@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# --dist load: a worker that crashes becomes one failed test and the run goes on (with
+# --dist loadgroup, pytest-xdist waits for ever on the crashed worker's group).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(NJOBS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(NJOBS) --dist load
 
 # simulate -> extract -> train -> regime export -> explain -> report; each step reuses what the
 # previous run left

@@ -22,16 +22,17 @@ REPO = Path(__file__).resolve().parents[1]
 #: when compiled code holds the GIL).
 HUNG_TEST_S = 600
 
-# numba's on-disk cache is not safe to write from several processes at once (numba#4807: a
-# cache built in parallel can hold another signature's machine code and crash or hang every
-# later call). Each pytest process (xdist worker) therefore compiles mobgap's kernels into its
-# own folder.
-if "numba" not in sys.modules and "NUMBA_CACHE_DIR" not in os.environ:
-    os.environ["NUMBA_CACHE_DIR"] = str(
-        Path(tempfile.gettempdir()) / f"backpheno-numba-{os.getpid()}")
-    _OWN_NUMBA_CACHE: Path | None = Path(os.environ["NUMBA_CACHE_DIR"])
-else:
-    _OWN_NUMBA_CACHE = None
+# numba's on-disk cache is not safe to build from several processes at once (numba#4807,
+# numba#10128: mobgap's cached parallel gufunc can end up referring to a kernel symbol another
+# process compiled, and LLVM aborts with "Symbol not found"). Each pytest process (the xdist
+# controller and every worker) therefore compiles into a folder of its own; a folder inherited
+# from a parent pytest process is replaced, one a user set is kept.
+_OWN_NUMBA_CACHE: Path | None = None
+if "numba" not in sys.modules and os.environ.get("NUMBA_CACHE_DIR") in (
+        None, os.environ.get("BACKPHENO_TEST_NUMBA_CACHE_DIR")):
+    _OWN_NUMBA_CACHE = Path(tempfile.gettempdir()) / f"backpheno-numba-{os.getpid()}"
+    os.environ["NUMBA_CACHE_DIR"] = os.environ["BACKPHENO_TEST_NUMBA_CACHE_DIR"] = \
+        str(_OWN_NUMBA_CACHE)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
