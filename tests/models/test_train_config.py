@@ -73,5 +73,5 @@ def test_demo_config_loads_with_relative_paths(tmp_path) -> None:
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "best_stage1.yaml").write_text(text)
     cfg = load_config(tmp_path / "configs" / "best_stage1.yaml", TrainConfig)
-    expected = tmp_path / "configs" / ".." / "demo" / "features" / "features.parquet"
+    expected = tmp_path / "demo" / "features" / "features.parquet"
     assert cfg.features == expected
