@@ -117,3 +117,15 @@ def test_out_of_coding_pgic_value_is_named(small_cohort, tmp_path):
     with pytest.raises(InputError) as err:
         build_outcomes(Dataset(root), validate_config({"responder": rule}, OutcomeSettings))
     assert pgic.loc[0, "participant_id"] in str(err.value) and "=9" in str(err.value)
+
+
+def test_stage2_response_follows_the_simulated_stage2_success(small_cohort, truth):
+    out = build_outcomes(Dataset(small_cohort), OutcomeSettings())
+    rerandomised = out["stage2_randomized"].fillna(False).astype(bool) & out["responder2"].notna()
+    assert rerandomised.sum() >= 10
+    agree = out.loc[rerandomised, "responder2"].astype(bool) == \
+        truth.loc[rerandomised, "stage2_success"]
+    assert agree.mean() >= 0.9  # PEG items are integers: a few land on the other side of 30 %
+    assert set(out.loc[rerandomised, "tactic2"]) <= {"augment", "switch"}
+    assert "responder2" not in build_outcomes(
+        Dataset(small_cohort), OutcomeSettings(stage2_followup_session=None)).columns

@@ -93,6 +93,10 @@ class OutcomeSettings(StrictModel):
     """Outcome definitions of an extraction run."""
 
     responder: ResponderRule = Field(default_factory=ResponderRule)
+    stage2_followup_session: str | None = Field(
+        "ses-V2", pattern=r"^ses-[A-Za-z0-9]+$",
+        description="``responder2``: the responder rule applied at this session (the end of "
+                    "stage 2); null to leave it out")
     peg_change_sessions: list[str] = Field(
         default_factory=lambda: ["ses-V1", "ses-V2", "ses-W36"],
         description="continuous targets: PEG percent change from baseline at these sessions")
@@ -225,8 +229,10 @@ def build_outcomes(dataset: Dataset, settings: OutcomeSettings,
 
     Columns: the participants.tsv columns (site, age, sex, bmi, deep_phenotyping,
     ineligible_arm), ``eligible_arms`` (comma separated), ``arm1``, the responder columns of
-    :func:`responder_labels`, ``tactic2``, ``arm2`` and ``stage2_randomized`` from
-    treatment.tsv, and ``peg_change_<session>`` for each configured session.
+    :func:`responder_labels`, ``responder2`` (the same rule at the end of stage 2, the target of a
+    stage-2 classifier among the re-randomised non-responders), ``tactic2``, ``arm2`` and
+    ``stage2_randomized`` from treatment.tsv, and ``peg_change_<session>`` for each configured
+    session.
 
     Parameters
     ----------
@@ -254,6 +260,9 @@ def build_outcomes(dataset: Dataset, settings: OutcomeSettings,
     out["arm1"] = stage1["arm"].reindex(out.index)
     out = out.join(responder_labels(peg, pgic, rule, out.index))
     out.loc[out["arm1"].isna(), "reason"] = "not randomised (no stage-1 row in treatment.tsv)"
+    if settings.stage2_followup_session:
+        rule2 = rule.model_copy(update={"followup_session": settings.stage2_followup_session})
+        out["responder2"] = responder_labels(peg, pgic, rule2, out.index)["responder"]
     tactic = stage2["tactic"] if "tactic" in stage2 else pd.Series(pd.NA, index=stage2.index)
     out["tactic2"] = tactic.reindex(out.index)
     out["arm2"] = stage2["arm"].reindex(out.index)
