@@ -20,6 +20,7 @@ import pandas as pd
 
 from backpheno.errors import InputError
 
+
 def _umask_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -4,17 +4,21 @@ directory, counterfactual predictions, small-sample honesty and failures."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from backpheno.config import TrainConfig
+from backpheno.config import TrainConfig, load_config, validate_config
 from backpheno.errors import InputError
+from backpheno.extract import ExtractConfig, run_extract
 from backpheno.models.train import load_training_data, train
 
 from .conftest import config
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_signal_arm_beats_chance_and_null_arm_does_not(sim_inputs, tmp_path) -> None:
@@ -212,3 +216,22 @@ def test_leave_site_out(sim_inputs, tmp_path) -> None:
     assert oof.groupby("fold")["site"].nunique().eq(1).all() and oof["fold"].nunique() == 4
     folds = pd.read_csv(result.run_dir.cv_folds)
     assert folds["warnings"].str.contains("UnseenSiteWarning").all()
+
+
+def test_stage2_config_trains_among_the_rerandomised_non_responders(small_cohort, tmp_path):
+    """configs/best_stage2.yaml: augment vs switch, target responder2, re-randomised only."""
+    run_extract(validate_config({"dataset": str(small_cohort), "out": str(tmp_path / "features"),
+                           "questionnaires": {"pgic_coding": "bacpac_0_6"}, "brain": None,
+                           "spine": None, "biomech": None}, ExtractConfig))
+    features = tmp_path / "features" / "features.parquet"
+    outcomes = tmp_path / "features" / "outcomes.parquet"
+    config = load_config(REPO / "configs" / "best_stage2.yaml", TrainConfig,
+                         {"features": str(features), "outcomes": str(outcomes),
+                          "output": str(tmp_path / "runs")})
+    data = load_training_data(config)
+    table = pd.read_parquet(outcomes)
+    rerandomised = table.index[table["stage2_randomized"].fillna(False).astype(bool)]
+    assert set(data.outcomes.index) == set(rerandomised)
+    assert not table.loc[rerandomised, "responder"].fillna(False).any()  # non-responders only
+    assert set(data.outcomes["tactic2"]) == {"augment", "switch"}
+    assert data.y.notna().sum() >= 10
