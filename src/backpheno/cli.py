@@ -152,6 +152,7 @@ def export_regime_command(
 
     from backpheno.config import load_config, validate_config
     from backpheno.errors import InputError
+    from backpheno.models.rundir import RunDirectory
     from backpheno.regimes.export import RegimeExportSettings, export_regime
     from backpheno.table import read_feature_table
 
@@ -160,7 +161,7 @@ def export_regime_command(
     table = read_feature_table(features)
     counterfactual = None
     if run is not None:
-        path = Path(run) / "predictions" / "counterfactual.parquet"
+        path = RunDirectory.open(run).counterfactual
         if not path.is_file():
             raise InputError("no counterfactual predictions in this run directory", file=path)
         counterfactual = pd.read_parquet(path)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.covariance import LedoitWolf
 from sklearn.utils.validation import check_is_fitted
@@ -233,6 +234,8 @@ class EdgeTangentSpace(TransformerMixin, BaseEstimator):
     ----------
     regions_ : list of str
         Region names in matrix order, parsed from the column names.
+    pairs_ : tuple of ndarray
+        Row and column index in the region matrix of every input column.
     tangent_ : TangentSpace
         The fitted embedding.
     feature_names_in_ : ndarray
@@ -249,7 +252,7 @@ class EdgeTangentSpace(TransformerMixin, BaseEstimator):
         frame = self._frame(X)
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.n_features_in_ = frame.shape[1]
-        self.regions_, self._pairs = _edge_layout(list(frame.columns))
+        self.regions_, self.pairs_ = _edge_layout(list(frame.columns))
         complete = frame.notna().all(axis=1).to_numpy()
         if complete.sum() < 2:
             raise ValueError("the tangent step needs at least two participants with every "
@@ -278,9 +281,7 @@ class EdgeTangentSpace(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "tangent_")
         return self.tangent_.get_feature_names_out()
 
-    def _frame(self, X):
-        import pandas as pd
-
+    def _frame(self, X) -> pd.DataFrame:
         if not isinstance(X, pd.DataFrame):
             names = getattr(self, "feature_names_in_", None)
             if names is None:
@@ -292,7 +293,7 @@ class EdgeTangentSpace(TransformerMixin, BaseEstimator):
         r = np.tanh(values) if self.fisher_z else values
         n = len(self.regions_)
         matrices = np.repeat(np.eye(n)[None], len(r), axis=0)
-        i, j = self._pairs
+        i, j = self.pairs_
         matrices[:, i, j] = r
         matrices[:, j, i] = r
         return matrices
