@@ -49,7 +49,7 @@ def _resolve(value: Path, info: ValidationInfo) -> Path:
 
 def _resolve_existing(value: Path, info: ValidationInfo) -> Path:
     value = _resolve(value, info)
-    if not value.exists():
+    if (info.context or {}).get("check_paths", True) and not value.exists():
         raise ValueError(f"path does not exist: {value}")
     return value
 
@@ -417,7 +417,8 @@ class TrainConfig(StrictModel):
 # --------------------------------------------------------------------------------------------
 
 
-def load_config(path: str | Path, model: type[T], overrides: dict[str, Any] | None = None) -> T:
+def load_config(path: str | Path, model: type[T], overrides: dict[str, Any] | None = None, *,
+                check_paths: bool = True) -> T:
     """Load and validate a YAML configuration file.
 
     Parameters
@@ -429,6 +430,8 @@ def load_config(path: str | Path, model: type[T], overrides: dict[str, Any] | No
     overrides : dict, optional
         Dotted keys (``"brain.n_volumes"``) and values applied on top of the file, typically from
         command-line options; ``None`` values are ignored.
+    check_paths : bool
+        Require input paths to exist (false when re-reading a recorded configuration).
 
     Raises
     ------
@@ -447,14 +450,16 @@ def load_config(path: str | Path, model: type[T], overrides: dict[str, Any] | No
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, key, value)
-    return validate_config(data, model, source=str(path), base_dir=path.parent)
+    return validate_config(data, model, source=str(path), base_dir=path.parent,
+                           check_paths=check_paths)
 
 
 def validate_config(data: dict[str, Any], model: type[T], source: str = "<config>",
-                    base_dir: Path | None = None) -> T:
+                    base_dir: Path | None = None, check_paths: bool = True) -> T:
     """Validate a mapping against ``model``, raising :class:`ConfigError` with key paths."""
     try:
-        return model.model_validate(data, context={"base_dir": base_dir})
+        return model.model_validate(data, context={"base_dir": base_dir,
+                                                   "check_paths": check_paths})
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source)) from None
 

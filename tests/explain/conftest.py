@@ -145,7 +145,7 @@ def booster() -> object:
 def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
                             arms: list[str]) -> Path:
     """A run directory with the files ``backpheno train`` writes that the report reads
-    (run.json, config.yaml, metrics/metrics.json, figures/roc_<arm>.png,
+    (run.json, config.yaml, inputs.json, metrics/metrics.json, figures/roc_<arm>.png,
     figures/calibration_<arm>.png) and the feature / outcome tables config.yaml names. Follows
     the layout documented in backpheno.models.rundir; the real thing is exercised by
     test_run.py::test_explain_run_dir_on_a_real_training_run once the models stage is present."""
@@ -154,6 +154,7 @@ def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
     import matplotlib.pyplot as plt
     import yaml
 
+    from backpheno.models.rundir import RunDirectory
     from backpheno.table import FeatureTable, codebook_row, make_codebook, make_qc
 
     run = root / "run"
@@ -203,7 +204,15 @@ def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
     metrics["arms"]["EXTRA"] = {"status": "insufficient_data", "n": 12, "n_responders": 2,
                                 "reason": "arm EXTRA: too few <responders> & others"}
     (run / "metrics" / "metrics.json").write_text(json.dumps(metrics))
+    RunDirectory(run).write_inputs({"features": root / "inputs" / "features.parquet",
+                                    "outcomes": root / "inputs" / "outcomes.parquet"})
     return run
+
+
+@pytest.fixture(scope="session")
+def fake_run() -> object:
+    """:func:`write_fake_training_run`."""
+    return write_fake_training_run
 
 
 @pytest.fixture(scope="session")

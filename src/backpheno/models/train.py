@@ -59,7 +59,7 @@ from backpheno.models.pipelines import (
     search_space,
     select_blocks,
 )
-from backpheno.models.rundir import RunDirectory, environment_info, input_checksums, now
+from backpheno.models.rundir import RunDirectory, now
 from backpheno.progress import log_to_file, stop_logging_to
 from backpheno.table import read_feature_table
 
@@ -493,10 +493,9 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
     resolved = config.model_dump(mode="json")
     try:
         run.write_status(status="running", started=now(), name=config.name)
-        write_text(run.config, yaml.safe_dump(resolved, sort_keys=False))
-        write_json(run.environment, environment_info())
-        write_json(run.inputs, input_checksums({"features": config.features,
-                                                "outcomes": config.outcomes}))
+        write_text(run.config_yaml, yaml.safe_dump(resolved, sort_keys=False))
+        run.write_environment()
+        run.write_inputs({"features": config.features, "outcomes": config.outcomes})
         data = load_training_data(config)
         logger.info("population: %d participants, %d features in %d blocks (%s)", len(data.X),
                     len(data.feature_columns), len(data.blocks),
@@ -544,7 +543,7 @@ def write_outputs(run: RunDirectory, result: TrainResult, data: TrainingData,
                 if r.cv is not None]
     _write_parquet(run.oof, _with_site(oof, data, site, ["participant_id", "arm", "repeat"]))
     _write_parquet(run.oof_mean, _with_site(oof_mean, data, site, ["participant_id", "arm"]))
-    _write_parquet(run.counterfactual, result.counterfactual)
+    _write_parquet(run.counterfactual_parquet, result.counterfactual)
 
     write_json(run.metrics_json, _json_clean({
         "name": config.name, "target": config.target, "arm_column": config.arm_column,
@@ -573,7 +572,7 @@ def write_outputs(run: RunDirectory, result: TrainResult, data: TrainingData,
             entry["covariate_columns"] = [c for c in columns if c not in data.feature_columns]
             entry["best_params"] = _json_clean(r.best_params)
         entries[arm] = entry
-    artifacts.write_manifest(run.models, entries, resolved)
+    artifacts.write_manifest(run, entries, resolved)
 
     for arm, r in ok.items():
         if r.cv is None:
@@ -584,10 +583,10 @@ def write_outputs(run: RunDirectory, result: TrainResult, data: TrainingData,
         repeats = [(g["y"].to_numpy(), g["p_response"].to_numpy())
                    for _, g in long.groupby("repeat")]
         title = f"{arm}: out-of-fold ({r.n} participants, {r.n_responders} responders)"
-        figures.roc_figure(y, p, r.metrics, title, run.figures / f"roc_{arm}.png",
+        figures.roc_figure(y, p, r.metrics, title, run.figure_png("roc", arm),
                            repeats if len(repeats) > 1 else None)
         figures.calibration_figure(y, p, r.calibration, r.metrics, title,
-                                   run.figures / f"calibration_{arm}.png")
+                                   run.figure_png("calibration", arm))
 
 
 #: Short definitions written into metrics.json next to the numbers.
