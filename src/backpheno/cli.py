@@ -88,16 +88,13 @@ def simulate(
     fMRIPrep-style brain derivatives, lumbar MRI with labels, BIDS-motion IMU recordings) and
     holds ground_truth.json with the generating parameters.
     """
-    from backpheno.config import SimulateConfig, load_config, validate_config
+    from backpheno.config import load_config
     from backpheno.synth import simulate as run
+    from backpheno.synth.config import SimulateConfig
 
-    overrides = {"participants": participants, "seed": seed, "deep_fraction": deep_fraction,
-                 "n_jobs": n_jobs}
-    if config is not None:
-        settings = load_config(config, SimulateConfig, overrides)
-    else:
-        settings = validate_config({k: v for k, v in overrides.items() if v is not None},
-                                   SimulateConfig, source="command line")
+    settings = load_config(config, SimulateConfig, {
+        "participants": participants, "seed": seed, "deep_fraction": deep_fraction,
+        "n_jobs": n_jobs})
     result = run(settings, out, overwrite=overwrite, log_file=Path(out) / "logs" / "simulate.log")
     n_deep = int(result.participants["deep_phenotyping"].sum())
     typer.echo(f"wrote {len(result.participants)} participants ({n_deep} deep) to {result.root}")
@@ -159,13 +156,12 @@ def export_regime_command(
     """
     import pandas as pd
 
-    from backpheno.config import load_config, validate_config
+    from backpheno.config import load_config
     from backpheno.models.rundir import open_run
     from backpheno.regimes.export import RegimeExportSettings, export_regime
     from backpheno.table import read_feature_table
 
-    settings = (load_config(config, RegimeExportSettings) if config is not None
-                else validate_config({}, RegimeExportSettings))
+    settings = load_config(config, RegimeExportSettings)
     counterfactual = None if run is None else open_run(run, force=force).counterfactual()
     table = read_feature_table(features)
     paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
@@ -190,7 +186,8 @@ def train(
     and counterfactual predictions, metrics (JSON + CSV), models with a hash manifest, figures
     and logs (docs/run_directory.md).
     """
-    from backpheno.config import TrainConfig, load_config
+    from backpheno.config import load_config
+    from backpheno.models.config import TrainConfig
     from backpheno.models.train import train as run_training
 
     settings = load_config(config, TrainConfig, {"n_jobs": n_jobs,
@@ -243,27 +240,14 @@ def score(
     tables (--sdtm-qs / --sdtm-ft), and writes <out>/<stem>.parquet with the codebook and QC
     embedded, plus CSV / JSON / TSV sidecars.
     """
-    from backpheno.config import load_config, validate_config
+    from backpheno.config import load_config
     from backpheno.dataset import Dataset
     from backpheno.questionnaires import QuestionnaireSettings, score_dataset
 
-    overrides = {"pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
-                 "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
-                 "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft),
-                 "instruments": instrument or None}
-    if config is not None:
-        settings = load_config(config, QuestionnaireSettings, overrides)
-    else:
-        data: dict[str, Any] = {}
-        for key, value in overrides.items():
-            if value is not None:
-                head, _, tail = key.partition(".")
-                if tail:
-                    data.setdefault(head, {})[tail] = value
-                else:
-                    data[key] = value
-        settings = validate_config(data, QuestionnaireSettings, source="command line",
-                                   base_dir=Path.cwd())
+    settings = load_config(config, QuestionnaireSettings, {
+        "pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
+        "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
+        "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft), "instruments": instrument or None})
     table = score_dataset(None if dataset is None else Dataset(dataset), settings)
     paths = table.write(out, stem)
     flagged = int((table.qc["status"] == "flagged").sum())
@@ -331,7 +315,7 @@ def brain_run(
     from backpheno.imaging.settings import BrainSettings
     from backpheno.io import write_tsv
 
-    settings = load_config(config, BrainSettings) if config is not None else BrainSettings()
+    settings = load_config(config, BrainSettings)
     result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm)
     table = result.codebook[["role", "unit"]].assign(value=result.features)
     with pd.option_context("display.width", 160, "display.max_rows", 400):
@@ -375,7 +359,7 @@ def predict(
 def explain(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by backpheno train.")],
     config: Annotated[Path | None, typer.Option(
-        "--config", help="YAML with ExplainSettings keys (defaults otherwise).")] = None,
+        "--config", help="YAML with ExplainConfig keys (defaults otherwise).")] = None,
     resamples: Annotated[int | None, typer.Option(
         "--resamples", help="Bootstrap resamples for the rank stability (0 to skip).")] = None,
     permutations: Annotated[int | None, typer.Option(
@@ -393,25 +377,14 @@ def explain(
     tables, PNG/SVG figures, summary.json). The run must be complete (--force) and its input
     tables unchanged since training (--allow-changed-inputs).
     """
-    from pydantic import ValidationError
-
-    from backpheno.config import format_validation_error, load_config, validate_config
-    from backpheno.errors import ConfigError
-    from backpheno.explain.run import ExplainSettings, explain_run_dir
+    from backpheno.config import load_config
+    from backpheno.explain.run import ExplainConfig, explain_run_dir
     from backpheno.models.rundir import RunDirectory
 
     run = RunDirectory.open(run_dir)
-    settings = (load_config(config, ExplainSettings) if config is not None
-                else validate_config({}, ExplainSettings))
-    try:
-        if resamples is not None:
-            settings.stability.n_resamples = resamples
-        if permutations is not None:
-            settings.permutation.n_permutations = permutations
-        if n_jobs is not None:
-            settings.n_jobs = n_jobs
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, "command line")) from None
+    settings = load_config(config, ExplainConfig, {
+        "stability.n_resamples": resamples, "permutation.n_permutations": permutations,
+        "n_jobs": n_jobs})
     setup_logging(str(run.explain_log))
     result = explain_run_dir(run.root, settings, force=force,
                              allow_changed_inputs=allow_changed_inputs)

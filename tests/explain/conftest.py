@@ -100,10 +100,10 @@ def indicator_features(truth: dict, per_trait: int = 2, noise_sd: float = 0.3,
 
 
 def simulate_cohort(root: Path, participants: int, seed: int, moderators: bool) -> Cohort:
-    from backpheno.config import SimulateConfig
     from backpheno.dataset import Dataset
     from backpheno.outcomes import OutcomeSettings, build_outcomes
     from backpheno.synth import simulate
+    from backpheno.synth.config import SimulateConfig
 
     simulate(SimulateConfig(participants=participants, seed=seed, moderators=moderators,
                             deep_fraction=0.0), root)
@@ -218,7 +218,7 @@ def fake_run() -> object:
 @pytest.fixture(scope="session")
 def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
     """A fake training run explained with backpheno.explain.run.explain (tiny settings)."""
-    from backpheno.explain.run import ExplainInputs, ExplainSettings, explain
+    from backpheno.explain.run import ExplainConfig, ExplainInputs, explain
 
     X, ys = small
     rng = np.random.default_rng(1)
@@ -232,7 +232,7 @@ def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
         "pain_change": -30 * y.fillna(0) + rng.normal(0, 10, len(X))}, index=X.index)
     run = write_fake_training_run(tmp_path_factory.mktemp("fake"), X, outcomes, ARMS)
     models = fit_family("xgb", X[y.notna()], {a: ys[a][y.notna()] for a in ARMS})
-    settings = ExplainSettings(
+    settings = ExplainConfig(
         background_size=40, stability={"n_resamples": 2}, permutation={"n_permutations": 2},
         formal={"related_outcomes": [{"column": "pain_change", "orientation": "reversed"}]},
         hypotheses=[{"moderator": "f0", "contrast": "DUL_vs_ESC", "direction": "-",

@@ -12,8 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from backpheno.cli import app
-from backpheno.config import TrainConfig
 from backpheno.errors import InputError
+from backpheno.models.config import TrainConfig
 from backpheno.models.rundir import RunDirectory, open_run
 
 

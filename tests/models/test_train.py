@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from backpheno.config import TrainConfig, load_config, validate_config
+from backpheno.config import load_config, validate_config
 from backpheno.errors import InputError
 from backpheno.extract import ExtractConfig, run_extract
+from backpheno.models.config import TrainConfig
 from backpheno.models.train import load_training_data, train
 
 from .conftest import config

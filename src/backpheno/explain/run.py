@@ -115,7 +115,7 @@ class FigureSettings(StrictModel):
     forest_rows: int = Field(25, ge=1)
 
 
-class ExplainSettings(StrictModel):
+class ExplainConfig(StrictModel):
     """Settings of ``backpheno explain``."""
 
     background_size: int = Field(100, ge=1, description="participants in the shared background")
@@ -134,7 +134,7 @@ class ExplainSettings(StrictModel):
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
-    def _probability(self) -> ExplainSettings:
+    def _probability(self) -> ExplainConfig:
         if "probability" not in self.scales:
             raise ValueError("scales must include probability (moderators are ranked on the "
                              "risk-difference scale)")
@@ -229,13 +229,13 @@ class ExplainResult:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -> ExplainResult:
+def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> ExplainResult:
     """Run every part of the moderator analysis and write it into ``out``.
 
     Parameters
     ----------
     inputs : ExplainInputs
-    settings : ExplainSettings
+    settings : ExplainConfig
     out : str or Path
         Folder to write (created; its shap/, tables/ and figures/ subfolders are replaced).
     """
@@ -372,7 +372,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     return ExplainResult(ranking, formal, credibility, stability, permutation, summary, paths)
 
 
-def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None, *,
+def explain_run_dir(run_dir: str | Path, settings: ExplainConfig | None = None, *,
                     force: bool = False, allow_changed_inputs: bool = False) -> ExplainResult:
     """Explain the final per-arm models of a ``backpheno train`` run directory.
 
@@ -409,13 +409,13 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
         y=data.y.astype("Float64").astype(float), arm=data.outcomes[config.arm_column],
         covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms),
         templates=templates)
-    return explain(inputs, settings or ExplainSettings(), run.explain.root)
+    return explain(inputs, settings or ExplainConfig(), run.explain.root)
 
 
 # ------------------------------------------------------------------------------ internals
 
 
-def _candidates(settings: ExplainSettings, features: list[str],
+def _candidates(settings: ExplainConfig, features: list[str],
                 ranking: pd.DataFrame) -> list[str]:
     if settings.formal.candidates == "all":
         return list(features)
@@ -424,7 +424,7 @@ def _candidates(settings: ExplainSettings, features: list[str],
     return [f for f in features if f in top]
 
 
-def _formal_data(inputs: ExplainInputs, settings: ExplainSettings
+def _formal_data(inputs: ExplainInputs, settings: ExplainConfig
                  ) -> tuple[pd.DataFrame, list[str]]:
     wanted = settings.formal.covariates
     present = [c for c in wanted if c in inputs.covariates.columns and c not in inputs.features]
@@ -441,7 +441,7 @@ def _formal_data(inputs: ExplainInputs, settings: ExplainSettings
 
 
 def _moderation(data: pd.DataFrame, outcome: str, candidates: list[str], arms: list[str],
-                covariates: list[str], settings: ExplainSettings,
+                covariates: list[str], settings: ExplainConfig,
                 contrasts: Sequence) -> pd.DataFrame:
     return moderation_table(data, outcome=outcome, arm="__arm__", moderators=candidates,
                             arms=arms, covariates=covariates,
@@ -450,7 +450,7 @@ def _moderation(data: pd.DataFrame, outcome: str, candidates: list[str], arms: l
 
 
 def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.DataFrame,
-             X: pd.DataFrame, settings: ExplainSettings, folder: Path) -> dict[str, Path]:
+             X: pd.DataFrame, settings: ExplainConfig, folder: Path) -> dict[str, Path]:
     figs = {}
     for (arm, scale), result in per_arm.items():
         if scale == "probability":

@@ -47,7 +47,7 @@ from backpheno.errors import InputError
 from backpheno.io import file_sha256, read_json, write_json
 
 if TYPE_CHECKING:
-    from backpheno.config import TrainConfig
+    from backpheno.models.config import TrainConfig
     from backpheno.table import FeatureTable
 
 logger = logging.getLogger("backpheno.models")
@@ -178,7 +178,8 @@ class RunDirectory:
         Input paths are not required to exist here: :meth:`check_inputs` says whether they
         still hold what training read.
         """
-        from backpheno.config import TrainConfig, load_config
+        from backpheno.config import load_config
+        from backpheno.models.config import TrainConfig
 
         return load_config(self.config_yaml, TrainConfig, check_paths=False)
 

@@ -30,10 +30,10 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from backpheno.config import TrainConfig
 from backpheno.errors import BackphenoError, InputError
 from backpheno.io import atomic_path, write_json, write_text
 from backpheno.models import artifacts, figures
+from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
     CVResult,
     InnerCV,

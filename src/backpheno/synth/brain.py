@@ -41,10 +41,10 @@ from scipy.spatial import cKDTree
 from threadpoolctl import threadpool_limits
 
 from backpheno import __version__
-from backpheno.config import SimulateConfig
 from backpheno.imaging.templates import mni152_grid, template_on_grid
 from backpheno.io import atomic_path, atomic_write, write_json, write_tsv
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 
 #: Between-network coupling added per SD of the nociplastic trait (correlation units).
 TRAIT_COUPLING = {

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from backpheno import __version__
-from backpheno.config import TRAITS, SimulateConfig
 from backpheno.io import write_json, write_text, write_tsv
 from backpheno.progress import parallel_map, setup_logging
 from backpheno.synth import brain, design, motion, pain, phenotype, spine, traits
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import TRAITS, SimulateConfig
 
 logger = logging.getLogger("backpheno.synth")
 

@@ -44,10 +44,10 @@ from scipy.spatial.transform import Rotation
 from backpheno.biomech.features import TRUNK_TASKS
 from backpheno.biomech.io import ImuRecording
 from backpheno.biomech.tasks import TASK_PLANE
-from backpheno.config import SimulateConfig
 from backpheno.dataset import MOTION_TASKS, TRACKED_POINTS, bids_name
 from backpheno.io import atomic_write, write_json, write_tsv
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 
 GRAVITY = 9.81
 #: Orientation (scalar-last quaternion) of a level sensor in the world: sensor x up, y right,
