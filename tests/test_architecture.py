@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ SRC = Path(backpheno.__file__).parent
 #: Top-level unit (module or subpackage of backpheno) -> layer; imports go to lower layers only.
 LAYERS = {
     # 0-1: plumbing
-    "__init__": 0, "errors": 0, "io": 1, "progress": 1,
+    "__init__": 0, "errors": 0, "lazy": 0, "io": 1, "progress": 1,
     # 2: shared contracts
     "config": 2, "dataset": 2, "table": 2, "extractors": 2,
     # 3: per-participant feature extraction, one subpackage per modality; running extractors
@@ -112,3 +113,17 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path) -> None:
     assert ("backpheno.imaging.brain", "backpheno.models.train") in found
     assert ("backpheno.imaging.brain", "backpheno.models") in found
     assert ("backpheno.imaging", "backpheno.imaging") in found
+
+
+SUBPACKAGES = sorted(".".join(("backpheno", *p.parent.relative_to(SRC).parts))
+                     for p in SRC.rglob("__init__.py") if p.parent != SRC)
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_every_subpackage_exports_a_curated_all(package) -> None:
+    module = importlib.import_module(package)
+    names = getattr(module, "__all__", None)
+    assert names, f"{package} has no __all__"
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert getattr(module, name) is not None, f"{package}.{name}"
