@@ -15,7 +15,8 @@ from backpheno.config import load_config, validate_config
 from backpheno.errors import InputError
 from backpheno.extract import ExtractConfig, run_extract
 from backpheno.models.config import TrainConfig
-from backpheno.models.train import load_training_data, train
+from backpheno.models.inputs import load_training_data
+from backpheno.models.train import train
 
 from .conftest import config
 

@@ -379,7 +379,7 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainConfig | None = None, 
     The run must be ``complete`` (``force`` uses it anyway) and its input files must match the
     checksums of ``inputs.json`` (``allow_changed_inputs`` turns a mismatch into a warning).
     Reads the resolved configuration (``config.yaml``), rebuilds the training population and
-    feature matrix exactly as training did (:func:`backpheno.models.train.load_training_data`),
+    feature matrix exactly as training did (:func:`backpheno.models.inputs.load_training_data`),
     loads the per-arm models through the hash-checked manifest
     (:func:`backpheno.models.artifacts.load_models`) and writes ``<run_dir>/explain/``. The
     stability and permutation refits use the configured pipeline with each arm's tuned
@@ -388,8 +388,9 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainConfig | None = None, 
     from sklearn.base import clone
 
     from backpheno.models.artifacts import load_models
+    from backpheno.models.inputs import load_training_data
     from backpheno.models.rundir import open_run
-    from backpheno.models.train import load_training_data, make_tuner
+    from backpheno.models.train import make_tuner
 
     run = open_run(run_dir, force=force, allow_changed_inputs=allow_changed_inputs)
     config = run.config()
@@ -398,7 +399,7 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainConfig | None = None, 
         raise InputError("the run has no fitted arm model (see models/manifest.json)",
                          file=run.manifest_json)
     data = load_training_data(config)
-    pipeline = make_tuner(config, data.blocks).pipeline
+    pipeline = make_tuner(config, data).pipeline
     templates = {arm: clone(pipeline).set_params(**(m.entry.get("best_params") or {}))
                  for arm, m in loaded.items()}
     first = next(iter(loaded.values()))

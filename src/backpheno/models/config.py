@@ -194,6 +194,11 @@ class TrainConfig(StrictModel):
     n_jobs: int = Field(1, ge=1, le=256)
     seed: int = Field(0, ge=0)
 
+    @property
+    def harmonizes(self) -> bool:
+        """Whether any block asks for ComBat (then site and covariates are needed)."""
+        return any(b.harmonize for b in self.blocks)
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         if len(set(self.arms)) != len(self.arms):
@@ -204,8 +209,7 @@ class TrainConfig(StrictModel):
         leaking = {self.target, self.arm_column} & set(self.combat.covariates)
         if leaking:
             raise ValueError(f"combat.covariates include {sorted(leaking)} (the target or arm)")
-        harmonized = any(b.harmonize for b in self.blocks)
-        if (harmonized and self.cv.scheme == "leave_group_out"
+        if (self.harmonizes and self.cv.scheme == "leave_group_out"
                 and self.cv.groups == self.combat.site and self.combat.unseen_site == "error"):
             raise ValueError("leave-site-out CV holds out sites that ComBat never saw: set "
                              "combat.unseen_site to passthrough")

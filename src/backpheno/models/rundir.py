@@ -55,6 +55,11 @@ logger = logging.getLogger("backpheno.models")
 SUBFOLDERS = ("predictions", "metrics", "models", "figures", "logs")
 #: Status of a run whose every stage finished (``run.json``).
 COMPLETE = "complete"
+#: Status of one arm (``run.json`` arms, manifest, metrics.json): a model was fitted, the arm had
+#: too few participants of a class for the CV scheme, or fitting failed on bad input.
+STATUS_OK = "ok"
+STATUS_INSUFFICIENT = "insufficient_data"
+STATUS_FAILED = "failed"
 MANIFEST_FORMAT = "backpheno-models/1"
 
 
