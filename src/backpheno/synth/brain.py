@@ -1,10 +1,10 @@
 """Synthetic fMRIPrep derivatives with network-structured resting-state signals.
 
-For every deep-phenotyped participant × session this writes, under ``derivatives/fmriprep``,
-what fMRIPrep would (DESIGN.md section 3): a 4-D BOLD series on the MNI152NLin2009cAsym grid at
-``config.brain.resolution_mm`` with its JSON sidecar (``RepetitionTime``), the BOLD brain mask,
-the confounds table with fMRIPrep's column names (and its JSON with CompCor metadata), and GM /
-WM / CSF probability maps.
+For every deep-phenotyped participant × session this writes, under ``derivatives/fmriprep``, what
+fMRIPrep would (the dataset layout of README.md): a 4-D BOLD series on the MNI152NLin2009cAsym grid
+at ``config.brain.resolution_mm`` with its JSON sidecar (``RepetitionTime``), the BOLD brain mask,
+the confounds table with fMRIPrep's column names (and its JSON with CompCor metadata), and GM / WM
+/ CSF probability maps.
 
 Signal model (percent of each voxel's baseline intensity):
 

@@ -1,6 +1,6 @@
 """``backpheno simulate``: a BEST-like SMART cohort with planted moderators, on disk.
 
-The dataset folder follows DESIGN.md section 3 to the letter. Latent traits
+The dataset folder follows the dataset layout of README.md to the letter. Latent traits
 (:mod:`backpheno.synth.traits`) drive every observation; the stage-1 response probability under
 each arm depends on the traits through arm-specific effects (:mod:`backpheno.synth.design`).
 ``ground_truth.json`` records the generating parameters and each participant's true response

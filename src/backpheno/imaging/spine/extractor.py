@@ -1,6 +1,6 @@
 """The spine extractor for the cohort runner, and a one-call function for notebooks.
 
-Inputs of one participant × session (DESIGN.md section 3)::
+Inputs of one participant × session (the dataset layout of README.md)::
 
     sub-XXX/ses-YY/anat/sub-XXX_ses-YY_acq-lumbarsag_T2w.nii.gz
     derivatives/spineseg/dseg.tsv
