@@ -84,6 +84,8 @@ def test_typed_readers(tmp_path) -> None:
         run.shap("arm")
     with pytest.raises(InputError, match="file missing from the run directory"):
         run.metrics()
+    run.write_environment()
+    assert {"python", "backpheno", "xgboost"} <= set(run.environment()["packages"])
 
 
 @pytest.mark.parametrize("status", ["running", "failed"])

@@ -123,8 +123,8 @@ class _Run:
         self._features: Any = None
 
     def table(self, name: str) -> pd.DataFrame | None:
-        path = self.dir.explain.table_csv(name)
-        return pd.read_csv(path) if path.is_file() else None
+        present = self.dir.explain.table_csv(name).is_file()
+        return self.dir.explain_table(name) if present else None
 
     @property
     def arms(self) -> list[str]:

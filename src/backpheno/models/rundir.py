@@ -48,7 +48,6 @@ from backpheno.io import file_sha256, read_json, write_json
 
 if TYPE_CHECKING:
     from backpheno.models.config import TrainConfig
-    from backpheno.table import FeatureTable
 
 logger = logging.getLogger("backpheno.models")
 
@@ -214,12 +213,6 @@ class RunDirectory:
         if not path.is_file():
             raise InputError("no counterfactual predictions in this run directory", file=path)
         return pd.read_parquet(path)
-
-    def feature_table(self) -> FeatureTable:
-        """The feature table training read (path from ``config.yaml``)."""
-        from backpheno.table import read_feature_table
-
-        return read_feature_table(self.config().features)
 
     def explain_summary(self) -> dict[str, Any]:
         """Contents of ``explain/summary.json``."""
