@@ -6,10 +6,16 @@ unchanged. Each permutation reruns the complete nested cross-validation (new out
 permuted labels, inner tuning, every preprocessing step) and records the AUC of the out-of-fold
 predictions. The p-value is ``(1 + #{AUC_perm >= AUC_obs}) / (1 + n_permutations)`` (Phipson &
 Smyth 2010), so it is never 0. Permutations run in parallel with joblib.
+
+A permuted run uses :func:`~backpheno.models.fastcv.fast_nested_cv` when the tuner allows it: the
+same out-of-fold predictions as :func:`~backpheno.models.cv.nested_cv`, with the label-free work
+(ComBat, ranks behind the univariate filter) done once per set of training rows and without
+per-fit overhead; otherwise the full :func:`~backpheno.models.cv.nested_cv`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +24,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from backpheno.models.cv import CVResult, Split, Tuner, nested_cv
+from backpheno.models.fastcv import fast_nested_cv, fast_path_problem
 from backpheno.models.metrics import delong
 from backpheno.progress import progress_bar
 
@@ -58,13 +65,27 @@ def oof_auc(result: CVResult, repeats: int | None = None) -> float:
     return delong(mean["y"].to_numpy(), mean["p_response"].to_numpy())[0]
 
 
+def mean_oof_auc(oof: pd.DataFrame) -> float:
+    """AUC of the repeat-averaged probabilities of a :func:`fast_nested_cv` table."""
+    mean = oof.groupby("position", sort=True).agg(y=("y", "first"),
+                                                  p_response=("p_response", "mean"))
+    return delong(mean["y"].to_numpy(), mean["p_response"].to_numpy())[0]
+
+
 def _one_permutation(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, seed: int,
                      make_splits: Callable[[np.ndarray], list[Split]],
                      groups: np.ndarray | None, strata: np.ndarray | None,
                      repeats: int | None) -> float:
     rng = np.random.default_rng(seed)
     y_perm = permute_labels(y, rng, strata)
-    result = nested_cv(tuner, X, y_perm, make_splits(y_perm), groups=groups, n_jobs=1)
+    splits = make_splits(y_perm)
+    if fast_path_problem(tuner) is None:
+        if repeats is not None:
+            splits = [s for s in splits if s.repeat < repeats]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mean_oof_auc(fast_nested_cv(tuner, X, y_perm, splits, groups))
+    result = nested_cv(tuner, X, y_perm, splits, groups=groups, n_jobs=1)
     return oof_auc(result, repeats)
 
 
