@@ -153,6 +153,11 @@ class PermutationTestSettings(StrictModel):
     repeats: int = Field(1, ge=1, description="outer repeats per permuted run (and in the "
                                               "observed statistic)")
     strata: str | None = Field(None, description="outcomes column to permute within (e.g. site)")
+    tail: Literal["none", "gpd"] = Field(
+        "none", description="gpd: refine small p-values with the generalised Pareto tail "
+                            "approximation (Winkler et al. 2016)")
+    tail_p_threshold: float = Field(0.1, gt=0, le=1, description="empirical p-values below "
+                                                                "this are refined by the tail fit")
 
 
 class MetricsSettings(StrictModel):

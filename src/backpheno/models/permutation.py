@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,23 +27,37 @@ from joblib import Parallel, delayed
 from backpheno.models.cv import CVResult, Split, Tuner, nested_cv
 from backpheno.models.fastcv import fast_nested_cv, fast_path_problem
 from backpheno.models.metrics import delong
+from backpheno.models.tail import TailFit, tail_p_value
 from backpheno.progress import progress_bar
 
 
 @dataclass(frozen=True)
 class PermutationResult:
-    """Observed statistic, null distribution and p-value."""
+    """Observed statistic, null distribution and p-value.
+
+    ``method`` says which method gave ``p_value`` (one of :data:`backpheno.models.tail.METHODS`);
+    ``p_empirical`` is the plain permutation p-value; ``tail`` the GPD fit when one was tried.
+    """
 
     observed: float
     null: np.ndarray
     p_value: float
+    method: str = "empirical"
+    p_empirical: float | None = None
+    tail: TailFit | None = None
 
-    def as_dict(self) -> dict[str, float | int | str]:
+    def as_dict(self) -> dict[str, Any]:
         """Summary for the metrics file (without the null values)."""
-        return {"statistic": "out-of-fold AUC", "observed": self.observed,
-                "p_value": self.p_value, "n_permutations": int(len(self.null)),
-                "null_mean": float(np.mean(self.null)) if len(self.null) else float("nan"),
-                "null_q95": float(np.quantile(self.null, 0.95)) if len(self.null) else float("nan")}
+        out: dict[str, Any] = {
+            "statistic": "out-of-fold AUC", "observed": self.observed,
+            "p_value": self.p_value, "p_method": self.method,
+            "p_empirical": self.p_value if self.p_empirical is None else self.p_empirical,
+            "n_permutations": int(len(self.null)),
+            "null_mean": float(np.mean(self.null)) if len(self.null) else float("nan"),
+            "null_q95": float(np.quantile(self.null, 0.95)) if len(self.null) else float("nan")}
+        if self.tail is not None:
+            out["tail"] = asdict(self.tail)
+        return out
 
 
 def permute_labels(y: np.ndarray, rng: np.random.Generator,
@@ -93,7 +108,8 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
                      make_splits: Callable[[np.ndarray], list[Split]], *,
                      n_permutations: int = 100, groups: np.ndarray | None = None,
                      strata: np.ndarray | None = None, repeats: int | None = None,
-                     n_jobs: int = 1, seed: int = 0,
+                     n_jobs: int = 1, seed: int = 0, tail: str = "none",
+                     tail_p_threshold: float = 0.1,
                      description: str | None = None) -> PermutationResult:
     """Permutation p-value of an observed out-of-fold AUC.
 
@@ -118,6 +134,10 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
         Parallel permutations.
     seed : int
         Permutation ``i`` uses the random stream ``(seed, i)``.
+    tail : {"none", "gpd"}
+        ``gpd``: refine p-values below ``tail_p_threshold`` with the generalised Pareto tail
+        approximation (:func:`backpheno.models.tail.tail_p_value`).
+    tail_p_threshold : float
     description : str, optional
         Label of a progress display.
     """
@@ -134,4 +154,8 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
             advance(1)
     values = np.asarray(null, dtype=float)
     p_value = (1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))
+    if tail == "gpd" and len(values):
+        refined, method, fit = tail_p_value(observed, values, p_threshold=tail_p_threshold,
+                                            seed=seed)
+        return PermutationResult(float(observed), values, refined, method, float(p_value), fit)
     return PermutationResult(float(observed), values, float(p_value))

@@ -201,6 +201,8 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -
                 strata=(data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
                         if config.permutation.strata else None),
                 repeats=repeats, n_jobs=config.n_jobs, seed=config.seed,
+                tail=config.permutation.tail,
+                tail_p_threshold=config.permutation.tail_p_threshold,
                 description=f"{arm}: permutations")
             result.metrics["auc_widened"] = widened_auc_ci(
                 result.metrics["auc"], result.permutation.null, config.metrics.level)
@@ -370,7 +372,8 @@ def _log_arm(result: ArmResult) -> None:
     message = (f"arm {result.arm}: n={result.n} ({result.n_responders} responders), OOF AUC "
                f"{auc['estimate']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]")
     if result.permutation is not None:
-        message += f", permutation p={result.permutation.p_value:.3f}"
+        message += (f", permutation p={result.permutation.p_value:.3g} "
+                    f"({result.permutation.method})")
     logger.info(message)
 
 
