@@ -103,9 +103,14 @@ class ModelSettings(StrictModel):
     name: Literal["xgboost", "elastic_net", "random_forest"] = "xgboost"
     params: dict[str, Any] = Field(default_factory=dict, description="fixed hyper-parameters")
     search: SearchSettings = Field(default_factory=SearchSettings)
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="where xgboost trains: cpu, cuda (an error without a GPU) or auto "
+                           "(cuda when there is a GPU)")
 
     @model_validator(mode="after")
     def _known_parameters(self) -> ModelSettings:
+        if self.device == "cuda" and self.name != "xgboost":
+            raise ValueError(f"device: cuda applies to xgboost only, not {self.name}")
         valid = set(make_estimator(self.name).get_params())
         unknown = [k for k in self.params if k not in valid]
         unknown += [k for k in self.search.space if "__" not in k and k not in valid]

@@ -60,6 +60,7 @@ from backpheno.models.permutation import PermutationResult, oof_auc, permutation
 from backpheno.models.pipelines import (
     build_pipeline,
     input_columns,
+    resolve_device,
     search_space,
 )
 from backpheno.models.rundir import (
@@ -138,7 +139,8 @@ def make_tuner(config: TrainConfig, data: TrainingData) -> Tuner:
         data.blocks, model=config.model.name, model_params=config.model.params,
         combat=combat if data.harmonized_columns else None,
         impute=config.preprocess.impute, missing_indicator=config.preprocess.missing_indicator,
-        scale=config.preprocess.scale, filter_k=config.preprocess.filter_k, seed=config.seed)
+        scale=config.preprocess.scale, filter_k=config.preprocess.filter_k, seed=config.seed,
+        device=resolve_device(config.model.device) if config.model.name == "xgboost" else "cpu")
     space = search_space(config.model.search.space)
     grouped = config.cv.scheme != "stratified_kfold"
     return Tuner(pipeline, space, InnerCV(config.cv.inner_folds, grouped, config.seed),
