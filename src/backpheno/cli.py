@@ -178,6 +178,9 @@ def train(
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
     permutations: Annotated[int | None, typer.Option(
         "--permutations", help="Override permutation.n_permutations.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask distributed scheduler address (tcp://host:8786) running the "
+        "folds and permutations, or 'local' for a local cluster of --n-jobs workers.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
 ) -> None:
     """Train one response classifier per arm with nested CV; write a run directory.
@@ -191,7 +194,8 @@ def train(
     from backpheno.models.train import train as run_training
 
     settings = load_config(config, TrainConfig, {"n_jobs": n_jobs,
-                                                 "permutation.n_permutations": permutations})
+                                                 "permutation.n_permutations": permutations,
+                                                 "scheduler_address": scheduler})
     result = run_training(settings, run_dir, overwrite=overwrite)
     for arm, arm_result in result.arms.items():
         if arm_result.status != "ok":

@@ -202,6 +202,9 @@ class TrainConfig(StrictModel):
     permutation: PermutationTestSettings = Field(default_factory=PermutationTestSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     n_jobs: int = Field(1, ge=1, le=256)
+    scheduler_address: str | None = Field(
+        None, description="Dask distributed scheduler (tcp://host:8786) that runs the folds and "
+                          "permutations, or 'local' for a local cluster of n_jobs workers")
     seed: int = Field(0, ge=0)
 
     @property

@@ -37,6 +37,7 @@ from sklearn.pipeline import Pipeline
 
 from backpheno.errors import BackphenoError, InputError
 from backpheno.io import json_clean, write_text
+from backpheno.models.cluster import compute_backend
 from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
     CVResult,
@@ -167,8 +168,11 @@ def _combat_feasibility(config: TrainConfig, data: TrainingData, rows: pd.Index)
     return None
 
 
-def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -> ArmResult:
-    """Nested CV, metrics, permutation test and final model for one arm."""
+def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
+              n_jobs: int | None = None) -> ArmResult:
+    """Nested CV, metrics, permutation test and final model for one arm (folds and
+    permutations in ``n_jobs`` parallel tasks, default ``config.n_jobs``)."""
+    n_jobs = config.n_jobs if n_jobs is None else n_jobs
     arm_rows = data.outcomes[config.arm_column].astype(str) == arm
     labelled = arm_rows & data.y.notna()
     rows = data.outcomes.index[labelled.to_numpy()]
@@ -191,7 +195,7 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -
                                     seed=config.seed)
     try:
         result.cv = nested_cv(tuner, X, y, make_splits(y, n_repeats=config.cv.repeats),
-                              groups=groups, n_jobs=config.n_jobs,
+                              groups=groups, n_jobs=n_jobs,
                               description=f"{arm}: nested CV")
         _score(config, data, result)
         if config.permutation.n_permutations:
@@ -202,7 +206,7 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -
                 n_permutations=config.permutation.n_permutations, groups=groups,
                 strata=(data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
                         if config.permutation.strata else None),
-                repeats=repeats, n_jobs=config.n_jobs, seed=config.seed,
+                repeats=repeats, n_jobs=n_jobs, seed=config.seed,
                 tail=config.permutation.tail,
                 tail_p_threshold=config.permutation.tail_p_threshold,
                 description=f"{arm}: permutations")
@@ -349,10 +353,11 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
                     ", ".join(f"{b.name}={len(b.columns)}" for b in data.blocks))
         tuner = make_tuner(config, data)
         arms = {}
-        for arm in config.arms:
-            logger.info("arm %s", arm)
-            arms[arm] = train_arm(config, data, arm, tuner)
-            _log_arm(arms[arm])
+        with compute_backend(config.scheduler_address, config.n_jobs) as n_jobs:
+            for arm in config.arms:
+                logger.info("arm %s", arm)
+                arms[arm] = train_arm(config, data, arm, tuner, n_jobs)
+                _log_arm(arms[arm])
         counterfactual = counterfactual_predictions(config, data, arms)
         result = TrainResult(config, arms, counterfactual, run)
         write_outputs(run, result, data, input_columns(tuner.pipeline), resolved)
