@@ -11,10 +11,11 @@ fraction of the cost. It is what a permutation test reruns hundreds of times. Wh
   vector; it is fitted once per row set (:class:`RowSetCache`) and its output reused. So are the
   per-column ranks behind the univariate filter: for a new label only the rank sums change
   (:func:`~backpheno.models.select.filter_scores`).
-- **No per-fit overhead.** Steps run on NumPy arrays instead of DataFrames; xgboost is trained
-  with ``xgboost.train`` on a ``DMatrix`` (the scikit-learn wrapper builds a ``QuantileDMatrix``
-  whose sketch costs more than the 100 trees at 150 participants), with the parameters the
-  wrapper would pass, which gives the identical booster.
+- **No per-fit overhead.** Steps run on NumPy arrays instead of DataFrames; xgboost boosts a
+  ``Booster`` on a ``DMatrix`` round by round as ``xgboost.train`` does, without its callback
+  machinery and final cache reset (the scikit-learn wrapper builds a ``QuantileDMatrix`` whose
+  sketch costs more than the 100 trees at 150 participants), with the parameters the wrapper
+  would pass: the identical booster.
 - **No search objects.** The grid (or random) candidates, the inner splits, the mean inner score
   and the choice of the best candidate (first of the best on ties) follow
   :class:`~sklearn.model_selection.GridSearchCV` exactly.
@@ -35,8 +36,7 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.metrics import auc, roc_curve
 from sklearn.model_selection import ParameterGrid, ParameterSampler
-from xgboost import DMatrix, XGBClassifier
-from xgboost import train as xgb_train
+from xgboost import Booster, DMatrix, XGBClassifier
 
 from backpheno.models.cv import Split, Tuner
 from backpheno.models.select import UnivariateFilter, column_ranks, filter_scores, top_k_mask
@@ -174,9 +174,10 @@ def _fit_predict(tuner: Tuner, cache: RowSetCache, y: np.ndarray, train: np.ndar
             held_out = step.transform(held_out)
     model = clone(steps["model"]).set_params(**per_step["model"])
     if isinstance(model, XGBClassifier):
-        booster = xgb_train(model.get_xgb_params(),
-                            DMatrix(values, label=y_train, missing=np.nan, nthread=1),
-                            num_boost_round=model.get_num_boosting_rounds())
+        train_matrix = DMatrix(values, label=y_train, missing=np.nan, nthread=1)
+        booster = Booster(model.get_xgb_params(), [train_matrix])
+        for iteration in range(model.get_num_boosting_rounds()):   # what xgboost.train does,
+            booster.update(train_matrix, iteration)                 # without its callbacks
         return np.asarray(booster.inplace_predict(held_out), dtype=float)
     return model.fit(values, y_train).predict_proba(held_out)[:, 1]
 
