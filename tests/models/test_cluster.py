@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-from models.test_permutation import splits_for, tuner_and_data
 
 from backpheno.models.cluster import compute_backend
 from backpheno.models.cv import nested_cv, outer_splits
 from backpheno.models.permutation import permutation_test
+from models.test_permutation import splits_for, tuner_and_data
 
 
 def run(scheduler: object, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
