@@ -88,14 +88,14 @@ class RowSetCache:
         self._fitted: dict[bytes, tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]] = {}
         self._applied: dict[tuple[bytes, bytes], np.ndarray] = {}
 
+    def _passthrough(self, columns: list[str], rows: np.ndarray) -> np.ndarray:
+        return np.column_stack([self._passed[c][rows] for c in columns])
+
     def _transform(self, fitted: list[Any], rows: np.ndarray) -> np.ndarray:
         parts = []
-        for step, frame, (_, columns) in zip(fitted, self._frames, self.branches,
-                                                  strict=True):
-            if frame is None:
-                parts.append(np.column_stack([self._passed[c][rows] for c in columns]))
-            else:
-                parts.append(_values(step.transform(frame.iloc[rows])))
+        for step, frame, (_, columns) in zip(fitted, self._frames, self.branches, strict=True):
+            parts.append(self._passthrough(columns, rows) if frame is None
+                         else _values(step.transform(frame.iloc[rows])))
         return np.hstack(parts)
 
     def train(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,7 +106,7 @@ class RowSetCache:
             for frame, (branch, columns) in zip(self._frames, self.branches, strict=True):
                 if frame is None:
                     fitted.append(None)
-                    parts.append(np.column_stack([self._passed[c][rows] for c in columns]))
+                    parts.append(self._passthrough(columns, rows))
                 else:
                     step = clone(branch)
                     parts.append(_values(step.fit_transform(frame.iloc[rows])))
