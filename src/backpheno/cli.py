@@ -209,8 +209,11 @@ def train(
         widened = arm_result.metrics.get("auc_widened")
         if widened:
             line += f" (widened [{widened['ci_low']:.3f}, {widened['ci_high']:.3f}])"
-        if arm_result.permutation is not None:
-            line += f" perm p={arm_result.permutation.p_value:.3f}"
+        permutation = arm_result.permutation
+        if permutation is not None:
+            line += f" perm p={permutation.p_value:.3g}"
+            if permutation.method != "empirical":
+                line += f" ({permutation.method})"
         typer.echo(line)
     typer.echo(f"run directory: {result.run_dir.root if result.run_dir else '-'}")
 
