@@ -87,3 +87,17 @@ def test_permutation_null_unchanged_by_fast_path(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("backpheno.models.permutation.fast_path_problem", lambda t: "off")
     slow = permutation_test(tuner, X, y, 0.6, splits, n_permutations=3, seed=9)
     np.testing.assert_allclose(fast.null, slow.null, rtol=0, atol=1e-12)
+
+
+def test_grouped_scheme_same_as_nested_cv() -> None:
+    """Grouped outer and inner splits (e.g. families or clinics) follow nested_cv too."""
+    X, y, _ = arm_data(n=120)
+    base = arm_tuner("elastic_net", {"C": [0.1, 1.0]})
+    tuner = Tuner(base.pipeline, base.space, InnerCV(3, grouped=True, seed=4))
+    groups = np.array([f"g{i % 15}" for i in range(len(y))])
+    splits = outer_splits(y, scheme="group_kfold", n_splits=3, groups=groups, seed=2)
+    slow = nested_cv(tuner, X, y, splits, groups=groups)
+    fast = fast_nested_cv(tuner, X, y, splits, groups)
+    fast["participant_id"] = X.index[fast["position"]]
+    np.testing.assert_allclose(by_participant(fast), by_participant(slow.oof()), rtol=0,
+                               atol=1e-12)
