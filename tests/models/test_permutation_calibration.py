@@ -65,4 +65,4 @@ def test_null_calibration_quick() -> None:
 
 @pytest.mark.slow
 def test_null_calibration_full() -> None:
-    assert_calibrated(p_values(n_datasets=400, n_permutations=19, search=True))
+    assert_calibrated(p_values(n_datasets=300, n_permutations=19, search=True))
