@@ -11,7 +11,10 @@ reads a training run directory (``backpheno train``) and writes into ``<run>/exp
       shap/contrast_shap.parquet    contrast x scale x participant: base_value, output, features
       tables/moderator_ranking.csv  contrast x scale x feature: mean |SHAP|, rank, direction
       tables/moderator_stability.csv    rank frequency over resamples (if resamples > 0)
-      tables/moderator_permutation.csv  permutation p-values of the top moderators (if any)
+      tables/moderator_permutation.csv  permutation p-values of the top moderators (if any):
+                                    p_max (family-wise, accounts for the selection) and
+                                    p_value (per feature, unadjusted)
+      tables/arm_signal.csv         evidence of signal per arm's model (if known)
       tables/moderation.csv         formal arm x moderator interactions (OR, CI, p, q, RD scale)
       tables/moderation_<outcome>.csv   the same for each related outcome
       tables/credibility.csv        ICEMAN-style summary
@@ -46,8 +49,9 @@ from backpheno.explain.moderators import (
 )
 from backpheno.explain.permutation import moderator_permutation_test
 from backpheno.explain.shap import SCALES, explain_arms, select_background, shap_table
+from backpheno.explain.signal import arm_signal, no_signal_arms
 from backpheno.explain.stability import rank_stability, resample_indices, resample_rankings
-from backpheno.io import atomic_path, write_json
+from backpheno.io import atomic_path, read_json, write_json
 
 logger = logging.getLogger("backpheno.explain")
 
@@ -114,6 +118,11 @@ class FigureSettings(StrictModel):
     max_display: int = Field(15, ge=1)
     dependence: int = Field(4, ge=0, description="dependence plots of the strongest moderators")
     forest_rows: int = Field(25, ge=1)
+    forest_by: Literal["construct", "feature"] = Field(
+        "construct", description="construct: one forest-plot row per construct and contrast (the "
+                                 "best-scoring indicator); feature: every indicator")
+    construct_r: float = Field(0.8, gt=0, le=1, description="features with |Spearman r| at "
+                                                            "least this form one construct")
 
 
 class ExplainSettings(StrictModel):
@@ -131,6 +140,10 @@ class ExplainSettings(StrictModel):
     formal: FormalSettings = Field(default_factory=FormalSettings)
     hypotheses: list[Hypothesis] = Field(default_factory=list)
     figures: FigureSettings = Field(default_factory=FigureSettings)
+    signal_p_level: float = Field(
+        0.05, gt=0, lt=1, description="an arm whose AUC permutation p-value (training) is above "
+                                      "this, or whose AUC interval contains 0.5, has no evidence "
+                                      "of signal: its contrasts are marked")
     n_jobs: int = Field(1, ge=1, le=256)
     seed: int = Field(0, ge=0)
 
@@ -170,6 +183,9 @@ class ExplainInputs:
         stability and permutation analyses (default: clones of ``models``). Needed when the
         fitted models do not carry their hyper-parameters, e.g. an xgboost model loaded from
         its JSON file (its scikit-learn parameters read as None).
+    signal : DataFrame, optional
+        :func:`~backpheno.explain.signal.arm_signal` of the models (arm, signal, reason, ...):
+        contrasts with an arm without signal are marked in the tables and figures.
     """
 
     models: dict[str, Any]
@@ -181,6 +197,7 @@ class ExplainInputs:
     outcome: str = "responder"
     formal_arms: list[str] | None = None
     templates: dict[str, Any] | None = None
+    signal: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         for name in ("y", "arm", "covariates"):
@@ -196,6 +213,14 @@ class ExplainInputs:
     @property
     def arms(self) -> list[str]:
         return list(self.models)
+
+    @property
+    def arms_without_signal(self) -> dict[str, str]:
+        """Explained arms whose model shows no evidence of signal -> why."""
+        if self.signal is None:
+            return {}
+        rows = self.signal[~self.signal["signal"].astype(bool)]
+        return {a: r for a, r in zip(rows["arm"], rows["reason"], strict=True) if a in self.models}
 
     @property
     def trial_arms(self) -> list[str]:
@@ -264,6 +289,10 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     paths["arm_shap"] = _write_parquet(out / "shap" / "arm_shap.parquet", shap_table(per_arm))
 
     contrasts = arm_contrasts(inputs.arms, settings.contrasts)
+    weak = inputs.arms_without_signal
+    marks = {c.name: ",".join(no_signal_arms(c.weights, list(weak))) for c in contrasts}
+    if inputs.signal is not None:
+        paths["signal"] = _write_csv(out / "tables" / "arm_signal.csv", inputs.signal)
     tic = time.time()
     by_scale = {scale: contrast_shap(per_arm, contrasts, scale) for scale in settings.scales}
     timings["contrast_shap_s"] = time.time() - tic
@@ -274,6 +303,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     rd = by_scale["probability"]
     ranking = pd.concat([moderator_ranking(r, X[features]).assign(scale=s)
                          for s, r in by_scale.items()], ignore_index=True)
+    ranking["no_signal_arms"] = ranking["contrast"].map(marks)
     paths["ranking"] = _write_csv(out / "tables" / "moderator_ranking.csv", ranking)
     rd_ranking = ranking[ranking["scale"] == "probability"].drop(columns="scale")
 
@@ -303,7 +333,8 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
             background, contrasts, rd_ranking, n_permutations=settings.permutation.n_permutations,
             strata=strata_key, explain=X, features=features, seed=settings.seed,
             n_jobs=settings.n_jobs)
-        permutation = null.table[null.table["rank"] <= settings.permutation.top_k]
+        permutation = null.table[null.table["rank"] <= settings.permutation.top_k].assign(
+            no_signal_arms=lambda t: t["contrast"].map(marks))
         timings["permutation_s"] = time.time() - tic
         paths["permutation"] = _write_csv(out / "tables" / "moderator_permutation.csv",
                                           permutation)
@@ -333,7 +364,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     paths["credibility"] = _write_csv(out / "tables" / "credibility.csv", credibility)
 
     tic = time.time()
-    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures")
+    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures", weak)
     paths.update({f"figure_{name}": path for name, path in figures.items()})
     timings["figures_s"] = time.time() - tic
 
@@ -357,8 +388,12 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
                                if scale == s) for s in settings.scales},
             **{f"contrast_{s}": max(c.additivity_error() for c in by_scale[s].values())
                for s in settings.scales}},
-        "contrasts": [{"name": c.name, "kind": c.kind, "weights": c.weights, "label": c.label}
+        "contrasts": [{"name": c.name, "kind": c.kind, "weights": c.weights, "label": c.label,
+                       "no_signal_arms": no_signal_arms(c.weights, list(weak))}
                       for c in contrasts],
+        "arms_without_signal": weak,
+        "signal_p_level": settings.signal_p_level,
+        "moderator_permutation": _familywise_summary(permutation),
         "formal_covariates": covariates,
         "figures": {name: str(path.relative_to(out)) for name, path in figures.items()},
         "settings": settings.model_dump(mode="json"),
@@ -397,6 +432,9 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
     if not loaded:
         raise InputError("the run has no fitted arm model (see models/manifest.json)",
                          file=run_dir / "models" / "manifest.json")
+    metrics = run_dir / "metrics" / "metrics.json"
+    signal = (arm_signal(read_json(metrics), (settings or ExplainSettings()).signal_p_level)
+              if metrics.is_file() else None)
     data = load_training_data(config)
     pipeline = make_tuner(config, data.blocks).pipeline
     templates = {arm: clone(pipeline).set_params(**(m.entry.get("best_params") or {}))
@@ -408,7 +446,7 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
         X=data.X[first.input_columns], features=features,
         y=data.y.astype("Float64").astype(float), arm=data.outcomes[config.arm_column],
         covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms),
-        templates=templates)
+        templates=templates, signal=signal)
     return explain(inputs, settings or ExplainSettings(), run_dir / EXPLAIN_DIR)
 
 
@@ -449,14 +487,26 @@ def _moderation(data: pd.DataFrame, outcome: str, candidates: list[str], arms: l
                             level=settings.formal.level, adjust=settings.formal.adjust)
 
 
+def _familywise_summary(permutation: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Per contrast: the top moderator and its family-wise permutation p (the global test of
+    any SHAP moderation in the contrast)."""
+    if permutation is None or permutation.empty:
+        return []
+    top = permutation.sort_values("rank").groupby("contrast", sort=False).head(1)
+    return [{"contrast": r.contrast, "top_feature": r.feature, "p_familywise": float(r.p_max),
+             "n_permutations": int(r.n_permutations)} for r in top.itertuples(index=False)]
+
+
 def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.DataFrame,
-             X: pd.DataFrame, settings: ExplainSettings, folder: Path) -> dict[str, Path]:
+             X: pd.DataFrame, settings: ExplainSettings, folder: Path,
+             weak: Mapping[str, str]) -> dict[str, Path]:
     figs = {}
     for (arm, scale), result in per_arm.items():
         if scale == "probability":
             figs[f"beeswarm_{_safe(arm)}"] = plots.beeswarm(
-                result, X, settings.figures.max_display)
-    figs["moderator_ranking"] = plots.moderator_heatmap(ranking, settings.figures.max_display)
+                result, X, settings.figures.max_display, no_signal=arm in weak)
+    figs["moderator_ranking"] = plots.moderator_heatmap(ranking, settings.figures.max_display,
+                                                        no_signal=list(weak))
     predictions = pd.DataFrame({arm: r.output for (arm, scale), r in per_arm.items()
                                 if scale == "probability"})
     pairs = ranking[ranking["kind"] == "pair"].sort_values(["rank", "mean_abs_shap"],
@@ -469,10 +519,16 @@ def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.Da
             continue
         shown.append(row.feature)
         figs[f"dependence_{_safe(row.feature)}__{_safe(row.contrast)}"] = plots.dependence_by_arm(
-            row.feature, X, predictions, rd[row.contrast])
+            row.feature, X, predictions, rd[row.contrast], no_signal=list(weak))
     pair_rows = formal[formal["kind"] == "pair"]
     if pair_rows["estimate"].notna().any():
-        figs["forest_interactions"] = plots.forest_plot(pair_rows, settings.figures.forest_rows)
+        construct = (plots.constructs(X, list(pair_rows["moderator"].unique()),
+                                      list(pair_rows.sort_values("p")["moderator"].unique()),
+                                      settings.figures.construct_r)
+                     if settings.figures.forest_by == "construct" else None)
+        figs["forest_interactions"] = plots.forest_plot(
+            pair_rows, settings.figures.forest_rows,
+            construct=None if construct is None else construct.to_dict())
     written = plots.write_figures(figs, folder)
     return {name: files["png"] for name, files in written.items()}
 
