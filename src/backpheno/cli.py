@@ -90,9 +90,8 @@ def simulate(
     else:
         settings = validate_config({k: v for k, v in overrides.items() if v is not None},
                                    SimulateConfig, source="command line")
-    result = run(settings, out, overwrite=overwrite, log_file=Path(out) / "logs" / "simulate.log")
-    n_deep = int(result.participants["deep_phenotyping"].sum())
-    typer.echo(f"wrote {len(result.participants)} participants ({n_deep} deep) to {result.root}")
+    # the last message ("wrote N participants ...") is logged by the simulation itself
+    run(settings, out, overwrite=overwrite, log_file=Path(out) / "logs" / "simulate.log")
 
 
 @app.command()
@@ -105,7 +104,8 @@ def extract(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (overrides the "
                                              "config).")] = None,
     allow_failures: Annotated[bool, typer.Option(
-        "--allow-failures", help="Exit 0 even if some participants failed.")] = False,
+        "--allow-failures", help="Exit 0 even if some participants failed (a bare flag: "
+                                 "write --allow-failures, not --allow-failures true).")] = False,
 ) -> None:
     """Extract one feature table from a dataset, with outcomes and the SMART regime export.
 
@@ -127,6 +127,8 @@ def extract(
     typer.echo(f"feature table: {run.paths['parquet']}")
     typer.echo(f"regime export: {run.paths['smart_parquet']}")
     if run.result.failures and not allow_failures:
+        typer.echo("exit status 1: some participants failed (QC rows above); add "
+                   "--allow-failures to exit 0 with the same outputs", err=True)
         raise typer.Exit(code=1)
 
 

@@ -282,6 +282,8 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     paths["background"] = _write_csv(out / "background.csv",
                                      pd.DataFrame({"participant_id": background.index}))
 
+    logger.info("explain: SHAP values of %d arms for %d participants (background %d)",
+                len(inputs.models), len(X), len(background))
     tic = time.time()
     per_arm = explain_arms(inputs.models, X, background, scales=settings.scales,
                            features=features)
@@ -311,6 +313,8 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     fit_arms = refit_each_arm(inputs.templates or inputs.models)
     stability = None
     if settings.stability.n_resamples:
+        logger.info("explain: rank stability over %d %s resamples (every arm refitted)",
+                    settings.stability.n_resamples, settings.stability.scheme)
         tic = time.time()
         samples = resample_indices(inputs.arm.loc[training], settings.stability.n_resamples,
                                    scheme=settings.stability.scheme,
@@ -324,6 +328,8 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
 
     permutation = None
     if settings.permutation.n_permutations:
+        logger.info("explain: %d permutations of the arm labels (every arm refitted)",
+                    settings.permutation.n_permutations)
         tic = time.time()
         columns = [c for c in settings.permutation.strata if c in inputs.covariates.columns]
         strata_key = (inputs.covariates.loc[training, columns].astype("string").fillna("n/a")
@@ -341,6 +347,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
 
     tic = time.time()
     candidates = _candidates(settings, features, rd_ranking)
+    logger.info("explain: formal moderation of %d candidate moderators", len(candidates))
     formal_data, covariates = _formal_data(inputs, settings)
     formal_contrasts = arm_contrasts(inputs.trial_arms, settings.contrasts)
     formal = _moderation(formal_data, inputs.outcome, candidates, inputs.trial_arms, covariates,
@@ -363,6 +370,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
                                  alpha=settings.formal.alpha)
     paths["credibility"] = _write_csv(out / "tables" / "credibility.csv", credibility)
 
+    logger.info("explain: figures")
     tic = time.time()
     figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures", weak)
     paths.update({f"figure_{name}": path for name, path in figures.items()})
