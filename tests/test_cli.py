@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 from typer.testing import CliRunner
@@ -56,6 +57,10 @@ def test_extract_writes_table_outcomes_and_regime_export(small_cohort, tmp_path)
                  "extract_summary.json"):
         assert (out / name).is_file(), name
     assert "regime export" in result.output
+    # CSV sidecars for R: logicals as TRUE/FALSE, missing as NA
+    with (out / "outcomes.csv").open(newline="") as handle:
+        responder = {row["responder"] for row in csv.DictReader(handle)}
+    assert responder <= {"TRUE", "FALSE", "NA"} and {"TRUE", "FALSE"} & responder
 
 
 def test_extract_rejects_a_missing_dataset_before_any_work(tmp_path):
