@@ -70,3 +70,10 @@ def test_extract_rejects_a_missing_dataset_before_any_work(tmp_path):
     assert result.exit_code == 2
     assert "dataset: path does not exist" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_score_help_lists_every_pgic_coding():
+    from backpheno.questionnaires.instruments.pain import PGIC_CODINGS
+
+    text = runner.invoke(app, ["score", "--help"], terminal_width=200).output
+    assert all(coding in text for coding in PGIC_CODINGS), text

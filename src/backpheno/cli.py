@@ -224,7 +224,9 @@ def score(
                                                 "override it.")] = None,
     pgic_coding: Annotated[str | None, typer.Option(
         "--pgic-coding", help="How the PGIC answers are numbered: bacpac_0_6 "
-        "(0 = very much improved .. 6 = very much worse) or common_1_7.")] = None,
+        "(0 = very much improved .. 6 = very much worse), common_1_7 (1 = very much improved "
+        ".. 7 = very much worse) or reversed_1_7 (1 = very much worse .. 7 = very much "
+        "improved).")] = None,
     invalid_answers: Annotated[str | None, typer.Option(
         "--invalid-answers", help="error (default: one error listing every problem) or "
         "set_missing (record each in the QC table).")] = None,
