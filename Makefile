@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo
 NJOBS ?= 2
 
-.PHONY: demo test venv lint bench clean-demo
+.PHONY: demo test venv lint bench clean-demo docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,8 @@ bench: $(STAMP)
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
+
+# The documentation site (Sphinx + MyST): reference pages generated from the code, notebooks
+# rendered with their stored outputs, warnings are errors. Output: docs/_build/html/index.html.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html -q docs docs/_build/html
