@@ -96,9 +96,10 @@ def test_family_wise_p_accounts_for_selecting_the_top_feature_without_moderators
 
 @pytest.mark.slow
 def test_family_wise_p_of_the_top_feature_on_null_cohorts(tmp_path, make_cohort, booster):
-    """Slow (about 15 min on one core): ten simulated 600-participant trials without moderators, xgboost per
-    arm, 19 permutations within site. For every pair of arms the top-ranked feature's
-    family-wise p is above 0.05 in at least 9 of the 10 seeds (prints the table)."""
+    """Slow (about 20 min on one core): ten simulated 600-participant trials without
+    moderators, xgboost per arm, 19 permutations within site. For every pair of arms the
+    top-ranked feature's family-wise p is above 0.05 in at least 9 of the 10 seeds (prints the
+    table)."""
     from backpheno.explain.shap import select_background
 
     arms = ["ESC", "ACT", "EBEM", "DUL"]
