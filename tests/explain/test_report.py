@@ -67,7 +67,7 @@ def test_report_sections_and_contents(explained_run):
         assert f'<section id="{section}">' in text
     assert "not available" not in text
     assert "unreadable file" in text  # the QC problem of the fixture
-    assert "0.60 (0.50-0.75)" in text  # ESC's AUC with its CI
+    assert "0.60\u00a0(0.50\u20110.75)" in text  # ESC's AUC with its CI, never wrapped
     assert "too few &lt;responders&gt; &amp; others" in text  # escaped once, not twice
     assert "interventional SHAP values" in text and "Benjamini-Hochberg" in text
     assert "40 participants" in text  # the background size in the methods
@@ -181,12 +181,13 @@ def test_contrasts_with_an_arm_without_signal_are_marked(explained_run):
     marked = set(ranking.loc[ranking["no_signal_arms"].fillna("") != "", "contrast"])
     assert marked == {"ACT_vs_ESC", "DUL_vs_ESC", "ESC_vs_rest", "ACT_vs_rest", "DUL_vs_rest"}
     top = _table_after(text, "Top 5 moderators per contrast")
-    assert top["contrast"].str.contains("no signal: ESC").sum() == 5 * len(marked)
-    assert not top.loc[top["contrast"].str.startswith("DUL_vs_ACT"), "contrast"].str.contains(
-        "no signal").any()
+    flagged = top.loc[top["no signal"] == "ESC", "contrast"]
+    assert set(flagged) == marked and len(flagged) == 5 * len(marked)
+    assert (top.loc[top["contrast"] == "DUL_vs_ACT", "no signal"] == "").all()
     performance = _table_after(text, '<section id="performance">').set_index("arm")
-    assert performance.loc["ESC", "signal"].startswith("none: AUC 0.50")
+    assert performance.loc["ESC", "signal"] == "none (see below)"
     assert performance.loc["ACT", "signal"] == "yes"
+    assert "<b>ESC</b> (AUC 0.50 with interval 0.41-0.59 containing 0.5" in text
     assert "No evidence of signal" in text and "permutation p 0.55 &gt; 0.05" in text
 
 

@@ -91,7 +91,7 @@ def moderator_heatmap(ranking: pd.DataFrame, top_n: int = 15,
     Rows: features in the ``top_n`` of at least one contrast, ordered by their best rank (then
     by their largest mean |SHAP|), at most ``max_rows``; cells annotated with the rank within
     the contrast. Contrasts involving an arm in ``no_signal`` are labelled with
-    :data:`NO_SIGNAL_MARK` and hatched.
+    :data:`NO_SIGNAL_MARK` in red.
     """
     contrasts = list(contrasts or ranking["contrast"].unique())
     sub = ranking[ranking["contrast"].isin(contrasts)]
@@ -115,13 +115,12 @@ def moderator_heatmap(ranking: pd.DataFrame, top_n: int = 15,
                 ax.text(j, i, int(rank), ha="center", va="center", fontsize=7,
                         color="black" if matrix[i, j] > bright else "white")
     weak = [_involves(c, no_signal) for c in contrasts]
-    for j, flagged in enumerate(weak):
-        if flagged:
-            ax.add_patch(plt.Rectangle((j - 0.5, -0.5), 1, len(features), fill=False,
-                                       hatch="//", edgecolor="0.85", lw=0))
     ax.set_xticks(range(len(contrasts)),
                   [c.replace("_vs_", " vs ") + (NO_SIGNAL_MARK if w else "")
                    for c, w in zip(contrasts, weak, strict=True)], rotation=45, ha="right")
+    for label, flagged in zip(ax.get_xticklabels(), weak, strict=True):
+        if flagged:
+            label.set_color("#b00")
     ax.set_yticks(range(len(features)), features, fontsize=8)
     fig.colorbar(image, ax=ax, label="mean |SHAP| of the risk difference")
     ax.set_title(f"Moderator ranking\n(numbers: rank within the contrast, top {top_n})",

@@ -290,16 +290,21 @@ def _performance_section(run: _Run) -> str:
         else:
             row["AUC (95% CI)"] = str(m.get("reason", ""))
         if arm in weak:
-            row["signal"] = f"none: {weak[arm]}"
+            row["signal"] = "none (see below)"
         elif m.get("status") == "ok":
             row["signal"] = "yes"
         rows.append(row)
-    parts = [_html_table(pd.DataFrame(rows)),
-             "<p class=\"meta\">Out-of-fold predictions of the nested cross-validation "
-             "(averaged over repeats). " + html.escape(
-                 "; ".join(f"{k}: {v}" for k, v in (run.metrics.get("definitions") or {}).items()
-                           if k in ("auc", "calibration_slope", "calibration_intercept",
-                                    "oe_ratio", "ici", "permutation"))) + "</p>"]
+    parts = [_html_table(pd.DataFrame(rows))]
+    if weak:
+        parts.append('<p class="note">No evidence of signal: ' + "; ".join(
+            f"<b>{_e(a)}</b> ({_e(r)})" for a, r in weak.items()) + ". Its contrasts are "
+            f"marked <i>{NO_SIGNAL}</i> in the moderator section.</p>")
+    parts.append("<p class=\"meta\">Out-of-fold predictions of the nested cross-validation "
+                 "(averaged over repeats). " + html.escape(
+                     "; ".join(f"{k}: {v}" for k, v in (run.metrics.get("definitions") or {})
+                               .items() if k in ("auc", "calibration_slope",
+                                                 "calibration_intercept", "oe_ratio", "ici",
+                                                 "permutation"))) + "</p>")
     figures = []
     for arm in arms:
         for kind in ("roc", "calibration"):
@@ -328,10 +333,9 @@ def _moderator_section(run: _Run) -> str:
             columns={"p_max": FAMILYWISE, "p_value": PER_FEATURE}),
             on=["contrast", "feature"], how="left")
     weak = run.explain.get("arms_without_signal") or {}
-    if "no_signal_arms" in top.columns:
-        top["contrast"] = [c + (f" ({NO_SIGNAL}: {a})" if isinstance(a, str) and a else "")
-                           for c, a in zip(top["contrast"], top["no_signal_arms"], strict=True)]
-    columns = [c for c in ("contrast", "rank", "feature", "mean_abs_shap", "direction",
+    if "no_signal_arms" in top.columns and top["no_signal_arms"].notna().any():
+        top[NO_SIGNAL] = top["no_signal_arms"].fillna("")
+    columns = [c for c in ("contrast", NO_SIGNAL, "rank", "feature", "mean_abs_shap", "direction",
                            "top_k_frequency", "median_rank", FAMILYWISE, PER_FEATURE)
                if c in top.columns]
     background = summary.get("background", {})
@@ -343,8 +347,8 @@ def _moderator_section(run: _Run) -> str:
         f"first arm of the contrast.</p>",
         _figures([(_explain_figure(run, "moderator_ranking"),
                    "Moderator ranking across contrasts" + (
-                       f"; hatched: contrasts with an arm whose model shows no signal "
-                       f"({', '.join(weak)})" if weak else ""))]),
+                       f"; labelled (no signal), in red: contrasts with an arm whose model "
+                       f"shows no signal ({', '.join(weak)})" if weak else ""))]),
         f"<h3>Top {k} moderators per contrast</h3>" + _html_table(top[columns]),
     ]
     if permutation is not None:
@@ -683,7 +687,8 @@ def _ci(entry: dict[str, Any] | None, digits: int = 2) -> str:
         return "n/a"
     if low is None or high is None:
         return _num(estimate, digits)
-    return f"{estimate:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+    # no-break space and non-breaking hyphen: an interval never wraps inside a table cell
+    return f"{estimate:.{digits}f}\u00a0({low:.{digits}f}\u2011{high:.{digits}f})"
 
 
 def _num(value: Any, digits: int) -> str:

@@ -55,7 +55,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from backpheno.errors import InputError
-from backpheno.progress import progress_bar
 
 Scale = Literal["log_odds", "probability"]
 SCALES: tuple[str, ...] = ("log_odds", "probability")
@@ -257,12 +256,10 @@ def explain_arms(models: Mapping[str, Any], X: pd.DataFrame, background: pd.Data
         ``(arm, scale)`` -> :class:`ArmShap`.
     """
     results = {}
-    with progress_bar(len(models), f"SHAP values of {len(X)} participants") as advance:
-        for arm, model in models.items():
-            for scale, result in explain_arm(model, X, background, arm=arm, scales=scales,
-                                             features=features).items():
-                results[(arm, scale)] = result
-            advance(1)
+    for arm, model in models.items():
+        for scale, result in explain_arm(model, X, background, arm=arm, scales=scales,
+                                         features=features).items():
+            results[(arm, scale)] = result
     columns: list[str] = []
     for result in results.values():
         columns += [c for c in result.values.columns if c not in columns]
