@@ -191,13 +191,33 @@ def test_contrasts_with_an_arm_without_signal_are_marked(explained_run):
     assert "No evidence of signal" in text and "permutation p 0.55 &gt; 0.05" in text
 
 
-def test_credibility_summary_has_one_row_per_passing_moderator(explained_run):
+def test_credibility_summary_has_one_row_per_passing_construct(explained_run):
     run, result, *_ = explained_run
     text = build_report(run)
     section = text[text.index('<section id="credibility">'):]
-    summary = _table_after(section, "Summary: one row per moderator")
+    summary = _table_after(section, "Summary: one row per construct")
     passing = result.credibility[result.credibility["q"] < 0.05]
     assert sorted(summary["moderator"]) == sorted(passing["moderator"].unique())
     assert summary["moderator"].is_unique
     full = section[section.index("<details>"):section.index("</details>")]
-    assert len(_table_after(full, "<table")) == len(result.credibility)
+    assert len(_table_after(full, "<table")) == len(passing)
+
+
+def test_credibility_digest_has_one_row_per_construct():
+    from backpheno.explain.report import credibility_digest
+
+    table = pd.DataFrame({
+        "moderator": ["anx.raw", "anx.t", "anx.t", "pain", "noise"],
+        "contrast": ["A_vs_B", "A_vs_B", "C_vs_B", "C_vs_B", "A_vs_B"],
+        "p": [0.001, 0.002, 0.004, 0.003, 0.5], "q": [0.01, 0.01, 0.02, 0.02, 0.6],
+        "item3_chance": ["probably yes"] * 4 + ["definitely no"],
+        "item4_multiplicity": ["probably yes"] * 5, "shap_rank": [1, 2, 4, 3, 9]})
+    construct = pd.Series({"anx.raw": "anx.raw", "anx.t": "anx.raw", "pain": "pain",
+                           "noise": "noise"})
+    digest, constant = credibility_digest(table, 0.05, construct)
+    assert list(digest["moderator"]) == ["anx.raw", "pain"]
+    assert digest.iloc[0]["contrasts with q < 0.05"] == "A_vs_B, C_vs_B"
+    assert digest.iloc[0]["related indicators passing"] == "anx.t"
+    assert constant == {"item3_chance": "probably yes", "item4_multiplicity": "probably yes"}
+    plain, _ = credibility_digest(table, 0.05)
+    assert list(plain["moderator"]) == ["anx.raw", "anx.t", "pain"]

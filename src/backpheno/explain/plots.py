@@ -181,7 +181,9 @@ def constructs(X: pd.DataFrame, features: Sequence[str], order: Sequence[str] | 
     """Group features that measure one construct: a feature joins the construct of the first
     earlier feature (in ``order``, e.g. by p-value) with ``|Spearman r| >= min_r``, else starts
     its own. Returns feature -> construct (the name of its first member)."""
-    order = [f for f in (order or features) if f in X.columns]
+    wanted = set(features)
+    order = [f for f in dict.fromkeys([*(order or []), *features])
+             if f in wanted and f in X.columns]
     ranks = X[order].rank()
     corr = ranks.corr(min_periods=10).abs().fillna(0.0)
     leaders: list[str] = []

@@ -390,6 +390,10 @@ def _permutation_note(permutation: pd.DataFrame) -> str:
             f"The smallest attainable p is 1/{n + 1} = {1 / (n + 1):.3f}.</p>")
 
 
+#: Rows of the formal table shown before the rest is collapsed.
+FORMAL_ROWS = 25
+
+
 def _formal_section(run: _Run) -> str:
     table = run.table("moderation.csv")
     if table is None:
@@ -421,9 +425,13 @@ def _formal_section(run: _Run) -> str:
                if len(flagged) else f"no test passes q &lt; {alpha:g}; the 10 smallest p-values")
     omnibus = table[table["kind"] == "omnibus"].sort_values("p").head(10)
     covariates = ", ".join(run.explain.get("formal_covariates", [])) or "no covariates"
+    first = _html_table(out.head(FORMAL_ROWS))
+    if len(out) > FORMAL_ROWS:
+        first += (f"<details><summary>The other {len(out) - FORMAL_ROWS} tests at q &lt; "
+                  f"{alpha:g}</summary>" + _html_table(out.iloc[FORMAL_ROWS:]) + "</details>")
     parts = [f"<p>{n_moderators} candidate moderators, one model each "
              f"(outcome ~ arm × moderator + {_e(covariates)}).</p>",
-             f"<h3>{heading}</h3>" + _html_table(out)]
+             f"<h3>{heading}</h3>" + first]
     forest = _explain_figure(run, "forest_interactions")
     if forest is not None:
         parts.append(_figures([(forest, "Interaction estimates (pairs of arms)")]))
@@ -443,20 +451,31 @@ CREDIBILITY_COLUMNS = ("moderator", "contrast", "item1_a_priori", "item2_prior_e
                        "related_outcomes", "overall")
 
 
-def credibility_digest(table: pd.DataFrame, alpha: float) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One row per moderator with at least one contrast at ``q < alpha`` (its smallest-p
-    contrast, and how many contrasts pass), sorted by p; columns that take one value on every
-    row are returned separately (column -> value) instead of repeated."""
-    passing = table[table["q"] < alpha].sort_values("p", kind="stable")
+def credibility_digest(table: pd.DataFrame, alpha: float,
+                       construct: pd.Series | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per moderator (or per construct, given ``construct``: feature -> construct) with
+    at least one contrast at ``q < alpha``: its smallest-p contrast, the contrasts that pass and
+    the other indicators of the construct that pass, sorted by p. Columns that take one value on
+    every row are returned separately (column -> value) instead of repeated."""
+    passing = table[table["q"] < alpha].sort_values("p", kind="stable").copy()
     if passing.empty:
         return passing.reindex(columns=["moderator"]), {}
-    counts = passing.groupby("moderator")["contrast"].agg(
-        lambda c: f"{len(c)}: " + ", ".join(c) if len(c) > 1 else "1")
-    best = passing.drop_duplicates("moderator").copy()
-    best.insert(2, f"contrasts with q < {alpha:g}", best["moderator"].map(counts).to_numpy())
+    key = (passing["moderator"].map(lambda m: construct.get(m, m)) if construct is not None
+           else passing["moderator"])
+    passing["_key"] = key.to_numpy()
+    contrasts = passing.groupby("_key")["contrast"].agg(lambda c: ", ".join(dict.fromkeys(c)))
+    best = passing.drop_duplicates("_key").copy()
+    added = {f"contrasts with q < {alpha:g}": best["_key"].map(contrasts).to_numpy()}
+    if construct is not None:
+        related = passing.groupby("_key")["moderator"].agg(lambda m: list(dict.fromkeys(m)))
+        added["related indicators passing"] = [
+            ", ".join(m for m in related[k] if m != first)
+            for k, first in zip(best["_key"], best["moderator"], strict=True)]
+    for offset, (name, values) in enumerate(added.items()):
+        best.insert(2 + offset, name, values)
     columns = [c for c in CREDIBILITY_COLUMNS if c in best.columns]
-    best = best[columns[:2] + [f"contrasts with q < {alpha:g}"] + columns[2:] + ["p", "q"]]
-    constant = {c: str(best[c].iloc[0]) for c in best.columns[3:]
+    best = best[columns[:2] + list(added) + columns[2:] + ["p", "q"]]
+    constant = {c: str(best[c].iloc[0]) for c in best.columns[2 + len(added):]
                 if c not in ("p", "q") and (best[c].astype(str) == str(best[c].iloc[0])).all()}
     return best.drop(columns=list(constant)), constant
 
@@ -466,14 +485,22 @@ def _credibility_section(run: _Run) -> str:
     if table is None:
         return _missing("explain/tables/credibility.csv")
     alpha = float(((run.explain.get("settings") or {}).get("formal") or {}).get("alpha", 0.05))
-    digest, constant = credibility_digest(table, alpha)
+    constructs = run.table("constructs.csv")
+    construct = (constructs.set_index("feature")["construct"] if constructs is not None
+                 else None)
+    digest, constant = credibility_digest(table, alpha, construct)
+    unit = ("construct (features whose values correlate with |Spearman r| &ge; "
+            f"{_e(_construct_r(run))} count as one; the best-scoring indicator is shown)"
+            if construct is not None else "moderator")
+    passing = table[table["q"] < alpha]
     intro = ("<p>Items 3-5 are answered automatically from the analysis; item 1 from the "
              "hypotheses declared in the configuration (a time-stamped protocol must confirm "
              "them); item 2 (prior evidence) and the overall rating need a person. "
-             f"<b>Summary: one row per moderator with a formal interaction test at q &lt; "
-             f"{alpha:g}</b> in at least one contrast (its smallest-p contrast shown). The full "
-             f"table ({len(table)} moderator × contrast rows) is below, collapsed, and in "
-             "<code>explain/tables/credibility.csv</code> with the basis of every answer.</p>")
+             f"<b>Summary: one row per {unit} with a formal interaction test at q &lt; "
+             f"{alpha:g}</b> in at least one contrast (its smallest-p contrast shown). All "
+             f"{len(passing)} moderator × contrast rows at q &lt; {alpha:g} are below, "
+             f"collapsed; <code>explain/tables/credibility.csv</code> holds every one of the "
+             f"{len(table)} rows with the basis of every answer.</p>")
     if digest.empty:
         body = f"<p>No moderator has a formal test at q &lt; {alpha:g}.</p>"
     else:
@@ -482,9 +509,16 @@ def _credibility_section(run: _Run) -> str:
         if constant:
             body += ("<p class=\"meta\">Same answer on every row above: " + "; ".join(
                 f"{_e(c)} = {_e(v)}" for c, v in constant.items()) + ".</p>")
-    full = table[[c for c in (*CREDIBILITY_COLUMNS, "p", "q") if c in table.columns]]
-    return (intro + body + f"<details><summary>Full credibility table ({len(full)} rows)"
-            "</summary>" + _html_table(full.sort_values("p", kind="stable")) + "</details>")
+    if passing.empty:
+        return intro + body
+    full = passing[[c for c in (*CREDIBILITY_COLUMNS, "p", "q") if c in passing.columns]]
+    return (intro + body + f"<details><summary>Every moderator × contrast at q &lt; {alpha:g} "
+            f"({len(full)} rows)</summary>" + _html_table(full.sort_values("p", kind="stable"))
+            + "</details>")
+
+
+def _construct_r(run: _Run) -> Any:
+    return ((run.explain.get("settings") or {}).get("figures") or {}).get("construct_r", 0.8)
 
 
 def _methods_section(run: _Run) -> str:

@@ -18,6 +18,7 @@ reads a training run directory (``backpheno train``) and writes into ``<run>/exp
       tables/moderation.csv         formal arm x moderator interactions (OR, CI, p, q, RD scale)
       tables/moderation_<outcome>.csv   the same for each related outcome
       tables/credibility.csv        ICEMAN-style summary
+      tables/constructs.csv         feature -> construct (features correlated >= construct_r)
       figures/*.png, *.svg          beeswarms, ranking heatmap, dependence plots, forest plot
 """
 
@@ -362,6 +363,11 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
             out / "tables" / f"moderation_{_safe(other.column)}.csv", related[other.column])
     timings["formal_s"] = time.time() - tic
 
+    tested = formal[formal["kind"] != "omnibus"].sort_values("p", kind="stable")
+    construct = plots.constructs(X, candidates, list(tested["moderator"].unique()),
+                                 settings.figures.construct_r)
+    paths["constructs"] = _write_csv(out / "tables" / "constructs.csv",
+                                     construct.rename_axis("feature").reset_index())
     credibility = iceman_summary(formal, ranking=rd_ranking, stability=stability,
                                  hypotheses=[h.model_dump() for h in settings.hypotheses],
                                  related=related,
@@ -372,7 +378,8 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
 
     logger.info("explain: figures")
     tic = time.time()
-    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures", weak)
+    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures", weak,
+                       construct)
     paths.update({f"figure_{name}": path for name, path in figures.items()})
     timings["figures_s"] = time.time() - tic
 
@@ -507,7 +514,7 @@ def _familywise_summary(permutation: pd.DataFrame | None) -> list[dict[str, Any]
 
 def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.DataFrame,
              X: pd.DataFrame, settings: ExplainSettings, folder: Path,
-             weak: Mapping[str, str]) -> dict[str, Path]:
+             weak: Mapping[str, str], construct: pd.Series) -> dict[str, Path]:
     figs = {}
     for (arm, scale), result in per_arm.items():
         if scale == "probability":
@@ -530,13 +537,9 @@ def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.Da
             row.feature, X, predictions, rd[row.contrast], no_signal=list(weak))
     pair_rows = formal[formal["kind"] == "pair"]
     if pair_rows["estimate"].notna().any():
-        construct = (plots.constructs(X, list(pair_rows["moderator"].unique()),
-                                      list(pair_rows.sort_values("p")["moderator"].unique()),
-                                      settings.figures.construct_r)
-                     if settings.figures.forest_by == "construct" else None)
         figs["forest_interactions"] = plots.forest_plot(
             pair_rows, settings.figures.forest_rows,
-            construct=None if construct is None else construct.to_dict())
+            construct=construct.to_dict() if settings.figures.forest_by == "construct" else None)
     written = plots.write_figures(figs, folder)
     return {name: files["png"] for name, files in written.items()}
 
