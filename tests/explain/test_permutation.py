@@ -57,6 +57,7 @@ def test_planted_moderator_beats_the_null_and_noise_does_not(planted):
     assert table.loc["mod", "p_max"] == pytest.approx(0.1)
     assert table.loc["noise", "p_value"] > 0.1
     assert (table["p_max"] >= table["p_value"]).all()
+    assert (table["p_max_all"] >= table["p_max"]).all()
     assert (table["n_permutations"] == 9).all()
     assert set(null.null["permutation"]) == set(range(9))
     again = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
@@ -91,15 +92,18 @@ def test_family_wise_p_accounts_for_selecting_the_top_feature_without_moderators
     top = table[table["rank"] == 1].iloc[0]
     assert top["p_value"] == pytest.approx(0.05)  # the smallest possible, by selection
     assert top["p_max"] > 0.05
+    assert top["p_max_all"] >= top["p_max"]
     assert (table["p_max"] >= table["p_value"]).all()
 
 
 @pytest.mark.slow
 def test_family_wise_p_of_the_top_feature_on_null_cohorts(tmp_path, make_cohort, booster):
     """Slow (about 20 min on one core): ten simulated 600-participant trials without
-    moderators, xgboost per arm, 19 permutations within site. For every pair of arms the
-    top-ranked feature's family-wise p is above 0.05 in at least 9 of the 10 seeds (prints the
-    table)."""
+    moderators, xgboost per arm, 19 permutations within site. The top feature over all six
+    pairs of arms has a family-wise p (max over every feature of every pair) above 0.05 in at
+    least 9 of the 10 seeds; prints every pair's top feature with its per-feature and
+    family-wise p (under the null, each pair's family-wise p is at most 0.05 in 1 of 20
+    draws)."""
     from backpheno.explain.shap import select_background
 
     arms = ["ESC", "ACT", "EBEM", "DUL"]
@@ -117,9 +121,11 @@ def test_family_wise_p_of_the_top_feature_on_null_cohorts(tmp_path, make_cohort,
                                            strata=cohort.outcomes.loc[known, "site"],
                                            seed=seed).table
         rows.append(table[table["rank"] == 1].assign(seed=seed))
-        print(rows[-1][["seed", "contrast", "feature", "p_value", "p_max"]].to_string(
-            index=False), flush=True)
+        print(rows[-1][["seed", "contrast", "feature", "p_value", "p_max", "p_max_all"]]
+              .to_string(index=False), flush=True)
     result = pd.concat(rows, ignore_index=True)
-    above = (result["p_max"] > 0.05).groupby(result["contrast"]).sum()
-    print(f"seeds with family-wise p > 0.05 per contrast: {above.to_dict()}")
-    assert (above >= 9).all(), above
+    top = result.sort_values("observed", ascending=False).groupby("seed").head(1)
+    print(top[["seed", "contrast", "feature", "p_value", "p_max_all"]].to_string(index=False))
+    print(f"pairs with family-wise p <= 0.05: {(result['p_max'] <= 0.05).sum()} of "
+          f"{len(result)}; per-feature p <= 0.05: {(result['p_value'] <= 0.05).sum()}")
+    assert (top["p_max_all"] > 0.05).sum() >= 9, top

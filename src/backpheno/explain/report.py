@@ -387,7 +387,9 @@ def _permutation_note(permutation: pd.DataFrame) -> str:
             f"the contrast). † The per-feature p compares a feature with its own null only and "
             "is <b>not</b> adjusted for selecting the top features among many: on a cohort "
             "without moderators it is small for many top-ranked features by construction. "
-            f"The smallest attainable p is 1/{n + 1} = {1 / (n + 1):.3f}.</p>")
+            f"The smallest attainable p is 1/{n + 1} = {1 / (n + 1):.3f}. The family-wise p "
+            "over every contrast at once (<code>p_max_all</code>) is in "
+            "<code>explain/tables/moderator_permutation.csv</code>.</p>")
 
 
 #: Rows of the formal table shown before the rest is collapsed.

@@ -509,6 +509,7 @@ def _familywise_summary(permutation: pd.DataFrame | None) -> list[dict[str, Any]
         return []
     top = permutation.sort_values("rank").groupby("contrast", sort=False).head(1)
     return [{"contrast": r.contrast, "top_feature": r.feature, "p_familywise": float(r.p_max),
+             "p_familywise_all_contrasts": float(r.p_max_all),
              "n_permutations": int(r.n_permutations)} for r in top.itertuples(index=False)]
 
 
