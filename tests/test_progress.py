@@ -22,7 +22,7 @@ def test_logs_the_start_and_every_tenth(caplog):
 
 
 def test_slow_items_are_logged_at_least_every_interval(caplog, monkeypatch):
-    clock = iter(float(t) for t in range(0, 10_000, 11))  # 11 s per call
+    clock = iter(float(t) for t in range(0, 10_000, 6))  # 6 s per call
     monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
     with caplog.at_level(logging.INFO, logger="backpheno"):
         with progress.progress_bar(1000, "slow") as advance:

@@ -25,7 +25,7 @@ R = TypeVar("R")
 logger = logging.getLogger("backpheno")
 
 #: Without a terminal, progress is logged at least this often (seconds) while items finish.
-LOG_EVERY_S = 10.0
+LOG_EVERY_S = 5.0
 
 
 @contextmanager
