@@ -125,7 +125,7 @@ def in_memory(volume: np.ndarray, layout: dict, repeats: int) -> dict[str, float
 
 def synth_speed(resolution_mm: float, n_volumes: int, n: int) -> dict[str, float]:
     """Per-participant time of the synthetic fMRIPrep writer (wall and CPU)."""
-    from backpheno.config import SimulateConfig
+    from backpheno.synth.config import SimulateConfig
 
     config = SimulateConfig.model_validate({"brain": {"resolution_mm": resolution_mm,
                                                       "n_volumes": n_volumes}})

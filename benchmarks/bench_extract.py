@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from backpheno.cohort import extract_cohort, plan_tasks
-from backpheno.config import SimulateConfig, load_config
+from backpheno.config import load_config
+from backpheno.synth.config import SimulateConfig
 from backpheno.dataset import Dataset
 from backpheno.extract import ExtractConfig, configured_extractors
 from backpheno.synth import simulate

@@ -25,7 +25,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from backpheno.config import SimulateConfig
+from backpheno.synth.config import SimulateConfig
 from backpheno.imaging import spine
 from backpheno.synth import spine as synth_spine
 from backpheno.synth.base import ParticipantSpec

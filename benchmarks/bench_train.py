@@ -17,7 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from backpheno.config import SimulateConfig, TrainConfig, validate_config
+from backpheno.config import validate_config
+from backpheno.models.config import TrainConfig
+from backpheno.synth.config import SimulateConfig
 from backpheno.synth import simulate
 from backpheno.synth.model_inputs import write_model_inputs
 

@@ -88,8 +88,9 @@ def reference_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A test-size synthetic dataset (60 participants, 15 deep), simulated once per worker."""
-    from backpheno.config import SimulateConfig, load_config
+    from backpheno.config import load_config
     from backpheno.synth import simulate
+    from backpheno.synth.config import SimulateConfig
 
     config = load_config(REPO / "configs" / "test_simulate.yaml", SimulateConfig)
     root = tmp_path_factory.mktemp("cohort") / "dataset"

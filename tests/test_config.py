@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backpheno.config import SimulateConfig, TrainConfig, load_config
+from backpheno.config import load_config
 from backpheno.errors import ConfigError
+from backpheno.models.config import TrainConfig
+from backpheno.synth.config import SimulateConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

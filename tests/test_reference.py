@@ -26,7 +26,7 @@ def _sections(page: str) -> dict[str, list[list[str]]]:
 def test_every_key_of_every_config_model_is_listed_with_type_default_and_meaning():
     models = config_models()
     names = {m.__name__ for m in models}
-    assert {"TrainConfig", "ExplainSettings", "ExtractConfig", "SimulateConfig",
+    assert {"TrainConfig", "ExplainConfig", "ExtractConfig", "SimulateConfig",
             "RegimeExportSettings", "QuestionnaireSettings", "BrainSettings"} <= names
     sections = _sections(config_reference())
     assert set(sections) == {f"{m.__module__}.{m.__qualname__}" for m in models}
@@ -42,9 +42,9 @@ def test_every_key_of_every_config_model_is_listed_with_type_default_and_meaning
 
 
 def test_types_and_defaults_are_readable():
-    from backpheno.explain.run import ExplainSettings
+    from backpheno.explain.run import ExplainConfig
 
-    rows = {r["key"]: r for r in model_rows(ExplainSettings)}
+    rows = {r["key"]: r for r in model_rows(ExplainConfig)}
     assert rows["background_strata"]["type"] == "str | None"
     assert rows["background_strata"]["default"] == "'site'"
     assert rows["contrasts"]["type"] == "list['pair' | 'one_vs_rest']"

@@ -12,10 +12,12 @@ import pytest
 from backpheno.errors import InputError
 from backpheno.table import (
     CODEBOOK_COLUMNS,
+    QC_COLUMNS,
     FeatureTable,
     codebook_row,
     make_codebook,
     make_qc,
+    qc_row,
     read_feature_table,
 )
 
@@ -77,6 +79,18 @@ def test_codebook_checks():
         make_codebook([row, {**row, "unit": "other"}])
     with pytest.raises(ValueError, match="QC status"):
         make_qc([{"participant_id": "sub-1", "status": "weird"}])
+
+
+def test_qc_row_builds_a_record_make_qc_accepts():
+    row = qc_row("sub-1", "ses-V0", modality="biomech", item="walk", status="missing",
+                 reason="no recording")
+    frame = make_qc([row, qc_row("sub-2", "ses-V0", modality="biomech", item="*", status="ok")])
+    assert list(frame.columns) == list(QC_COLUMNS)
+    assert frame.iloc[0].tolist() == ["sub-1", "ses-V0", "biomech", "walk", "missing",
+                                      "no recording"]
+    assert frame.iloc[1]["reason"] == ""
+    with pytest.raises(ValueError, match="QC status must be one of"):
+        qc_row("sub-1", "ses-V0", modality="q", item="*", status="weird")
 
 
 def test_select_and_session_views():

@@ -32,6 +32,14 @@ app = typer.Typer(
 
 logger = logging.getLogger("backpheno")
 
+#: ``--force``: use a run directory whose status is not complete (running, failed, killed).
+ForceOption = Annotated[bool, typer.Option(
+    "--force", help="Use the run even if its status is not complete (running, failed).")]
+#: ``--allow-changed-inputs``: go on, with a warning, when training inputs changed.
+AllowChangedOption = Annotated[bool, typer.Option(
+    "--allow-changed-inputs", help="Warn instead of failing when the feature or outcome table "
+    "no longer matches the checksum recorded at training time (inputs.json).")]
+
 
 def friendly_errors(func: F) -> F:
     """Turn backpheno's own errors into a one-line message and exit status 2."""
@@ -80,16 +88,13 @@ def simulate(
     fMRIPrep-style brain derivatives, lumbar MRI with labels, BIDS-motion IMU recordings) and
     holds ground_truth.json with the generating parameters.
     """
-    from backpheno.config import SimulateConfig, load_config, validate_config
+    from backpheno.config import load_config
     from backpheno.synth import simulate as run
+    from backpheno.synth.config import SimulateConfig
 
-    overrides = {"participants": participants, "seed": seed, "deep_fraction": deep_fraction,
-                 "n_jobs": n_jobs}
-    if config is not None:
-        settings = load_config(config, SimulateConfig, overrides)
-    else:
-        settings = validate_config({k: v for k, v in overrides.items() if v is not None},
-                                   SimulateConfig, source="command line")
+    settings = load_config(config, SimulateConfig, {
+        "participants": participants, "seed": seed, "deep_fraction": deep_fraction,
+        "n_jobs": n_jobs})
     # the last message ("wrote N participants ...") is logged by the simulation itself
     run(settings, out, overwrite=overwrite, log_file=Path(out) / "logs" / "simulate.log")
 
@@ -143,6 +148,7 @@ def export_regime_command(
     run: Annotated[Path | None, typer.Option(
         "--run", help="Training run directory: add each arm's predicted response "
         "probability (P1_<arm>, counterfactual predictions).")] = None,
+    force: ForceOption = False,
 ) -> None:
     """Write the SMART regime table (one row per participant: X1, A1, R, X2, A2, Y, p1, p2, W).
 
@@ -152,21 +158,14 @@ def export_regime_command(
     """
     import pandas as pd
 
-    from backpheno.config import load_config, validate_config
-    from backpheno.errors import InputError
-    from backpheno.models.rundir import RunDirectory
+    from backpheno.config import load_config
+    from backpheno.models.rundir import open_run
     from backpheno.regimes.export import RegimeExportSettings, export_regime
     from backpheno.table import read_feature_table
 
-    settings = (load_config(config, RegimeExportSettings) if config is not None
-                else validate_config({}, RegimeExportSettings))
+    settings = load_config(config, RegimeExportSettings)
+    counterfactual = None if run is None else open_run(run, force=force).counterfactual()
     table = read_feature_table(features)
-    counterfactual = None
-    if run is not None:
-        path = RunDirectory.open(run).counterfactual
-        if not path.is_file():
-            raise InputError("no counterfactual predictions in this run directory", file=path)
-        counterfactual = pd.read_parquet(path)
     paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
                           counterfactual=counterfactual)
     typer.echo(f"regime export: {paths['parquet']} (roles: {paths['roles']})")
@@ -189,7 +188,8 @@ def train(
     and counterfactual predictions, metrics (JSON + CSV), models with a hash manifest, figures
     and logs (docs/run_directory.md).
     """
-    from backpheno.config import TrainConfig, load_config
+    from backpheno.config import load_config
+    from backpheno.models.config import TrainConfig
     from backpheno.models.train import train as run_training
 
     settings = load_config(config, TrainConfig, {"n_jobs": n_jobs,
@@ -244,27 +244,14 @@ def score(
     tables (--sdtm-qs / --sdtm-ft), and writes <out>/<stem>.parquet with the codebook and QC
     embedded, plus CSV / JSON / TSV sidecars.
     """
-    from backpheno.config import load_config, validate_config
+    from backpheno.config import load_config
     from backpheno.dataset import Dataset
     from backpheno.questionnaires import QuestionnaireSettings, score_dataset
 
-    overrides = {"pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
-                 "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
-                 "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft),
-                 "instruments": instrument or None}
-    if config is not None:
-        settings = load_config(config, QuestionnaireSettings, overrides)
-    else:
-        data: dict[str, Any] = {}
-        for key, value in overrides.items():
-            if value is not None:
-                head, _, tail = key.partition(".")
-                if tail:
-                    data.setdefault(head, {})[tail] = value
-                else:
-                    data[key] = value
-        settings = validate_config(data, QuestionnaireSettings, source="command line",
-                                   base_dir=Path.cwd())
+    settings = load_config(config, QuestionnaireSettings, {
+        "pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
+        "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
+        "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft), "instruments": instrument or None})
     table = score_dataset(None if dataset is None else Dataset(dataset), settings)
     paths = table.write(out, stem)
     flagged = int((table.qc["status"] == "flagged").sum())
@@ -332,7 +319,7 @@ def brain_run(
     from backpheno.imaging.settings import BrainSettings
     from backpheno.io import write_tsv
 
-    settings = load_config(config, BrainSettings) if config is not None else BrainSettings()
+    settings = load_config(config, BrainSettings)
     result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm)
     table = result.codebook[["role", "unit"]].assign(value=result.features)
     with pd.option_context("display.width", 160, "display.max_rows", 400):
@@ -357,12 +344,13 @@ def predict(
         "the features).")] = None,
     session: Annotated[str | None, typer.Option(help="Session to score (default: as trained).")]
     = None,
+    force: ForceOption = False,
 ) -> None:
     """Score a feature table with every arm's final model (probability of response)."""
     from backpheno.io import atomic_path
     from backpheno.models.predict import predict_run
 
-    table = predict_run(run_dir, features, covariates, session=session)
+    table = predict_run(run_dir, features, covariates, session=session, force=force)
     out = out or features.with_name(f"{features.stem}_predictions.parquet")
     with atomic_path(out) as tmp:
         table.to_parquet(tmp, index=False)
@@ -375,49 +363,42 @@ def predict(
 def explain(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by backpheno train.")],
     config: Annotated[Path | None, typer.Option(
-        "--config", help="YAML with ExplainSettings keys (defaults otherwise).")] = None,
+        "--config", help="YAML with ExplainConfig keys (defaults otherwise).")] = None,
     resamples: Annotated[int | None, typer.Option(
         "--resamples", help="Bootstrap resamples for the rank stability (0 to skip).")] = None,
     permutations: Annotated[int | None, typer.Option(
         "--permutations", help="Permutations of the arm labels for the moderator null "
         "(every arm refitted each time; 0 to skip).")] = None,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
+    force: ForceOption = False,
+    allow_changed_inputs: AllowChangedOption = False,
 ) -> None:
     """Explain a run's per-arm models: SHAP moderators, formal interactions, figures.
 
     Per-arm SHAP values, moderators on the risk-difference scale with their stability (and a
     permutation null if asked), formal arm x moderator interactions with FDR q-values and an
     ICEMAN-style credibility summary. Writes RUN_DIR/explain/ (Parquet SHAP values, CSV
-    tables, PNG/SVG figures, summary.json).
+    tables, PNG/SVG figures, summary.json). The run must be complete (--force) and its input
+    tables unchanged since training (--allow-changed-inputs).
     """
-    from pydantic import ValidationError
+    from backpheno.config import load_config
+    from backpheno.explain.run import ExplainConfig, explain_run_dir
+    from backpheno.models.rundir import RunDirectory
 
-    from backpheno.config import format_validation_error, load_config, validate_config
-    from backpheno.errors import ConfigError, InputError
-    from backpheno.explain.run import ExplainSettings, explain_run_dir
-
-    if not (Path(run_dir) / "run.json").is_file():
-        raise InputError("not a backpheno run directory (no run.json)", file=run_dir)
-    settings = (load_config(config, ExplainSettings) if config is not None
-                else validate_config({}, ExplainSettings))
-    try:
-        if resamples is not None:
-            settings.stability.n_resamples = resamples
-        if permutations is not None:
-            settings.permutation.n_permutations = permutations
-        if n_jobs is not None:
-            settings.n_jobs = n_jobs
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, "command line")) from None
-    setup_logging(str(Path(run_dir) / "logs" / "explain.log"))
-    result = explain_run_dir(run_dir, settings)
+    run = RunDirectory.open(run_dir)
+    settings = load_config(config, ExplainConfig, {
+        "stability.n_resamples": resamples, "permutation.n_permutations": permutations,
+        "n_jobs": n_jobs})
+    setup_logging(str(run.explain_log))
+    result = explain_run_dir(run.root, settings, force=force,
+                             allow_changed_inputs=allow_changed_inputs)
     flagged = result.moderation[(result.moderation["kind"] == "pair")
                                 & (result.moderation["q"] < settings.formal.alpha)]
     typer.echo(f"explained {result.summary['n_explained']} participants, "
                f"{result.summary['n_features']} features, {len(result.summary['contrasts'])} "
                f"contrasts; {len(flagged)} arm-pair interactions pass q < "
                f"{settings.formal.alpha:g}")
-    typer.echo(f"explain outputs: {Path(run_dir) / 'explain'}")
+    typer.echo(f"explain outputs: {run.explain.root}")
 
 
 @app.command()
@@ -426,11 +407,17 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory (train, then explain).")],
     out: Annotated[Path | None, typer.Option(
         "--out", help="HTML file to write (default RUN_DIR/report.html).")] = None,
+    force: ForceOption = False,
+    allow_changed_inputs: AllowChangedOption = False,
 ) -> None:
-    """Write one self-contained HTML report of a run (figures embedded, opens offline)."""
+    """Write one self-contained HTML report of a run (figures embedded, opens offline).
+
+    The run must be complete (--force) and its input tables unchanged since training
+    (--allow-changed-inputs).
+    """
     from backpheno.explain.report import write_report
 
-    path = write_report(run_dir, out)
+    path = write_report(run_dir, out, force=force, allow_changed_inputs=allow_changed_inputs)
     typer.echo(f"report: {path}")
 
 

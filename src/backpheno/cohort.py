@@ -28,7 +28,7 @@ from backpheno.errors import BackphenoError
 from backpheno.extractors import ExtractionResult, Extractor
 from backpheno.io import file_sha256, read_json, write_json
 from backpheno.progress import progress_bar
-from backpheno.table import FeatureTable, make_codebook, make_qc
+from backpheno.table import FeatureTable, make_codebook, make_qc, qc_row
 
 logger = logging.getLogger("backpheno.cohort")
 
@@ -84,12 +84,14 @@ def plan_tasks(dataset: Dataset, extractors: Mapping[str, tuple[Extractor, BaseM
                 try:
                     inputs = extractor.find_inputs(dataset, pid, session, settings)
                 except BackphenoError as err:
-                    qc.append(_qc(pid, session, modality, "failed", str(err)))
+                    qc.append(qc_row(pid, session, modality=modality, item="*",
+                                     status="failed", reason=str(err)))
                     continue
                 if inputs is None:
                     if deep.get(pid, False):
-                        qc.append(_qc(pid, session, modality, "missing",
-                                      f"no {modality} files for this session"))
+                        qc.append(qc_row(pid, session, modality=modality, item="*",
+                                         status="missing",
+                                         reason=f"no {modality} files for this session"))
                     continue
                 tasks.append(Task(modality, pid, session, dict(inputs)))
     return tasks, qc
@@ -269,14 +271,9 @@ def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _failed(task: Task, reason: str) -> TaskOutcome:
-    row = _qc(task.participant_id, task.session_id, task.modality, "failed", reason)
+    row = qc_row(task.participant_id, task.session_id, modality=task.modality, item="*",
+                 status="failed", reason=reason)
     return TaskOutcome(task, qc=[row], failed=True)
-
-
-def _qc(pid: str, session: str, modality: str, status: str, reason: str,
-        item: str = "*") -> dict[str, object]:
-    return {"participant_id": pid, "session_id": session, "modality": modality, "item": item,
-            "status": status, "reason": reason}
 
 
 def _jsonable(value: object) -> float | None:

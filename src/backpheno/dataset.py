@@ -1,4 +1,4 @@
-"""The dataset folder contract (DESIGN.md section 3): names, paths and tables.
+"""The dataset folder contract (README.md, "The dataset layout"): names, paths and tables.
 
 A dataset is a BIDS-style folder. :func:`bids_name` builds file names with the entities in BIDS
 order, :class:`Dataset` finds participants, sessions and files, and reads the tabular parts
@@ -56,7 +56,6 @@ MUSCLES = (
 SPINE_LABELS = (*VERTEBRAE, *DISCS, "canal", *MUSCLES)
 
 _PARTICIPANT_RE = re.compile(r"^sub-[A-Za-z0-9]+$")
-_SESSION_RE = re.compile(r"^ses-[A-Za-z0-9]+$")
 
 
 def bids_name(suffix: str, extension: str, **entities: str | None) -> str:
@@ -96,13 +95,6 @@ def check_participant_id(value: str) -> str:
     """Return ``value`` if it is a valid ``sub-<label>`` identifier, else raise InputError."""
     if not isinstance(value, str) or not _PARTICIPANT_RE.match(value):
         raise InputError(f"invalid participant_id {value!r}; expected sub-<alphanumeric>")
-    return value
-
-
-def check_session_id(value: str) -> str:
-    """Return ``value`` if it is a valid ``ses-<label>`` identifier, else raise InputError."""
-    if not isinstance(value, str) or not _SESSION_RE.match(value):
-        raise InputError(f"invalid session_id {value!r}; expected ses-<alphanumeric>")
     return value
 
 
@@ -206,14 +198,6 @@ class Dataset:
             raise InputError(f"missing required columns {missing}", file=path)
         frame["randomized"] = _as_bool(frame["randomized"], path, "randomized")
         return frame
-
-
-def session_week(session_id: str, weeks: dict[str, float] | None = None) -> float:
-    """Weeks after baseline of a session, from ``weeks`` or the contract's defaults."""
-    table = DEFAULT_SESSION_WEEKS if weeks is None else weeks
-    if session_id not in table:
-        raise InputError(f"unknown session {session_id!r}; known: {sorted(table)}")
-    return table[session_id]
 
 
 def _session_sort_key(session_id: str) -> tuple[float, str]:

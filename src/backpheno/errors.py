@@ -59,7 +59,3 @@ class InputError(BackphenoError, ValueError):
 
 class ConfigError(BackphenoError, ValueError):
     """An invalid configuration; the message lists every offending key path."""
-
-
-class ExtractionError(BackphenoError, RuntimeError):
-    """An extractor could not produce features for one participant and modality."""

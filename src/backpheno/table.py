@@ -95,6 +95,19 @@ def codebook_row(
     }
 
 
+def qc_row(participant_id: str, session_id: str, *, modality: str, item: str, status: str,
+           reason: str = "") -> dict[str, object]:
+    """Build one QC record (a dict with the keys of :data:`QC_COLUMNS`).
+
+    ``item`` names what was checked (a task, structure, instrument column; ``*`` for the whole
+    modality); ``reason`` says why the status is not ``ok``.
+    """
+    if status not in QC_STATUSES:
+        raise ValueError(f"QC status must be one of {QC_STATUSES}, got {status!r}")
+    return {"participant_id": participant_id, "session_id": session_id, "modality": modality,
+            "item": item, "status": status, "reason": reason}
+
+
 def make_codebook(rows: Iterable[dict[str, object]]) -> pd.DataFrame:
     """Assemble codebook records into a DataFrame indexed by feature name.
 

@@ -11,12 +11,12 @@ import pytest
 from backpheno.biomech import EXTRACTOR, BiomechSettings
 from backpheno.biomech.extractor import extract_session
 from backpheno.biomech.features import feature_names
-from backpheno.config import SimulateConfig
 from backpheno.dataset import MOTION_TASKS, Dataset
 from backpheno.errors import InputError
 from backpheno.extractors import Extractor
 from backpheno.synth import motion
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 from backpheno.table import FeatureTable, make_codebook, make_qc
 
 

@@ -100,10 +100,10 @@ def indicator_features(truth: dict, per_trait: int = 2, noise_sd: float = 0.3,
 
 
 def simulate_cohort(root: Path, participants: int, seed: int, moderators: bool) -> Cohort:
-    from backpheno.config import SimulateConfig
     from backpheno.dataset import Dataset
     from backpheno.outcomes import OutcomeSettings, build_outcomes
     from backpheno.synth import simulate
+    from backpheno.synth.config import SimulateConfig
 
     simulate(SimulateConfig(participants=participants, seed=seed, moderators=moderators,
                             deep_fraction=0.0), root)
@@ -145,7 +145,7 @@ def booster() -> object:
 def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
                             arms: list[str]) -> Path:
     """A run directory with the files ``backpheno train`` writes that the report reads
-    (run.json, config.yaml, metrics/metrics.json, figures/roc_<arm>.png,
+    (run.json, config.yaml, inputs.json, metrics/metrics.json, figures/roc_<arm>.png,
     figures/calibration_<arm>.png) and the feature / outcome tables config.yaml names. Follows
     the layout documented in backpheno.models.rundir; the real thing is exercised by
     test_run.py::test_explain_run_dir_on_a_real_training_run once the models stage is present."""
@@ -154,6 +154,7 @@ def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
     import matplotlib.pyplot as plt
     import yaml
 
+    from backpheno.models.rundir import RunDirectory
     from backpheno.table import FeatureTable, codebook_row, make_codebook, make_qc
 
     run = root / "run"
@@ -215,13 +216,21 @@ def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
     metrics["arms"]["EXTRA"] = {"status": "insufficient_data", "n": 12, "n_responders": 2,
                                 "reason": "arm EXTRA: too few <responders> & others"}
     (run / "metrics" / "metrics.json").write_text(json.dumps(metrics))
+    RunDirectory(run).write_inputs({"features": root / "inputs" / "features.parquet",
+                                    "outcomes": root / "inputs" / "outcomes.parquet"})
     return run
+
+
+@pytest.fixture(scope="session")
+def fake_run() -> object:
+    """:func:`write_fake_training_run`."""
+    return write_fake_training_run
 
 
 @pytest.fixture(scope="session")
 def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
     """A fake training run explained with backpheno.explain.run.explain (tiny settings)."""
-    from backpheno.explain.run import ExplainInputs, ExplainSettings, explain
+    from backpheno.explain.run import ExplainConfig, ExplainInputs, explain
     from backpheno.explain.signal import arm_signal
 
     X, ys = small
@@ -236,7 +245,7 @@ def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
         "pain_change": -30 * y.fillna(0) + rng.normal(0, 10, len(X))}, index=X.index)
     run = write_fake_training_run(tmp_path_factory.mktemp("fake"), X, outcomes, ARMS)
     models = fit_family("xgb", X[y.notna()], {a: ys[a][y.notna()] for a in ARMS})
-    settings = ExplainSettings(
+    settings = ExplainConfig(
         background_size=40, stability={"n_resamples": 2}, permutation={"n_permutations": 2},
         formal={"related_outcomes": [{"column": "pain_change", "orientation": "reversed"}]},
         hypotheses=[{"moderator": "f0", "contrast": "DUL_vs_ESC", "direction": "-",

@@ -221,3 +221,25 @@ def test_credibility_digest_has_one_row_per_construct():
     assert constant == {"item3_chance": "probably yes", "item4_multiplicity": "probably yes"}
     plain, _ = credibility_digest(table, 0.05)
     assert list(plain["moderator"]) == ["anx.raw", "anx.t", "pain"]
+
+
+def test_changed_input_is_an_error_or_with_the_flag_a_caveat(small, fake_run, tmp_path):
+    """explain and report compare the feature / outcome tables with inputs.json."""
+    import numpy as np
+    import pandas as pd
+
+    X, _ = small
+    arms = ["ESC", "ACT"]
+    outcomes = pd.DataFrame({"site": "s1", "arm1": np.resize(arms, len(X)),
+                             "responder": np.arange(len(X)) % 2 == 0}, index=X.index)
+    run = fake_run(tmp_path, X, outcomes, arms)
+    outcomes.iloc[:-1].to_parquet(tmp_path / "inputs" / "outcomes.parquet")
+    for command in ("report", "explain"):
+        result = CliRunner().invoke(app, [command, str(run)])
+        assert result.exit_code == 2, result.output
+        assert "changed since training" in result.output
+        assert "--allow-changed-inputs" in result.output
+    allowed = CliRunner().invoke(app, ["report", str(run), "--allow-changed-inputs"])
+    assert allowed.exit_code == 0, allowed.output
+    text = (run / "report.html").read_text()
+    assert "changed since training" in text and "may not match the trained models" in text

@@ -12,7 +12,7 @@ from PIL import Image
 
 from backpheno.config import validate_config
 from backpheno.errors import ConfigError, InputError
-from backpheno.explain.run import ExplainInputs, ExplainSettings, explain
+from backpheno.explain.run import ExplainConfig, ExplainInputs, explain
 
 ARMS = ["ESC", "ACT", "DUL"]
 
@@ -93,7 +93,7 @@ def test_rerun_with_fewer_models_replaces_stale_outputs_and_keeps_formal_arms(ex
     (out / "figures").mkdir(parents=True)
     (out / "figures" / "dependence_old.png").write_bytes(b"stale")
     two = {a: inputs.models[a] for a in ("ESC", "ACT")}
-    quick = ExplainSettings(background_size=30, stability={"n_resamples": 0},
+    quick = ExplainConfig(background_size=30, stability={"n_resamples": 0},
                             figures={"dependence": 1})
     partial = ExplainInputs(two, inputs.X, inputs.features, inputs.y, inputs.arm,
                             inputs.covariates, formal_arms=ARMS)
@@ -107,11 +107,11 @@ def test_rerun_with_fewer_models_replaces_stale_outputs_and_keeps_formal_arms(ex
 
 def test_settings_are_validated():
     with pytest.raises(ConfigError, match="probability"):
-        validate_config({"scales": ["log_odds"]}, ExplainSettings)
+        validate_config({"scales": ["log_odds"]}, ExplainConfig)
     with pytest.raises(ConfigError, match="background_size"):
-        validate_config({"background_size": 0}, ExplainSettings)
+        validate_config({"background_size": 0}, ExplainConfig)
     with pytest.raises(ConfigError, match="unknown_key"):
-        validate_config({"unknown_key": 1}, ExplainSettings)
+        validate_config({"unknown_key": 1}, ExplainConfig)
 
 
 def test_bad_inputs_are_named(explained_run, tmp_path):
@@ -120,7 +120,7 @@ def test_bad_inputs_are_named(explained_run, tmp_path):
         ExplainInputs(inputs.models, inputs.X, ["nope"], inputs.y, inputs.arm, inputs.covariates)
     with pytest.raises(InputError, match="no fitted arm models"):
         ExplainInputs({}, inputs.X, inputs.features, inputs.y, inputs.arm, inputs.covariates)
-    bad = ExplainSettings(formal={"related_outcomes": [{"column": "absent"}]})
+    bad = ExplainConfig(formal={"related_outcomes": [{"column": "absent"}]})
     with pytest.raises(InputError, match="absent"):
         explain(inputs, bad, tmp_path / "x")
 
@@ -129,10 +129,11 @@ def test_explain_run_dir_on_a_real_training_run(tmp_path, monkeypatch):
     """Train with the models stage (backpheno train), explain the run directory, report it."""
     train_module = pytest.importorskip("backpheno.models.train")
     model_inputs = pytest.importorskip("backpheno.synth.model_inputs")
-    from backpheno.config import SimulateConfig, TrainConfig
     from backpheno.explain.report import write_report
     from backpheno.explain.run import explain_run_dir
+    from backpheno.models.config import TrainConfig
     from backpheno.synth import simulate
+    from backpheno.synth.config import SimulateConfig
 
     simulate(SimulateConfig(participants=240, deep_fraction=0.0, seed=3), tmp_path / "dataset")
     features, outcomes = model_inputs.write_model_inputs(tmp_path / "dataset",
@@ -146,7 +147,7 @@ def test_explain_run_dir_on_a_real_training_run(tmp_path, monkeypatch):
         "cv": {"outer_folds": 3, "inner_folds": 2, "repeats": 1},
         "metrics": {"n_bootstrap": 20}, "seed": 1}, TrainConfig)
     train_module.train(config, tmp_path / "runs" / "run")
-    settings = ExplainSettings(background_size=30, stability={"n_resamples": 1},
+    settings = ExplainConfig(background_size=30, stability={"n_resamples": 1},
                                figures={"dependence": 1})
     import backpheno.explain.run as run_module
 

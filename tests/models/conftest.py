@@ -64,8 +64,8 @@ def arm_data(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, pd.
 def sim_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 1,000-participant simulated cohort (no imaging simulated; ESC has no signal) turned
     into stand-in features and outcomes (half treated as deep-phenotyped)."""
-    from backpheno.config import SimulateConfig
     from backpheno.synth import simulate
+    from backpheno.synth.config import SimulateConfig
     from backpheno.synth.model_inputs import write_model_inputs
 
     root = tmp_path_factory.mktemp("model_cohort")
@@ -80,7 +80,8 @@ FAST_XGB = {"name": "xgboost", "params": {"n_estimators": 20},
 
 def config(inputs: tuple[Path, Path], out: Path, **overrides: object):  # noqa: ANN201
     """A TrainConfig on the simulated inputs with fast metric settings."""
-    from backpheno.config import TrainConfig, validate_config
+    from backpheno.config import validate_config
+    from backpheno.models.config import TrainConfig
 
     features, outcomes = inputs
     data = {"features": str(features), "outcomes": str(outcomes), "output": str(out),

@@ -13,6 +13,7 @@ from sklearn.pipeline import Pipeline
 from backpheno.errors import InputError
 from backpheno.models.artifacts import load_model, load_models, save_model, write_manifest
 from backpheno.models.pipelines import BlockSpec, build_pipeline, select_blocks
+from backpheno.models.rundir import RunDirectory
 
 from .conftest import arm_data
 
@@ -82,9 +83,10 @@ def test_manifest_and_load_models(tmp_path) -> None:
     pipe, X = fitted("elastic_net")
     models = tmp_path / "models"
     entry = save_model(pipe, models / "ACT")
-    write_manifest(models, {"ACT": {"status": "ok", **entry, "input_columns": list(X.columns),
-                                    "feature_columns": [], "covariate_columns": []},
-                            "ESC": {"status": "insufficient_data", "reason": "few"}},
+    write_manifest(RunDirectory(tmp_path),
+                   {"ACT": {"status": "ok", **entry, "input_columns": list(X.columns),
+                            "feature_columns": [], "covariate_columns": []},
+                    "ESC": {"status": "insufficient_data", "reason": "few"}},
                    {"name": "demo"})
     manifest = json.loads((models / "manifest.json").read_text())
     assert manifest["format"] == "backpheno-models/1"

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from backpheno.config import TrainConfig, load_config, validate_config
+from backpheno.config import load_config, validate_config
 from backpheno.errors import InputError
 from backpheno.extract import ExtractConfig, run_extract
-from backpheno.models.train import load_training_data, train
+from backpheno.models.config import TrainConfig
+from backpheno.models.inputs import load_training_data
+from backpheno.models.train import train
 
 from .conftest import config
 
@@ -46,8 +48,8 @@ def test_signal_arm_beats_chance_and_null_arm_does_not(sim_inputs, tmp_path) -> 
 
 def test_run_directory_layout(xgb_run) -> None:
     run = xgb_run.run_dir
-    for path in (run.config, run.environment, run.inputs, run.oof, run.oof_mean,
-                 run.counterfactual, run.metrics_json, run.metrics_csv, run.per_site,
+    for path in (run.config_yaml, run.environment_json, run.inputs_json, run.oof, run.oof_mean,
+                 run.counterfactual_parquet, run.metrics_json, run.metrics_csv, run.per_site,
                  run.calibration, run.cv_folds, run.permutation_null, run.log,
                  run.models / "manifest.json"):
         assert path.is_file(), path
@@ -58,9 +60,9 @@ def test_run_directory_layout(xgb_run) -> None:
                                                                   "preprocess.skops"}
     status = run.status()
     assert status["status"] == "complete" and status["arms"] == {"DUL": "ok", "ESC": "ok"}
-    resolved = yaml.safe_load(run.config.read_text())
+    resolved = yaml.safe_load(run.config_yaml.read_text())
     assert TrainConfig.model_validate(resolved).model.name == "xgboost"
-    inputs = json.loads(run.inputs.read_text())
+    inputs = json.loads(run.inputs_json.read_text())
     assert len(inputs["features"]["sha256"]) == 64 and inputs["outcomes"]["rows"] == 1000
     assert "arm DUL: n=" in run.log.read_text()
 
@@ -96,7 +98,7 @@ def test_out_of_fold_predictions(xgb_run) -> None:
 
 
 def test_counterfactual_predictions(xgb_run, sim_inputs) -> None:
-    cf = pd.read_parquet(xgb_run.run_dir.counterfactual)
+    cf = xgb_run.run_dir.counterfactual()
     outcomes = pd.read_parquet(sim_inputs[1])
     deep = outcomes.index[outcomes["deep_phenotyping"]]
     assert len(cf) == 2 * len(deep)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from backpheno.config import TrainConfig, load_config, validate_config
+from backpheno.config import load_config, validate_config
 from backpheno.errors import ConfigError
+from backpheno.models.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from nilearn.interfaces.fmriprep import load_confounds_strategy
 
-from backpheno.config import SimulateConfig, load_config
+from backpheno.config import load_config
 from backpheno.dataset import Dataset
 from backpheno.imaging import brain as extractor
 from backpheno.imaging.features import codebook
@@ -21,6 +21,7 @@ from backpheno.imaging.templates import mni152_grid
 from backpheno.synth import brain, simulate
 from backpheno.synth.base import ParticipantSpec
 from backpheno.synth.cohort import DEEP_WRITERS
+from backpheno.synth.config import SimulateConfig
 
 REPO = Path(__file__).resolve().parents[2]
 

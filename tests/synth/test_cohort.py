@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
-from backpheno.config import SimulateConfig
 from backpheno.dataset import DEFAULT_SESSION_WEEKS, Dataset
 from backpheno.io import file_sha256
 from backpheno.synth import simulate
+from backpheno.synth.config import SimulateConfig
 from backpheno.synth.design import effective_effects
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backpheno.config import SimulateConfig
 from backpheno.io import read_json
+from backpheno.synth.config import SimulateConfig
 from backpheno.synth.model_inputs import model_inputs
 
 

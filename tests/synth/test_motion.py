@@ -14,10 +14,10 @@ from backpheno.biomech import EXTRACTOR, BiomechSettings
 from backpheno.biomech.extractor import extract_session, read_task
 from backpheno.biomech.features import feature_names
 from backpheno.biomech.io import find_motion_files
-from backpheno.config import SimulateConfig
 from backpheno.dataset import MOTION_TASKS, Dataset
 from backpheno.synth import motion
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 
 
 def test_gyroscope_is_the_derivative_of_the_simulated_orientation():

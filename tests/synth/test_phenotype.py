@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backpheno.config import SimulateConfig
 from backpheno.dataset import Dataset
 from backpheno.io import read_json, read_tsv
 from backpheno.questionnaires import QuestionnaireSettings, get_instrument, score_dataset
 from backpheno.synth import design, phenotype, traits
+from backpheno.synth.config import SimulateConfig
 
 WRITTEN = phenotype.WRITTEN
 

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backpheno.config import SimulateConfig
 from backpheno.dataset import SPINE_LABELS
 from backpheno.imaging.spine import feature_specs, measure_muscles, measure_sagittal
 from backpheno.synth import cohort
 from backpheno.synth import spine as synth_spine
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 
 SITE = {"disc_csf_ratio_scale": 1.0, "fat_fraction_offset": 0.0}
 

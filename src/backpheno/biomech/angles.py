@@ -51,6 +51,7 @@ from scipy.spatial.transform import Rotation
 
 from backpheno.biomech.io import GYR_COLUMNS
 from backpheno.biomech.orientation import OrientationMethod, estimate_orientation
+from backpheno.docstrings import fill_doc
 
 #: Anatomical planes in the order of the decomposition and the sign conventions above.
 PLANES = ("flexion", "lateral", "rotation")
@@ -170,6 +171,7 @@ class TrunkAngles:
     orientation: dict[str, Rotation]
 
 
+@fill_doc
 def trunk_angles(t12: pd.DataFrame, s1: pd.DataFrame, sampling_rate_hz: float, *,
                  method: OrientationMethod = "madgwick", beta: float = 0.02,
                  baseline_window_s: float = 1.0, baseline_search_s: float = 5.0,
@@ -180,8 +182,7 @@ def trunk_angles(t12: pd.DataFrame, s1: pd.DataFrame, sampling_rate_hz: float, *
     ----------
     t12, s1 : DataFrame
         Canonical IMU columns (m/s², deg/s) of the two sensors, same length and rate.
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     method, beta
         Orientation filter (see :func:`~backpheno.biomech.orientation.estimate_orientation`).
     baseline_window_s, baseline_search_s, still_gyro_dps

@@ -30,6 +30,7 @@ from backpheno.biomech.tasks import asymmetry_features, trunk_task_features
 from backpheno.dataset import Dataset
 from backpheno.errors import InputError
 from backpheno.extractors import ExtractionResult
+from backpheno.table import qc_row
 
 
 def task_features(task: str, recording: ImuRecording,
@@ -92,8 +93,8 @@ def extract_session(inputs: dict[str, Path], settings: BiomechSettings, particip
         if left in results and right in results:
             for short, value in asymmetry_features(results[left], results[right]).items():
                 features[feature_name(group, short)] = value
-    qc = [{"participant_id": participant_id, "session_id": session_id, "modality": MODALITY,
-           "item": task, "status": result.status, "reason": result.reason}
+    qc = [qc_row(participant_id, session_id, modality=MODALITY, item=task,
+                 status=result.status, reason=result.reason)
           for task, result in results.items()]
     return ExtractionResult(features, codebook_rows(names), qc), results
 

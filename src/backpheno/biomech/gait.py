@@ -33,11 +33,13 @@ from backpheno.biomech.features import TaskResult
 from backpheno.biomech.io import ACC_COLUMNS, IMU_COLUMNS, ImuRecording
 from backpheno.biomech.orientation import estimate_orientation, gravity_direction
 from backpheno.biomech.settings import BiomechSettings
+from backpheno.docstrings import fill_doc
 
 #: Shortest recording handed to mobgap (s); its gait sequence detector needs several windows.
 MIN_DURATION_S = 5.0
 
 
+@fill_doc
 def run_mobgap(imu: pd.DataFrame, sampling_rate_hz: float, *, sensor_height_m: float,
                pipeline: str = "healthy", stride_length_factor: str = "ms_all"):
     """Run mobgap's lower-back pipeline on one sensor.
@@ -47,8 +49,7 @@ def run_mobgap(imu: pd.DataFrame, sampling_rate_hz: float, *, sensor_height_m: f
     imu : DataFrame
         Canonical columns (m/s², deg/s) in the mobgap sensor frame (x superior, y right,
         z anterior), which is the frame :mod:`backpheno.biomech.io` delivers.
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     sensor_height_m : float
         Height of the sensor above the floor when standing (m), for SlZijlstra.
     pipeline : {"healthy", "impaired"}
@@ -117,6 +118,7 @@ def autocorrelation(signal: np.ndarray) -> np.ndarray:
     return unbiased / unbiased[0]
 
 
+@fill_doc
 def regularity(signal: np.ndarray, sampling_rate_hz: float,
                step_time_s: float) -> tuple[float, float, float]:
     """Step regularity ``Ad1``, stride regularity ``Ad2`` and symmetry ``Ad1 / Ad2``.
@@ -125,8 +127,7 @@ def regularity(signal: np.ndarray, sampling_rate_hz: float,
     ----------
     signal : array
         Trunk acceleration along one axis during steady walking.
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     step_time_s : float
         Expected step period (s), e.g. ``60 / cadence``.
     """

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backpheno.docstrings import fill_doc
 from backpheno.errors import InputError
 from backpheno.io import read_json, read_tsv
 
@@ -72,6 +73,7 @@ _SUB_RE = re.compile(r"^(sub-[A-Za-z0-9]+)_")
 _SES_RE = re.compile(r"_(ses-[A-Za-z0-9]+)_")
 
 
+@fill_doc
 @dataclass(frozen=True)
 class ImuRecording:
     """Inertial data of one recording, in SI-like units and the canonical sensor frame.
@@ -81,8 +83,7 @@ class ImuRecording:
     sensors : dict of str to DataFrame
         Tracked point (``"T12"``, ``"S1"``) → samples × ``IMU_COLUMNS`` (acc m/s², gyr deg/s);
         the gyroscope columns are absent for accelerometer-only recordings.
-    sampling_rate_hz : float
-        Samples per second (Hz).
+    %(sampling_rate_hz)s
     task : str, optional
         BIDS task label (``flexion``, ``walk``, ...).
     source : Path, optional

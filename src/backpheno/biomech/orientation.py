@@ -38,6 +38,7 @@ from scipy.signal import butter, sosfiltfilt
 from scipy.spatial.transform import Rotation
 
 from backpheno.biomech.io import ACC_COLUMNS, GYR_COLUMNS, IMU_COLUMNS
+from backpheno.docstrings import fill_doc
 
 OrientationMethod = Literal["madgwick", "ahrs_madgwick"]
 
@@ -66,6 +67,7 @@ def tilt_orientation(acc: np.ndarray) -> Rotation:
     return Rotation.from_matrix(np.vstack([forward, left, up]))
 
 
+@fill_doc
 def estimate_orientation(
     imu: pd.DataFrame,
     sampling_rate_hz: float,
@@ -80,8 +82,7 @@ def estimate_orientation(
     ----------
     imu : DataFrame
         Columns ``acc_x .. gyr_z`` (m/s², deg/s) in the canonical sensor frame.
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     method : {"madgwick", "ahrs_madgwick"}
         mobgap's numba Madgwick filter or the ``ahrs`` package's.
     beta : float
@@ -113,6 +114,7 @@ def estimate_orientation(
     raise ValueError(f"unknown orientation method {method!r}")
 
 
+@fill_doc
 def gravity_direction(acc: np.ndarray, sampling_rate_hz: float,
                       cutoff_hz: float = 0.5) -> np.ndarray:
     """Unit "up" vector per sample from low-passed acceleration (accelerometer-only tilt).
@@ -121,8 +123,7 @@ def gravity_direction(acc: np.ndarray, sampling_rate_hz: float,
     ----------
     acc : array of shape (n, 3)
         m/s², sensor frame.
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     cutoff_hz : float
         Butterworth (2nd order, zero phase) low-pass cut-off separating posture from movement.
 

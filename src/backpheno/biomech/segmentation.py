@@ -14,10 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy.signal import find_peaks
 
+from backpheno.docstrings import fill_doc
+
 REPETITION_COLUMNS = ("start", "peak", "end", "start_s", "peak_s", "end_s", "peak_deg",
                       "complete")
 
 
+@fill_doc
 def detect_repetitions(angle_deg: np.ndarray, sampling_rate_hz: float, *,
                        min_rom_deg: float = 5.0, min_height_fraction: float = 0.5,
                        onset_fraction: float = 0.05,
@@ -28,8 +31,7 @@ def detect_repetitions(angle_deg: np.ndarray, sampling_rate_hz: float, *,
     ----------
     angle_deg : array
         Angle in the task direction (deg), zero at the static baseline.
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     min_rom_deg : float
         Smallest peak (deg) that counts as movement.
     min_height_fraction : float

@@ -25,7 +25,10 @@ from typing import Literal
 
 import numpy as np
 
+from backpheno.docstrings import fill_doc
 
+
+@fill_doc
 def sparc(speed: np.ndarray, sampling_rate_hz: float, *, padlevel: int = 4, fc_hz: float = 10.0,
           amplitude_threshold: float = 0.05) -> float:
     """Spectral arc length of a speed profile (dimensionless, ≤ 0; closer to 0 = smoother).
@@ -34,8 +37,7 @@ def sparc(speed: np.ndarray, sampling_rate_hz: float, *, padlevel: int = 4, fc_h
     ----------
     speed : array
         Speed (any unit) of one movement, sampled at ``sampling_rate_hz``.
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     padlevel : int
         Zero padding: the FFT length is ``2**(ceil(log2(len(speed))) + padlevel)``.
     fc_hz : float
@@ -66,6 +68,7 @@ def sparc(speed: np.ndarray, sampling_rate_hz: float, *, padlevel: int = 4, fc_h
                                  + np.diff(magnitude) ** 2)))
 
 
+@fill_doc
 def log_dimensionless_jerk(profile: np.ndarray, sampling_rate_hz: float, *,
                            kind: Literal["speed", "acceleration"] = "speed") -> float:
     """Log dimensionless jerk of one movement (≤ 0 in practice; closer to 0 = smoother).
@@ -75,8 +78,7 @@ def log_dimensionless_jerk(profile: np.ndarray, sampling_rate_hz: float, *,
     profile : array
         Speed profile (LDLJ-V, ``kind="speed"``) or acceleration magnitude with gravity and mean
         removed (LDLJ-A, ``kind="acceleration"``).
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     kind : {"speed", "acceleration"}
         Which profile is given.
 

@@ -39,11 +39,13 @@ from backpheno.biomech.io import ACC_COLUMNS, ImuRecording
 from backpheno.biomech.orientation import estimate_orientation, gravity_direction
 from backpheno.biomech.settings import BiomechSettings
 from backpheno.biomech.tasks import lowpass
+from backpheno.docstrings import fill_doc
 
 TRANSITION_COLUMNS = ("kind", "start", "end", "start_s", "end_s", "duration_s",
                       "displacement_m", "peak_velocity_mps")
 
 
+@fill_doc
 def vertical_velocity(acc: np.ndarray, up: np.ndarray, sampling_rate_hz: float, *,
                       lowpass_hz: float = 1.5, highpass_hz: float = 0.1) -> np.ndarray:
     """Band-limited vertical velocity (m/s) from acceleration and the "up" direction.
@@ -54,8 +56,7 @@ def vertical_velocity(acc: np.ndarray, up: np.ndarray, sampling_rate_hz: float, 
         Acceleration, m/s², sensor frame.
     up : array of shape (n, 3)
         Unit up vector per sample in the sensor frame.
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     """
     vertical = np.sum(np.asarray(acc, float) * up, axis=1)
     vertical -= np.median(np.linalg.norm(acc, axis=1))
@@ -65,6 +66,7 @@ def vertical_velocity(acc: np.ndarray, up: np.ndarray, sampling_rate_hz: float, 
     return sosfiltfilt(sos, velocity)
 
 
+@fill_doc
 def detect_transitions(acc: np.ndarray, sampling_rate_hz: float, *, up: np.ndarray | None = None,
                        min_displacement_m: float = 0.2, min_peak_velocity_mps: float = 0.25,
                        dominance: float = 0.6, edge_fraction: float = 0.15,
@@ -76,8 +78,7 @@ def detect_transitions(acc: np.ndarray, sampling_rate_hz: float, *, up: np.ndarr
     ----------
     acc : array of shape (n, 3)
         Acceleration (m/s², any sensor frame).
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     up : array of shape (n, 3), optional
         Unit up vector per sample in the sensor frame; from low-passed acceleration if omitted.
     min_displacement_m, min_peak_velocity_mps : float

@@ -2,10 +2,12 @@
 
 The page embeds every figure as a base64 ``data:`` URI and carries its own CSS; it has no
 scripts and no external references, so it opens offline in any browser and can be mailed as one
-file. It reads only files of the run directory (``docs/run_directory.md`` of the models stage and
-``explain/`` written by :func:`backpheno.explain.run.explain`) and the feature and outcome tables
-named in the run's ``config.yaml``. Missing pieces are reported in place ("not available"), so a
-report can be written for a run that was not explained yet.
+file. It reads the run directory through :class:`backpheno.models.rundir.RunDirectory` (the
+models stage's files and ``explain/`` written by :func:`backpheno.explain.run.explain`) and the
+feature and outcome tables named in the run's ``config.yaml``, after checking them against the
+checksums of ``inputs.json``. A run whose status is not ``complete`` is refused unless forced.
+Missing explain outputs are reported in place ("not available"), so a report can be written for
+a run that was not explained yet.
 
 Sections: cohort counts (arm × site, deep-phenotyping subset, outcome availability), feature QC,
 per-arm performance with intervals (ROC and calibration figures from training), moderators (SHAP
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,11 +27,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from backpheno import __version__
 from backpheno.errors import InputError
 from backpheno.io import write_text
+from backpheno.models.rundir import RunDirectory, open_run
 from backpheno.table import read_feature_table
 
 REPORT_NAME = "report.html"
@@ -62,17 +63,33 @@ h2,h3{break-after:avoid}details{display:none}}
 """
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write ``report.html`` for a run directory (default ``<run_dir>/report.html``)."""
-    run_dir = Path(run_dir)
-    path = Path(out) if out is not None else run_dir / REPORT_NAME
-    write_text(path, build_report(run_dir))
+def write_report(run_dir: str | Path, out: str | Path | None = None, *, force: bool = False,
+                 allow_changed_inputs: bool = False) -> Path:
+    """Write ``report.html`` for a run directory (default ``<run_dir>/report.html``).
+
+    See :func:`build_report` for ``force`` and ``allow_changed_inputs``.
+    """
+    path = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
+    write_text(path, build_report(run_dir, force=force,
+                                  allow_changed_inputs=allow_changed_inputs))
     return path
 
 
-def build_report(run_dir: str | Path) -> str:
-    """The report's HTML text (see the module docstring)."""
-    run = _Run(Path(run_dir))
+def build_report(run_dir: str | Path, *, force: bool = False,
+                 allow_changed_inputs: bool = False) -> str:
+    """The report's HTML text (see the module docstring).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+    force : bool
+        Report a run whose status is not ``complete``.
+    allow_changed_inputs : bool
+        Go on (with a caveat in the report) when the feature or outcome table no longer matches
+        the checksum written at training time; otherwise that is an error.
+    """
+    directory = open_run(run_dir, force=force)
+    run = _Run(directory, directory.check_inputs(allow_changed_inputs))
     sections = [
         ("cohort", "Cohort", _cohort_section(run)),
         ("qc", "Feature quality control", _qc_section(run)),
@@ -83,7 +100,7 @@ def build_report(run_dir: str | Path) -> str:
         ("methods", "Methods", _methods_section(run)),
         ("caveats", "Caveats", _caveats_section(run)),
     ]
-    name = html.escape(str(run.status.get("name") or run.config.get("name") or run.root.name))
+    name = html.escape(str(run.status.get("name") or run.config.name))
     nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<section id="{key}"><h2>{html.escape(title)}</h2>\n{content}</section>'
                      for key, title, content in sections)
@@ -101,71 +118,39 @@ def build_report(run_dir: str | Path) -> str:
 
 
 class _Run:
-    """Lazy access to the files of a run directory (anything missing reads as empty)."""
+    """What the report reads from a run directory (explain outputs and metrics may be absent)."""
 
-    def __init__(self, root: Path) -> None:
-        if not root.is_dir():
-            raise InputError("run directory not found", file=root)
-        if not (root / "run.json").is_file() and not (root / "config.yaml").is_file():
-            raise InputError("not a backpheno run directory (no run.json or config.yaml)",
-                             file=root)
-        self.root = root
-        self.status = _json(root / "run.json")
-        self.config = _yaml(root / "config.yaml")
-        self.metrics = _json(root / "metrics" / "metrics.json")
-        self.explain = _json(root / "explain" / "summary.json")
+    def __init__(self, run: RunDirectory, changed_inputs: list[str]) -> None:
+        self.dir = run
+        self.root = run.root
+        self.changed_inputs = changed_inputs
+        self.status = run.status()
+        self.config = run.config()
+        self.metrics = run.metrics() if run.metrics_json.is_file() else {}
+        self.explain = run.explain_summary() if run.explain.summary_json.is_file() else {}
         self._outcomes: pd.DataFrame | None = None
         self._features: Any = None
 
     def table(self, name: str) -> pd.DataFrame | None:
-        path = self.root / "explain" / "tables" / name
-        return pd.read_csv(path) if path.is_file() else None
+        present = self.dir.explain.table_csv(name).is_file()
+        return self.dir.explain_table(name) if present else None
 
     @property
     def arms(self) -> list[str]:
-        return list(self.config.get("arms") or self.explain.get("arms") or
-                    (self.metrics.get("arms") or {}).keys())
-
-    @property
-    def arm_column(self) -> str:
-        return str(self.config.get("arm_column", "arm1"))
-
-    @property
-    def target(self) -> str:
-        return str(self.config.get("target", self.explain.get("outcome", "responder")))
-
-    @property
-    def site_column(self) -> str:
-        return str((self.config.get("combat") or {}).get("site", "site"))
+        return list(self.config.arms)
 
     def outcomes(self) -> pd.DataFrame | None:
-        if self._outcomes is None and self.config.get("outcomes"):
-            path = Path(self.config["outcomes"])
-            if path.is_file():
-                frame = pd.read_parquet(path)
-                if frame.index.name != "participant_id" and "participant_id" in frame.columns:
-                    frame = frame.set_index("participant_id")
-                self._outcomes = frame
+        if self._outcomes is None and self.config.outcomes.is_file():
+            frame = pd.read_parquet(self.config.outcomes)
+            if frame.index.name != "participant_id" and "participant_id" in frame.columns:
+                frame = frame.set_index("participant_id")
+            self._outcomes = frame
         return self._outcomes
 
     def features(self) -> Any:
-        if self._features is None and self.config.get("features"):
-            path = Path(self.config["features"])
-            if path.is_file():
-                self._features = read_feature_table(path)
+        if self._features is None and self.config.features.is_file():
+            self._features = read_feature_table(self.config.features)
         return self._features
-
-
-def _json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 # ------------------------------------------------------------------------------ sections
@@ -174,10 +159,10 @@ def _yaml(path: Path) -> dict[str, Any]:
 def _cohort_section(run: _Run) -> str:
     outcomes = run.outcomes()
     if outcomes is None:
-        return _missing(f"outcomes table {run.config.get('outcomes', '(not in config.yaml)')}")
-    arm, target, site = run.arm_column, run.target, run.site_column
+        return _missing(f"outcomes table {run.config.outcomes}")
+    arm, target, site = run.config.arm_column, run.config.target, run.config.combat.site
     parts = [f"<p>{len(outcomes)} participants in the outcomes table "
-             f"(<code>{html.escape(str(run.config.get('outcomes')))}</code>).</p>"]
+             f"(<code>{html.escape(str(run.config.outcomes))}</code>).</p>"]
     if arm in outcomes.columns:
         frame = outcomes.assign(_arm=outcomes[arm].astype("string").fillna("not randomised"))
         rows = []
@@ -200,7 +185,7 @@ def _cohort_section(run: _Run) -> str:
                                 margins=True, margins_name="total")
             cross = cross.rename_axis(index=site, columns=None).reset_index()
             parts.append(f"<h3>{html.escape(site)} × arm</h3>" + _html_table(cross))
-    population = run.config.get("population")
+    population = run.config.population
     if population:
         parts.append(f"<p>Training population: <b>{html.escape(str(population))}</b>"
                      + (" (deep-phenotyped participants only)" if population == "deep" else "")
@@ -211,7 +196,7 @@ def _cohort_section(run: _Run) -> str:
 def _qc_section(run: _Run) -> str:
     table = run.features()
     if table is None:
-        return _missing(f"feature table {run.config.get('features', '(not in config.yaml)')}")
+        return _missing(f"feature table {run.config.features}")
     codebook = table.codebook
     roles = (codebook.reset_index().pivot_table(index="modality", columns="role", values="name",
                                                 aggfunc="size", fill_value=0)
@@ -219,7 +204,7 @@ def _qc_section(run: _Run) -> str:
              if "role" in codebook.columns else codebook.groupby("modality").size()
              .rename("features").reset_index())
     parts = [f"<p>{table.data.shape[1]} columns × {table.data.shape[0]} participant-sessions "
-             f"in <code>{html.escape(str(run.config.get('features')))}</code>.</p>",
+             f"in <code>{html.escape(str(run.config.features))}</code>.</p>",
              "<h3>Columns by modality and role</h3>" + _html_table(roles)]
     counts = _modality_counts(table)
     if len(counts):
@@ -234,7 +219,7 @@ def _qc_section(run: _Run) -> str:
                        .rename("records").reset_index().sort_values("records", ascending=False)
                        .head(15))
             parts.append("<h3>Most frequent QC problems</h3>" + _html_table(reasons))
-    session = run.config.get("session", "ses-V0")
+    session = run.config.session
     data = table.session(session) if len(table.data) else table.data
     if "role" in codebook.columns:
         predictors = codebook.index[codebook["role"] == "feature"]
@@ -308,7 +293,7 @@ def _performance_section(run: _Run) -> str:
     figures = []
     for arm in arms:
         for kind in ("roc", "calibration"):
-            path = run.root / "figures" / f"{kind}_{arm}.png"
+            path = run.dir.figure_png(kind, arm)
             if path.is_file():
                 figures.append((path, f"{arm}: {'ROC curve' if kind == 'roc' else 'calibration'}"))
     parts.append(_figures(figures) if figures else _missing("figures/roc_<arm>.png"))
@@ -317,17 +302,17 @@ def _performance_section(run: _Run) -> str:
 
 def _moderator_section(run: _Run) -> str:
     summary = run.explain
-    ranking = run.table("moderator_ranking.csv")
+    ranking = run.table("moderator_ranking")
     if not summary or ranking is None:
         return _missing("explain/ (run `backpheno explain RUN_DIR` first)")
     rd = ranking[ranking["scale"] == "probability"]
     k = int((summary.get("settings") or {}).get("stability", {}).get("top_k", 5))
     top = rd[rd["rank"] <= k].copy()
-    stability = run.table("moderator_stability.csv")
+    stability = run.table("moderator_stability")
     if stability is not None:
         top = top.merge(stability[["contrast", "feature", "top_k_frequency", "median_rank"]],
                         on=["contrast", "feature"], how="left")
-    permutation = run.table("moderator_permutation.csv")
+    permutation = run.table("moderator_permutation")
     if permutation is not None:
         top = top.merge(permutation[["contrast", "feature", "p_max", "p_value"]].rename(
             columns={"p_max": FAMILYWISE, "p_value": PER_FEATURE}),
@@ -359,12 +344,12 @@ def _moderator_section(run: _Run) -> str:
             + f". Contrasts marked <i>{NO_SIGNAL}</i> compare against a model that predicts no "
             "better than chance: their SHAP values mostly describe that model's fitting noise, "
             "so their moderator ranking is not evidence of moderation.</p>")
-    dependence = sorted((run.root / "explain" / "figures").glob("dependence_*.png"))
+    dependence = sorted(run.dir.explain.figures.glob("dependence_*.png"))
     if dependence:
         parts.append("<h3>Dependence of the predicted response on the top moderators</h3>"
                      + _figures([(p, p.stem.removeprefix("dependence_").replace("__", " · "))
                                  for p in _listed(run, dependence)]))
-    beeswarms = sorted((run.root / "explain" / "figures").glob("beeswarm_*.png"))
+    beeswarms = sorted(run.dir.explain.figures.glob("beeswarm_*.png"))
     if beeswarms:
         parts.append("<h3>What drives each arm's predicted response</h3>"
                      + _figures([(p, p.stem.removeprefix("beeswarm_"))
@@ -397,7 +382,7 @@ FORMAL_ROWS = 25
 
 
 def _formal_section(run: _Run) -> str:
-    table = run.table("moderation.csv")
+    table = run.table("moderation")
     if table is None:
         return _missing("explain/tables/moderation.csv")
     settings = (run.explain.get("settings") or {}).get("formal", {})
@@ -483,11 +468,11 @@ def credibility_digest(table: pd.DataFrame, alpha: float,
 
 
 def _credibility_section(run: _Run) -> str:
-    table = run.table("credibility.csv")
+    table = run.table("credibility")
     if table is None:
         return _missing("explain/tables/credibility.csv")
     alpha = float(((run.explain.get("settings") or {}).get("formal") or {}).get("alpha", 0.05))
-    constructs = run.table("constructs.csv")
+    constructs = run.table("constructs")
     construct = (constructs.set_index("feature")["construct"] if constructs is not None
                  else None)
     digest, constant = credibility_digest(table, alpha, construct)
@@ -540,32 +525,30 @@ def _e(value: Any) -> str:
 
 def _training_methods(run: _Run) -> str:
     c = run.config
-    model = (c.get("model") or {}).get("name", run.metrics.get("model", "?"))
-    cv, pre = c.get("cv") or {}, c.get("preprocess") or {}
-    search = (c.get("model") or {}).get("search") or {}
-    blocks = ", ".join(f"{b.get('name')} ({'/'.join(b.get('modalities', []))}"
-                       f"{', ComBat-harmonised' if b.get('harmonize') else ''})"
-                       for b in c.get("blocks") or []) or "?"
-    imputation = f"imputation {pre.get('impute', '?')}"
-    if pre.get("missing_indicator"):
+    cv, pre, search = c.cv, c.preprocess, c.model.search
+    blocks = ", ".join(f"{b.name} ({'/'.join(b.modalities)}"
+                       f"{', ComBat-harmonised' if b.harmonize else ''})"
+                       for b in c.blocks) or "?"
+    imputation = f"imputation {pre.impute}"
+    if pre.missing_indicator:
         imputation += " with missing-value indicators"
-    imputation += f", scaling {pre.get('scale', '?')}"
-    if pre.get("filter_k"):
-        imputation += f", univariate filter k={pre['filter_k']}"
-    tuning = (f"{search.get('kind', 'grid')} search over {', '.join(search['space'])}"
-              if search.get("space") else "fixed hyper-parameters")
-    n_perm = (c.get("permutation") or {}).get("n_permutations")
+    imputation += f", scaling {pre.scale}"
+    if pre.filter_k:
+        imputation += f", univariate filter k={pre.filter_k}"
+    tuning = (f"{search.kind} search over {', '.join(search.space)}"
+              if search.space else "fixed hyper-parameters")
+    n_perm = c.permutation.n_permutations
     permutation = (f"; a permutation test refitted the whole pipeline {n_perm} times"
                    if n_perm else "")
-    population = {"all": "all participants", "deep": "the deep-phenotyped participants"}.get(
-        c.get("population"), f"the {c.get('population', '?')} population")
-    return (f"One {_e(model)} classifier per first-stage arm ({_e(', '.join(run.arms))}) was "
-            f"trained to predict <i>{_e(run.target)}</i> among {_e(population)} "
-            f"randomised to that arm, from baseline ({_e(c.get('session', '?'))}) "
+    population = {"all": "all participants", "deep": "the deep-phenotyped participants"}[
+        c.population]
+    return (f"One {_e(c.model.name)} classifier per first-stage arm ({_e(', '.join(run.arms))}) "
+            f"was trained to predict <i>{_e(c.target)}</i> among {_e(population)} "
+            f"randomised to that arm, from baseline ({_e(c.session)}) "
             f"features in the blocks {_e(blocks)}; {_e(imputation)}. Every fitted step ran "
-            f"inside the folds of a nested cross-validation ({_e(cv.get('repeats', '?'))} x "
-            f"repeated {_e(cv.get('outer_folds', '?'))}-fold {_e(cv.get('scheme', '?'))}, "
-            f"{_e(cv.get('inner_folds', '?'))}-fold inner loop, {_e(tuning)}). Discrimination "
+            f"inside the folds of a nested cross-validation ({_e(cv.repeats)} x "
+            f"repeated {_e(cv.outer_folds)}-fold {_e(cv.scheme)}, "
+            f"{_e(cv.inner_folds)}-fold inner loop, {_e(tuning)}). Discrimination "
             f"is the AUC of the out-of-fold predictions with a DeLong 95% CI; calibration the "
             f"slope, calibration-in-the-large, O/E ratio and ICI; the Brier score has a "
             f"stratified bootstrap CI{permutation}.")
@@ -615,7 +598,8 @@ def _formal_methods(run: _Run) -> str:
 
 
 def _caveats_section(run: _Run) -> str:
-    items = []
+    items = [f"<b>{_e(problem)}</b>: tables read from it may not match the trained models."
+             for problem in run.changed_inputs]
     arms = run.metrics.get("arms") or {}
     n_features = run.explain.get("n_features")
     for arm, m in arms.items():
@@ -640,11 +624,11 @@ def _caveats_section(run: _Run) -> str:
                      f"<i>{NO_SIGNAL}</i>) is driven by that model's noise on its side; its "
                      "SHAP moderators are not evidence of moderation. The formal moderation "
                      "table does not use the models and is unaffected.")
-    permutation = run.table("moderator_permutation.csv")
+    permutation = run.table("moderator_permutation")
     if permutation is not None:
         items.append("SHAP moderator permutation p-values: read the family-wise (max-T) p; the "
                      "per-feature p ignores that the features were selected as the top ones.")
-    moderation = run.table("moderation.csv")
+    moderation = run.table("moderation")
     if moderation is not None:
         tests = int(moderation.loc[moderation["kind"] != "omnibus", "p"].notna().sum())
         items.append(f"{tests} formal moderator × contrast tests: read p-values with their "
@@ -691,7 +675,7 @@ def _figures(items: Iterable[tuple[Path | None, str]]) -> str:
 
 
 def _explain_figure(run: _Run, name: str) -> Path | None:
-    path = run.root / "explain" / "figures" / f"{name}.png"
+    path = run.dir.explain.figure_png(name)
     return path if path.is_file() else None
 
 
@@ -700,7 +684,7 @@ def _listed(run: _Run, paths: list[Path]) -> list[Path]:
     listed = set((run.explain.get("figures") or {}).values())
     if not listed:
         return paths
-    return [p for p in paths if str(p.relative_to(run.root / "explain")) in listed]
+    return [p for p in paths if str(p.relative_to(run.dir.explain.root)) in listed]
 
 
 def _html_table(frame: pd.DataFrame) -> str:
@@ -744,5 +728,5 @@ def _is_binary(values: pd.Series) -> bool:
 
 
 def _binary_family(run: _Run) -> bool:
-    table = run.table("moderation.csv")
+    table = run.table("moderation")
     return table is None or (table["family"] == "binomial").any()

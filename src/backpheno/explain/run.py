@@ -52,11 +52,10 @@ from backpheno.explain.permutation import moderator_permutation_test
 from backpheno.explain.shap import SCALES, explain_arms, select_background, shap_table
 from backpheno.explain.signal import arm_signal, no_signal_arms
 from backpheno.explain.stability import rank_stability, resample_indices, resample_rankings
-from backpheno.io import atomic_path, read_json, write_json
+from backpheno.io import atomic_path, write_json
+from backpheno.models.rundir import ExplainFolder
 
 logger = logging.getLogger("backpheno.explain")
-
-EXPLAIN_DIR = "explain"
 
 
 class StabilitySettings(StrictModel):
@@ -126,7 +125,7 @@ class FigureSettings(StrictModel):
                                                             "least this form one construct")
 
 
-class ExplainSettings(StrictModel):
+class ExplainConfig(StrictModel):
     """Settings of ``backpheno explain``."""
 
     background_size: int = Field(100, ge=1, description="participants in the shared background")
@@ -149,7 +148,7 @@ class ExplainSettings(StrictModel):
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
-    def _probability(self) -> ExplainSettings:
+    def _probability(self) -> ExplainConfig:
         if "probability" not in self.scales:
             raise ValueError("scales must include probability (moderators are ranked on the "
                              "risk-difference scale)")
@@ -256,22 +255,23 @@ class ExplainResult:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -> ExplainResult:
+def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> ExplainResult:
     """Run every part of the moderator analysis and write it into ``out``.
 
     Parameters
     ----------
     inputs : ExplainInputs
-    settings : ExplainSettings
+    settings : ExplainConfig
     out : str or Path
         Folder to write (created; its shap/, tables/ and figures/ subfolders are replaced).
     """
-    out = Path(out)
+    folder = ExplainFolder(Path(out))
+    out = folder.root
     unknown = [r.column for r in settings.formal.related_outcomes
                if r.column not in inputs.covariates.columns]
     if unknown:
         raise InputError(f"related outcome columns {unknown} not found", column=unknown[0])
-    for sub in ("shap", "tables", "figures"):
+    for sub in folder.parts:
         shutil.rmtree(out / sub, ignore_errors=True)
     started = time.time()
     timings: dict[str, float] = {}
@@ -280,7 +280,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     strata = (inputs.covariates[settings.background_strata]
               if settings.background_strata in inputs.covariates.columns else None)
     background = select_background(X, settings.background_size, settings.seed, strata)
-    paths["background"] = _write_csv(out / "background.csv",
+    paths["background"] = _write_csv(folder.background_csv,
                                      pd.DataFrame({"participant_id": background.index}))
 
     logger.info("explain: SHAP values of %d arms for %d participants (background %d)",
@@ -289,25 +289,25 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     per_arm = explain_arms(inputs.models, X, background, scales=settings.scales,
                            features=features)
     timings["arm_shap_s"] = time.time() - tic
-    paths["arm_shap"] = _write_parquet(out / "shap" / "arm_shap.parquet", shap_table(per_arm))
+    paths["arm_shap"] = _write_parquet(folder.arm_shap_parquet, shap_table(per_arm))
 
     contrasts = arm_contrasts(inputs.arms, settings.contrasts)
     weak = inputs.arms_without_signal
     marks = {c.name: ",".join(no_signal_arms(c.weights, list(weak))) for c in contrasts}
     if inputs.signal is not None:
-        paths["signal"] = _write_csv(out / "tables" / "arm_signal.csv", inputs.signal)
+        paths["signal"] = _write_csv(folder.table_csv("arm_signal"), inputs.signal)
     tic = time.time()
     by_scale = {scale: contrast_shap(per_arm, contrasts, scale) for scale in settings.scales}
     timings["contrast_shap_s"] = time.time() - tic
     paths["contrast_shap"] = _write_parquet(
-        out / "shap" / "contrast_shap.parquet",
+        folder.contrast_shap_parquet,
         pd.concat([contrast_table(r).assign(scale=s) for s, r in by_scale.items()],
                   ignore_index=True))
     rd = by_scale["probability"]
     ranking = pd.concat([moderator_ranking(r, X[features]).assign(scale=s)
                          for s, r in by_scale.items()], ignore_index=True)
     ranking["no_signal_arms"] = ranking["contrast"].map(marks)
-    paths["ranking"] = _write_csv(out / "tables" / "moderator_ranking.csv", ranking)
+    paths["ranking"] = _write_csv(folder.table_csv("moderator_ranking"), ranking)
     rd_ranking = ranking[ranking["scale"] == "probability"].drop(columns="scale")
 
     training = inputs.training
@@ -325,7 +325,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
                                      explain=X, features=features, n_jobs=settings.n_jobs)
         stability = rank_stability(rankings, settings.stability.top_k)
         timings["stability_s"] = time.time() - tic
-        paths["stability"] = _write_csv(out / "tables" / "moderator_stability.csv", stability)
+        paths["stability"] = _write_csv(folder.table_csv("moderator_stability"), stability)
 
     permutation = None
     if settings.permutation.n_permutations:
@@ -343,7 +343,7 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
         permutation = null.table[null.table["rank"] <= settings.permutation.top_k].assign(
             no_signal_arms=lambda t: t["contrast"].map(marks))
         timings["permutation_s"] = time.time() - tic
-        paths["permutation"] = _write_csv(out / "tables" / "moderator_permutation.csv",
+        paths["permutation"] = _write_csv(folder.table_csv("moderator_permutation"),
                                           permutation)
 
     tic = time.time()
@@ -353,20 +353,20 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
     formal_contrasts = arm_contrasts(inputs.trial_arms, settings.contrasts)
     formal = _moderation(formal_data, inputs.outcome, candidates, inputs.trial_arms, covariates,
                          settings, formal_contrasts)
-    paths["moderation"] = _write_csv(out / "tables" / "moderation.csv", formal)
+    paths["moderation"] = _write_csv(folder.table_csv("moderation"), formal)
     related = {}
     for other in settings.formal.related_outcomes:
         related[other.column] = _moderation(formal_data, other.column, candidates,
                                             inputs.trial_arms, covariates, settings,
                                             formal_contrasts)
         paths[f"moderation_{other.column}"] = _write_csv(
-            out / "tables" / f"moderation_{_safe(other.column)}.csv", related[other.column])
+            folder.table_csv(f"moderation_{_safe(other.column)}"), related[other.column])
     timings["formal_s"] = time.time() - tic
 
     tested = formal[formal["kind"] != "omnibus"].sort_values("p", kind="stable")
     construct = plots.constructs(X, candidates, list(tested["moderator"].unique()),
                                  settings.figures.construct_r)
-    paths["constructs"] = _write_csv(out / "tables" / "constructs.csv",
+    paths["constructs"] = _write_csv(folder.table_csv("constructs"),
                                      construct.rename_axis("feature").reset_index())
     credibility = iceman_summary(formal, ranking=rd_ranking, stability=stability,
                                  hypotheses=[h.model_dump() for h in settings.hypotheses],
@@ -374,11 +374,11 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
                                  orientation={r.column: 1 if r.orientation == "same" else -1
                                               for r in settings.formal.related_outcomes},
                                  alpha=settings.formal.alpha)
-    paths["credibility"] = _write_csv(out / "tables" / "credibility.csv", credibility)
+    paths["credibility"] = _write_csv(folder.table_csv("credibility"), credibility)
 
     logger.info("explain: figures")
     tic = time.time()
-    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, out / "figures", weak,
+    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, folder.figures, weak,
                        construct)
     paths.update({f"figure_{name}": path for name, path in figures.items()})
     timings["figures_s"] = time.time() - tic
@@ -415,19 +415,21 @@ def explain(inputs: ExplainInputs, settings: ExplainSettings, out: str | Path) -
         "timings": {k: round(v, 2) for k, v in {**timings,
                                                   "total_s": time.time() - started}.items()},
     }
-    write_json(out / "summary.json", summary)
-    paths["summary"] = out / "summary.json"
+    write_json(folder.summary_json, summary)
+    paths["summary"] = folder.summary_json
     logger.info("explain: %d participants, %d features, %d contrasts in %.1f s -> %s", len(X),
                 len(features), len(contrasts), time.time() - started, out)
     return ExplainResult(ranking, formal, credibility, stability, permutation, summary, paths)
 
 
-def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
-                    ) -> ExplainResult:
+def explain_run_dir(run_dir: str | Path, settings: ExplainConfig | None = None, *,
+                    force: bool = False, allow_changed_inputs: bool = False) -> ExplainResult:
     """Explain the final per-arm models of a ``backpheno train`` run directory.
 
+    The run must be ``complete`` (``force`` uses it anyway) and its input files must match the
+    checksums of ``inputs.json`` (``allow_changed_inputs`` turns a mismatch into a warning).
     Reads the resolved configuration (``config.yaml``), rebuilds the training population and
-    feature matrix exactly as training did (:func:`backpheno.models.train.load_training_data`),
+    feature matrix exactly as training did (:func:`backpheno.models.inputs.load_training_data`),
     loads the per-arm models through the hash-checked manifest
     (:func:`backpheno.models.artifacts.load_models`) and writes ``<run_dir>/explain/``. The
     stability and permutation refits use the configured pipeline with each arm's tuned
@@ -435,23 +437,22 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
     """
     from sklearn.base import clone
 
-    from backpheno.config import TrainConfig, load_config
     from backpheno.models.artifacts import load_models
-    from backpheno.models.train import load_training_data, make_tuner
+    from backpheno.models.inputs import load_training_data
+    from backpheno.models.rundir import open_run
+    from backpheno.models.train import make_tuner
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "run.json").is_file():
-        raise InputError("not a backpheno run directory (no run.json)", file=run_dir)
-    config = load_config(run_dir / "config.yaml", TrainConfig)
-    loaded = load_models(run_dir)
+    run = open_run(run_dir, force=force, allow_changed_inputs=allow_changed_inputs)
+    config = run.config()
+    loaded = load_models(run)
     if not loaded:
         raise InputError("the run has no fitted arm model (see models/manifest.json)",
-                         file=run_dir / "models" / "manifest.json")
-    metrics = run_dir / "metrics" / "metrics.json"
-    signal = (arm_signal(read_json(metrics), (settings or ExplainSettings()).signal_p_level)
-              if metrics.is_file() else None)
+                         file=run.manifest_json)
+    metrics = run.metrics() if run.metrics_json.is_file() else None
+    signal = (arm_signal(metrics, (settings or ExplainConfig()).signal_p_level)
+              if metrics else None)
     data = load_training_data(config)
-    pipeline = make_tuner(config, data.blocks).pipeline
+    pipeline = make_tuner(config, data).pipeline
     templates = {arm: clone(pipeline).set_params(**(m.entry.get("best_params") or {}))
                  for arm, m in loaded.items()}
     first = next(iter(loaded.values()))
@@ -462,13 +463,13 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainSettings | None = None
         y=data.y.astype("Float64").astype(float), arm=data.outcomes[config.arm_column],
         covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms),
         templates=templates, signal=signal)
-    return explain(inputs, settings or ExplainSettings(), run_dir / EXPLAIN_DIR)
+    return explain(inputs, settings or ExplainConfig(), run.explain.root)
 
 
 # ------------------------------------------------------------------------------ internals
 
 
-def _candidates(settings: ExplainSettings, features: list[str],
+def _candidates(settings: ExplainConfig, features: list[str],
                 ranking: pd.DataFrame) -> list[str]:
     if settings.formal.candidates == "all":
         return list(features)
@@ -477,7 +478,7 @@ def _candidates(settings: ExplainSettings, features: list[str],
     return [f for f in features if f in top]
 
 
-def _formal_data(inputs: ExplainInputs, settings: ExplainSettings
+def _formal_data(inputs: ExplainInputs, settings: ExplainConfig
                  ) -> tuple[pd.DataFrame, list[str]]:
     wanted = settings.formal.covariates
     present = [c for c in wanted if c in inputs.covariates.columns and c not in inputs.features]
@@ -494,7 +495,7 @@ def _formal_data(inputs: ExplainInputs, settings: ExplainSettings
 
 
 def _moderation(data: pd.DataFrame, outcome: str, candidates: list[str], arms: list[str],
-                covariates: list[str], settings: ExplainSettings,
+                covariates: list[str], settings: ExplainConfig,
                 contrasts: Sequence) -> pd.DataFrame:
     return moderation_table(data, outcome=outcome, arm="__arm__", moderators=candidates,
                             arms=arms, covariates=covariates,
@@ -514,7 +515,7 @@ def _familywise_summary(permutation: pd.DataFrame | None) -> list[dict[str, Any]
 
 
 def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.DataFrame,
-             X: pd.DataFrame, settings: ExplainSettings, folder: Path,
+             X: pd.DataFrame, settings: ExplainConfig, folder: Path,
              weak: Mapping[str, str], construct: pd.Series) -> dict[str, Path]:
     figs = {}
     for (arm, scale), result in per_arm.items():

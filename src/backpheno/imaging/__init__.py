@@ -1,1 +1,28 @@
-"""Imaging feature extractors (brain fMRI, lumbar spine MRI)."""
+"""Imaging feature extractors (brain fMRI, lumbar spine MRI).
+
+Public API (imported lazily; the lumbar spine has its own face, :mod:`backpheno.imaging.spine`)::
+
+    extract_run, combine_runs, RunResult, BrainExtractor   brain.py
+    BrainSettings                                          settings.py
+    Atlas, load_label_atlas, load_sphere_atlas            atlas.py
+    TangentSpace, EdgeTangentSpace                         tangent.py
+"""
+
+from __future__ import annotations
+
+from backpheno.lazy import lazy_exports
+
+_EXPORTS = {
+    "extract_run": "brain",
+    "combine_runs": "brain",
+    "RunResult": "brain",
+    "BrainExtractor": "brain",
+    "BrainSettings": "settings",
+    "Atlas": "atlas",
+    "load_label_atlas": "atlas",
+    "load_sphere_atlas": "atlas",
+    "TangentSpace": "tangent",
+    "EdgeTangentSpace": "tangent",
+}
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -346,13 +345,6 @@ def extract_signals(source: nib.Nifti1Image | np.ndarray, regions: Sequence[Regi
     sd = np.sqrt(np.clip(variance, 0.0, None))
     mean = np.where(np.isfinite(sum1) & np.isfinite(sum2), mean, np.nan)
     return outputs, VoxelMoments(gather[:n_analysis], mean, sd, n_volumes)
-
-
-def iter_volume_blocks(path: str | Path, block_volumes: int = DEFAULT_BLOCK_VOLUMES,
-                       ) -> Iterator[tuple[int, np.ndarray]]:
-    """Stream a 4-D NIfTI file as ``(start, (volumes, voxels) float32 block)`` pairs."""
-    img = nib.load(str(path), keep_file_open=True)
-    yield from _iter_blocks(img, block_volumes)
 
 
 def _iter_blocks(source: nib.Nifti1Image | np.ndarray,

@@ -16,13 +16,13 @@ Public API (imported lazily, so ``import backpheno.models`` stays cheap)::
     train, TrainResult          train.py
     save_model, load_models     artifacts.py
     predict_run                 predict.py
-    RunDirectory                rundir.py
+    RunDirectory, open_run      rundir.py
+    TrainConfig                 config.py
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from backpheno.lazy import lazy_exports
 
 _EXPORTS = {
     "ComBat": "harmonize",
@@ -54,13 +54,8 @@ _EXPORTS = {
     "load_models": "artifacts",
     "predict_run": "predict",
     "RunDirectory": "rundir",
+    "open_run": "rundir",
+    "TrainConfig": "config",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f"backpheno.models.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'backpheno.models' has no attribute {name!r}")
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -26,8 +26,9 @@ from xgboost import XGBClassifier
 
 from backpheno import __version__
 from backpheno.errors import InputError
-from backpheno.io import atomic_path, file_sha256, read_json, write_json
+from backpheno.io import atomic_path, file_sha256, write_json
 from backpheno.models import pipelines
+from backpheno.models.rundir import MANIFEST_FORMAT, RunDirectory
 
 #: Types outside skops' default trust that backpheno's own pipelines contain.
 TRUSTED_TYPES = (
@@ -37,8 +38,6 @@ TRUSTED_TYPES = (
     "sklearn.tree._tree.Tree",
 )
 
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = "backpheno-models/1"
 #: Packages whose versions go into the manifest.
 PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "xgboost", "skops", "statsmodels", "joblib")
 
@@ -115,20 +114,20 @@ def _load_skops(path: Path) -> Any:
     return sio.load(path, trusted=untrusted)
 
 
-def write_manifest(models_dir: str | Path, arms: dict[str, dict[str, Any]],
+def write_manifest(run: RunDirectory, arms: dict[str, dict[str, Any]],
                    config: dict[str, Any]) -> Path:
     """Write ``models/manifest.json``.
 
     Parameters
     ----------
-    models_dir : Path
+    run : RunDirectory
     arms : dict
         Per arm: ``status`` and, for fitted arms, ``kind``, ``files`` (from :func:`save_model`),
         ``input_columns``, ``n_train``, ``n_responders``, ``best_params``.
     config : dict
         The resolved training configuration (JSON-able).
     """
-    path = Path(models_dir) / MANIFEST
+    path = run.manifest_json
     write_json(path, {"format": MANIFEST_FORMAT, "packages": package_versions(),
                       "config": config, "arms": arms})
     return path
@@ -144,26 +143,17 @@ class LoadedModel:
     entry: dict[str, Any]
 
 
-def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    """The manifest of a run directory (checked format)."""
-    path = Path(run_dir) / "models" / MANIFEST
-    manifest = read_json(path)
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise InputError(f"unknown manifest format {manifest.get('format')!r}; expected "
-                         f"{MANIFEST_FORMAT}", file=path)
-    return manifest
-
-
-def load_models(run_dir: str | Path, arms: list[str] | None = None) -> dict[str, LoadedModel]:
+def load_models(run: RunDirectory | str | Path,
+                arms: list[str] | None = None) -> dict[str, LoadedModel]:
     """Load every fitted arm model of a run directory (hashes checked first).
 
     Arms without a model (status other than ``ok``) are skipped.
     """
-    manifest = read_manifest(run_dir)
+    run = run if isinstance(run, RunDirectory) else RunDirectory(Path(run))
     models = {}
-    for arm, entry in manifest["arms"].items():
+    for arm, entry in run.manifest()["arms"].items():
         if entry.get("status") != "ok" or (arms is not None and arm not in arms):
             continue
-        pipeline = load_model(Path(run_dir) / "models" / arm, entry)
+        pipeline = load_model(run.models / arm, entry)
         models[arm] = LoadedModel(arm, pipeline, list(entry["input_columns"]), entry)
     return models

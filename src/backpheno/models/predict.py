@@ -16,7 +16,8 @@ import pandas as pd
 
 from backpheno.errors import InputError
 from backpheno.io import read_tsv
-from backpheno.models.artifacts import load_models, read_manifest
+from backpheno.models.artifacts import load_models
+from backpheno.models.rundir import open_run
 from backpheno.table import FeatureTable, read_feature_table
 
 
@@ -43,13 +44,14 @@ def read_covariates(path: str | Path) -> pd.DataFrame:
 
 def predict_run(run_dir: str | Path, features: str | Path | FeatureTable,
                 covariates: str | Path | pd.DataFrame | None = None, *,
-                session: str | None = None, arms: list[str] | None = None) -> pd.DataFrame:
+                session: str | None = None, arms: list[str] | None = None,
+                force: bool = False) -> pd.DataFrame:
     """Predicted probability of response under every arm's final model.
 
     Parameters
     ----------
     run_dir : str or Path
-        A run directory written by ``backpheno train``.
+        A run directory written by ``backpheno train``; its status must be ``complete``.
     features : path or FeatureTable
         The new feature table.
     covariates : path or DataFrame, optional
@@ -58,22 +60,25 @@ def predict_run(run_dir: str | Path, features: str | Path | FeatureTable,
         Session to score (default: the training session).
     arms : list of str, optional
         Arms to score (default: every arm with a model).
+    force : bool
+        Use a run whose status is not ``complete`` (warning logged).
 
     Returns
     -------
     DataFrame
         Long format: participant_id, arm, p_response.
     """
-    manifest = read_manifest(run_dir)
+    run = open_run(run_dir, force=force)
+    manifest = run.manifest()
     session = session or manifest["config"]["session"]
     table = features if isinstance(features, FeatureTable) else read_feature_table(features)
     X = table.session(session)
     if X.empty:
         raise InputError(f"the feature table has no rows for session {session}")
-    models = load_models(run_dir, arms)
+    models = load_models(run, arms)
     if not models:
         raise InputError("the run directory has no fitted model (every arm lacked data?)",
-                         file=Path(run_dir) / "models")
+                         file=run.models)
     features_needed = sorted({c for m in models.values() for c in m.entry["feature_columns"]})
     aux = sorted({c for m in models.values() for c in m.entry["covariate_columns"]})
     missing = [c for c in features_needed if c not in X.columns]

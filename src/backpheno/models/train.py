@@ -12,6 +12,11 @@ gets ``failed`` — the other arms still run.
 Counterfactual predictions: every participant of the population gets a predicted probability of
 response under every arm's model — out-of-fold (averaged over repeats) for the arm they were
 randomised to, the arm's final model otherwise.
+
+:func:`train` runs the stages in order: input loading (:mod:`backpheno.models.inputs`), pipeline
+assembly (:func:`make_tuner`), per-arm nested CV, metrics and final model (:func:`train_arm`),
+counterfactual prediction (:func:`counterfactual_predictions`) and writing outputs
+(:mod:`backpheno.models.outputs`).
 """
 
 from __future__ import annotations
@@ -30,10 +35,9 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from backpheno.config import TrainConfig
 from backpheno.errors import BackphenoError, InputError
-from backpheno.io import atomic_path, write_json, write_text
-from backpheno.models import artifacts, figures
+from backpheno.io import json_clean, write_text
+from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
     CVResult,
     InnerCV,
@@ -42,6 +46,7 @@ from backpheno.models.cv import (
     nested_cv,
     outer_splits,
 )
+from backpheno.models.inputs import TrainingData, load_training_data
 from backpheno.models.metrics import (
     calibration_curve,
     delong,
@@ -50,51 +55,23 @@ from backpheno.models.metrics import (
     per_group,
     widened_auc_ci,
 )
+from backpheno.models.outputs import write_outputs
 from backpheno.models.permutation import PermutationResult, oof_auc, permutation_test
 from backpheno.models.pipelines import (
-    Block,
-    BlockSpec,
     build_pipeline,
     input_columns,
     search_space,
-    select_blocks,
 )
-from backpheno.models.rundir import RunDirectory, environment_info, input_checksums, now
+from backpheno.models.rundir import (
+    STATUS_FAILED,
+    STATUS_INSUFFICIENT,
+    STATUS_OK,
+    RunDirectory,
+    now,
+)
 from backpheno.progress import log_to_file, stop_logging_to
-from backpheno.table import read_feature_table
 
 logger = logging.getLogger("backpheno.models")
-
-STATUS_OK = "ok"
-STATUS_INSUFFICIENT = "insufficient_data"
-STATUS_FAILED = "failed"
-
-
-@dataclass
-class TrainingData:
-    """Everything the arms are trained on.
-
-    Attributes
-    ----------
-    X : DataFrame
-        Index participant_id (the population); feature columns plus the site / covariate columns
-        ComBat needs.
-    outcomes : DataFrame
-        The outcomes rows of the same participants.
-    y : Series
-        The target as nullable integers (0/1/NA).
-    blocks : list of Block
-    """
-
-    X: pd.DataFrame
-    outcomes: pd.DataFrame
-    y: pd.Series
-    blocks: list[Block]
-
-    @property
-    def feature_columns(self) -> list[str]:
-        return [c for b in self.blocks for c in b.columns]
-
 
 @dataclass
 class ArmResult:
@@ -124,7 +101,7 @@ class ArmResult:
             out["permutation"] = self.permutation.as_dict() if self.permutation else None
             if self.per_site is not None:
                 out["per_site"] = self.per_site.to_dict(orient="records")
-        return _json_clean(out)
+        return json_clean(out)
 
 
 @dataclass
@@ -145,139 +122,12 @@ class TrainResult:
         return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------------- inputs
-
-
-def read_outcomes(path: str | Path) -> pd.DataFrame:
-    """Read the outcomes Parquet (index or column ``participant_id``, one row per participant)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("outcomes table not found", file=path)
-    frame = pd.read_parquet(path)
-    if frame.index.name != "participant_id":
-        if "participant_id" not in frame.columns:
-            raise InputError("outcomes table has no participant_id index or column", file=path,
-                             column="participant_id")
-        frame = frame.set_index("participant_id")
-    if frame.index.has_duplicates:
-        dup = frame.index[frame.index.duplicated()].unique()[:5].tolist()
-        raise InputError(f"outcomes table has duplicated participants {dup}", file=path)
-    return frame
-
-
-def binary_target(values: pd.Series, column: str, file: Path | None = None) -> pd.Series:
-    """The target as nullable Int64 0/1; refuses anything that is not binary."""
-    if pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean":
-        return values.astype("boolean").astype("Int64")
-    if pd.api.types.is_numeric_dtype(values):
-        observed = set(pd.unique(values.dropna()))
-        if observed <= {0, 1}:
-            return values.astype("Int64")
-    observed = sorted(map(str, pd.unique(values.dropna())))[:6]
-    raise InputError(f"target must be binary (boolean or 0/1), found values {observed}; "
-                     "multi-class and continuous targets are not supported by train",
-                     column=column, file=file)
-
-
-def load_training_data(config: TrainConfig) -> TrainingData:
-    """Read and check the feature table and the outcomes, select the population and blocks.
-
-    Raises
-    ------
-    InputError
-        Missing columns, no rows for the session, an empty population or no features.
-    """
-    table = read_feature_table(config.features)
-    features = table.session(config.session)
-    if features.empty:
-        raise InputError(f"no rows for session {config.session}", file=config.features)
-    outcomes = read_outcomes(config.outcomes)
-    _require_columns(outcomes, _needed_columns(config), config.outcomes)
-
-    population = outcomes
-    if config.population == "deep":
-        population = population[population[config.deep_column].astype("boolean").fillna(False)]
-    for column, allowed in config.subset.items():
-        population = population[population[column].isin(allowed)]
-    missing_rows = population.index.difference(features.index)
-    if len(missing_rows):
-        logger.warning("%d participants of the population have no %s row in the feature table "
-                       "and are left out (e.g. %s)", len(missing_rows), config.session,
-                       list(missing_rows[:3]))
-    keep = population.index.intersection(features.index, sort=False)
-    if len(keep) == 0:
-        raise InputError("no participant is both in the population (population / subset) and "
-                         "in the feature table", file=config.outcomes)
-    population = population.loc[keep]
-
-    specs = [BlockSpec(b.name, tuple(b.modalities), b.include, b.exclude, b.harmonize,
-                       tuple(b.steps)) for b in config.blocks]
-    blocks = select_blocks(table.codebook, list(features.columns), specs)
-    if not blocks:
-        raise InputError("no feature matches the configured blocks (modalities "
-                         f"{sorted({m for b in config.blocks for m in b.modalities})}, role "
-                         "feature)", file=config.features)
-    for spec in specs:
-        if spec.name not in {b.name for b in blocks}:
-            logger.warning("block %s has no features in this table; skipped", spec.name)
-    columns = [c for b in blocks for c in b.columns]
-    X = features.loc[keep, columns].astype(float)
-    aux = _aux_columns(config, blocks)
-    clash = set(aux) & set(X.columns)
-    if clash:
-        raise InputError(f"outcomes columns {sorted(clash)} clash with feature names")
-    for column in aux:
-        X[column] = population[column]
-    _check_combat_inputs(X, blocks, aux, config.outcomes)
-    y = binary_target(population[config.target], config.target, config.outcomes)
-    return TrainingData(X, population, y, blocks)
-
-
-def _needed_columns(config: TrainConfig) -> list[str]:
-    needed = [config.arm_column, config.target, *config.subset]
-    if config.population == "deep":
-        needed.append(config.deep_column)
-    if any(b.harmonize for b in config.blocks):
-        needed += [config.combat.site, *config.combat.covariates]
-    for optional in (config.cv.groups, config.permutation.strata):
-        if optional:
-            needed.append(optional)
-    return list(dict.fromkeys(needed))
-
-
-def _aux_columns(config: TrainConfig, blocks: list[Block]) -> list[str]:
-    if any(b.harmonize for b in blocks):
-        return [config.combat.site, *config.combat.covariates]
-    return []
-
-
-def _check_combat_inputs(X: pd.DataFrame, blocks: list[Block], aux: list[str],
-                         file: Path) -> None:
-    """Site and covariates must be known for everyone with harmonised features."""
-    harmonized = [c for b in blocks if b.harmonize for c in b.columns]
-    if not harmonized:
-        return
-    with_data = X[harmonized].notna().any(axis=1)
-    for column in aux:
-        lacking = X.index[with_data & X[column].isna()]
-        if len(lacking):
-            raise InputError(f"missing for {len(lacking)} participant(s) with harmonised "
-                             f"features (ComBat needs it), e.g. {list(lacking[:5])}",
-                             file=file, column=column)
-
-
-def _require_columns(frame: pd.DataFrame, columns: list[str], file: Path) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"outcomes table lacks columns {missing} named in the configuration",
-                         file=file, column=missing[0])
-
-
 # --------------------------------------------------------------------------------- arms
 
 
-def make_tuner(config: TrainConfig, blocks: list[Block]) -> Tuner:
-    """The pipeline and inner search described by ``config``."""
+def make_tuner(config: TrainConfig, data: TrainingData) -> Tuner:
+    """Pipeline assembly: the pipeline and inner search described by ``config`` for the blocks
+    of ``data``."""
     combat = {"site": config.combat.site, "covariates": list(config.combat.covariates),
               "categorical": list(config.combat.categorical),
               "unseen_site": config.combat.unseen_site,
@@ -285,8 +135,8 @@ def make_tuner(config: TrainConfig, blocks: list[Block]) -> Tuner:
               "small_site": config.combat.small_site, "eb": config.combat.eb,
               "mean_only": config.combat.mean_only}
     pipeline = build_pipeline(
-        blocks, model=config.model.name, model_params=config.model.params,
-        combat=combat if any(b.harmonize for b in blocks) else None,
+        data.blocks, model=config.model.name, model_params=config.model.params,
+        combat=combat if data.harmonized_columns else None,
         impute=config.preprocess.impute, missing_indicator=config.preprocess.missing_indicator,
         scale=config.preprocess.scale, filter_k=config.preprocess.filter_k, seed=config.seed)
     space = search_space(config.model.search.space)
@@ -296,17 +146,10 @@ def make_tuner(config: TrainConfig, blocks: list[Block]) -> Tuner:
                  scoring=config.model.search.scoring, seed=config.seed)
 
 
-def _splits(y: np.ndarray, *, scheme: str, n_splits: int, n_repeats: int,
-            groups: np.ndarray | None, seed: int) -> list:
-    return outer_splits(y, scheme=scheme, n_splits=n_splits, n_repeats=n_repeats,
-                        groups=groups, seed=seed)
-
-
 def _combat_feasibility(config: TrainConfig, data: TrainingData, rows: pd.Index) -> str | None:
-    harmonized = [c for b in data.blocks if b.harmonize for c in b.columns]
-    if not harmonized or config.combat.small_site == "passthrough":
+    if not data.harmonized_columns or config.combat.small_site == "passthrough":
         return None
-    has_data = data.X.loc[rows, harmonized].notna().any(axis=1)
+    has_data = data.X.loc[rows, data.harmonized_columns].notna().any(axis=1)
     sites = data.X.loc[rows, config.combat.site][has_data].astype(str)
     fraction = 1.0 if config.cv.scheme == "leave_group_out" else (
         (config.cv.outer_folds - 1) / config.cv.outer_folds)
@@ -341,7 +184,7 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -
         return result
 
     X = data.X.loc[rows]
-    make_splits = functools.partial(_splits, scheme=config.cv.scheme,
+    make_splits = functools.partial(outer_splits, scheme=config.cv.scheme,
                                     n_splits=config.cv.outer_folds, groups=groups,
                                     seed=config.seed)
     try:
@@ -493,15 +336,14 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
     resolved = config.model_dump(mode="json")
     try:
         run.write_status(status="running", started=now(), name=config.name)
-        write_text(run.config, yaml.safe_dump(resolved, sort_keys=False))
-        write_json(run.environment, environment_info())
-        write_json(run.inputs, input_checksums({"features": config.features,
-                                                "outcomes": config.outcomes}))
+        write_text(run.config_yaml, yaml.safe_dump(resolved, sort_keys=False))
+        run.write_environment()
+        run.write_inputs({"features": config.features, "outcomes": config.outcomes})
         data = load_training_data(config)
         logger.info("population: %d participants, %d features in %d blocks (%s)", len(data.X),
                     len(data.feature_columns), len(data.blocks),
                     ", ".join(f"{b.name}={len(b.columns)}" for b in data.blocks))
-        tuner = make_tuner(config, data.blocks)
+        tuner = make_tuner(config, data)
         arms = {}
         for arm in config.arms:
             logger.info("arm %s", arm)
@@ -532,120 +374,3 @@ def _log_arm(result: ArmResult) -> None:
     logger.info(message)
 
 
-def write_outputs(run: RunDirectory, result: TrainResult, data: TrainingData,
-                  columns: list[str], resolved: dict[str, Any]) -> None:
-    """Write predictions, metrics, models + manifest and figures into ``run``."""
-    config = result.config
-    ok = {a: r for a, r in result.arms.items() if r.status == STATUS_OK}
-    site = config.combat.site if config.combat.site in data.outcomes.columns else None
-
-    oof = [r.cv.oof().assign(arm=a) for a, r in ok.items() if r.cv is not None]
-    oof_mean = [r.cv.mean_oof().reset_index().assign(arm=a) for a, r in ok.items()
-                if r.cv is not None]
-    _write_parquet(run.oof, _with_site(oof, data, site, ["participant_id", "arm", "repeat"]))
-    _write_parquet(run.oof_mean, _with_site(oof_mean, data, site, ["participant_id", "arm"]))
-    _write_parquet(run.counterfactual, result.counterfactual)
-
-    write_json(run.metrics_json, _json_clean({
-        "name": config.name, "target": config.target, "arm_column": config.arm_column,
-        "population": config.population, "model": config.model.name,
-        "definitions": METRIC_DEFINITIONS,
-        "arms": {a: r.summary() for a, r in result.arms.items()}}))
-    _write_csv(run.metrics_csv, result.metrics_table())
-    _write_csv(run.per_site, _stack({a: r.per_site for a, r in ok.items()}))
-    _write_csv(run.calibration, _stack({a: r.calibration for a, r in ok.items()}))
-    _write_csv(run.cv_folds, _stack({a: r.cv.fold_table() for a, r in ok.items() if r.cv}))
-    _write_csv(run.permutation_null, _stack({
-        a: pd.DataFrame({"permutation": np.arange(len(r.permutation.null)),
-                         "auc": r.permutation.null})
-        for a, r in ok.items() if r.permutation is not None}))
-
-    entries: dict[str, dict[str, Any]] = {}
-    for arm, r in result.arms.items():
-        entry: dict[str, Any] = {"status": r.status, "n_train": r.n,
-                                 "n_responders": r.n_responders}
-        if r.reason:
-            entry["reason"] = r.reason
-        if r.status == STATUS_OK and r.model is not None:
-            entry.update(artifacts.save_model(r.model, run.models / arm))
-            entry["input_columns"] = columns
-            entry["feature_columns"] = data.feature_columns
-            entry["covariate_columns"] = [c for c in columns if c not in data.feature_columns]
-            entry["best_params"] = _json_clean(r.best_params)
-        entries[arm] = entry
-    artifacts.write_manifest(run.models, entries, resolved)
-
-    for arm, r in ok.items():
-        if r.cv is None:
-            continue
-        mean = r.cv.mean_oof()
-        y, p = mean["y"].to_numpy(int), mean["p_response"].to_numpy(float)
-        long = r.cv.oof()
-        repeats = [(g["y"].to_numpy(), g["p_response"].to_numpy())
-                   for _, g in long.groupby("repeat")]
-        title = f"{arm}: out-of-fold ({r.n} participants, {r.n_responders} responders)"
-        figures.roc_figure(y, p, r.metrics, title, run.figures / f"roc_{arm}.png",
-                           repeats if len(repeats) > 1 else None)
-        figures.calibration_figure(y, p, r.calibration, r.metrics, title,
-                                   run.figures / f"calibration_{arm}.png")
-
-
-#: Short definitions written into metrics.json next to the numbers.
-METRIC_DEFINITIONS = {
-    "predictions": "out-of-fold probabilities averaged over CV repeats",
-    "auc": "area under the ROC curve; 95% CI by DeLong (fast midrank algorithm)",
-    "auc_repeats": "AUC of each repeat separately: mean and SD across repeats",
-    "auc_widened": "same AUC, CI with se = max(DeLong SE, SD of the permutation null AUCs): "
-                   "adds model-fitting variability that DeLong ignores (>= 10 permutations)",
-    "brier": "mean squared error of the probabilities; CI by stratified bootstrap",
-    "scaled_brier": "1 - Brier / (prevalence * (1 - prevalence))",
-    "balanced_accuracy": "(sensitivity + specificity) / 2, p >= threshold predicted responder",
-    "calibration_slope": "b in logit P(y=1) = a + b*logit(p); ideal 1; Wald CI",
-    "calibration_intercept": "calibration-in-the-large: a in logit P(y=1) = a + offset(logit(p)); "
-                             "ideal 0; Wald CI",
-    "oe_ratio": "observed / expected responders; CI exp(log(O/E) +- z/sqrt(O))",
-    "ici": "integrated calibration index: mean |p - lowess(y ~ p)|; e50/e90/emax likewise",
-    "permutation": "p = (1 + #{AUC_perm >= AUC_obs}) / (1 + n); labels permuted, whole nested CV "
-                   "refitted; statistic = AUC of OOF predictions over the first "
-                   "permutation.repeats repeats",
-}
-
-
-def _with_site(frames: list[pd.DataFrame], data: TrainingData, site: str | None,
-               order: list[str]) -> pd.DataFrame:
-    if not frames:
-        return pd.DataFrame(columns=order)
-    frame = pd.concat(frames, ignore_index=True)
-    if site is not None:
-        frame["site"] = data.outcomes[site].reindex(frame["participant_id"]).astype(str).to_numpy()
-    first = [c for c in order if c in frame.columns]
-    return frame[first + [c for c in frame.columns if c not in first]]
-
-
-def _stack(tables: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
-    frames = [t.assign(arm=a)[["arm", *t.columns]] for a, t in tables.items()
-              if t is not None and len(t)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["arm"])
-
-
-def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-
-
-def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-def _json_clean(obj: Any) -> Any:
-    """NaN / inf -> None and numpy scalars -> Python, recursively (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

@@ -28,8 +28,7 @@ Columns (roles in the JSON sidecar):
 
 Column names are R-safe (letters, digits and underscores); the sidecar maps each one back to its
 feature name. The layout matches DTRlearn2's ``adhd`` data, the d3c SMART training code and
-qlaci, and reads directly into DynTxRegime ``qLearn`` / DTRreg (``../shared/reference/
-ml_anchors.md`` section 4).
+qlaci, and reads directly into DynTxRegime ``qLearn`` / DTRreg.
 """
 
 from __future__ import annotations

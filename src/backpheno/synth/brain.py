@@ -1,10 +1,10 @@
 """Synthetic fMRIPrep derivatives with network-structured resting-state signals.
 
-For every deep-phenotyped participant × session this writes, under ``derivatives/fmriprep``,
-what fMRIPrep would (DESIGN.md section 3): a 4-D BOLD series on the MNI152NLin2009cAsym grid at
-``config.brain.resolution_mm`` with its JSON sidecar (``RepetitionTime``), the BOLD brain mask,
-the confounds table with fMRIPrep's column names (and its JSON with CompCor metadata), and GM /
-WM / CSF probability maps.
+For every deep-phenotyped participant × session this writes, under ``derivatives/fmriprep``, what
+fMRIPrep would (the dataset layout of README.md): a 4-D BOLD series on the MNI152NLin2009cAsym grid
+at ``config.brain.resolution_mm`` with its JSON sidecar (``RepetitionTime``), the BOLD brain mask,
+the confounds table with fMRIPrep's column names (and its JSON with CompCor metadata), and GM / WM
+/ CSF probability maps.
 
 Signal model (percent of each voxel's baseline intensity):
 
@@ -41,10 +41,10 @@ from scipy.spatial import cKDTree
 from threadpoolctl import threadpool_limits
 
 from backpheno import __version__
-from backpheno.config import SimulateConfig
 from backpheno.imaging.templates import mni152_grid, template_on_grid
 from backpheno.io import atomic_path, atomic_write, write_json, write_tsv
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 
 #: Between-network coupling added per SD of the nociplastic trait (correlation units).
 TRAIT_COUPLING = {

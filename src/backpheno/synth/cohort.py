@@ -1,6 +1,6 @@
 """``backpheno simulate``: a BEST-like SMART cohort with planted moderators, on disk.
 
-The dataset folder follows DESIGN.md section 3 to the letter. Latent traits
+The dataset folder follows the dataset layout of README.md to the letter. Latent traits
 (:mod:`backpheno.synth.traits`) drive every observation; the stage-1 response probability under
 each arm depends on the traits through arm-specific effects (:mod:`backpheno.synth.design`).
 ``ground_truth.json`` records the generating parameters and each participant's true response
@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from backpheno import __version__
-from backpheno.config import TRAITS, SimulateConfig
 from backpheno.io import write_json, write_text, write_tsv
 from backpheno.progress import parallel_map, setup_logging
 from backpheno.synth import brain, design, motion, pain, phenotype, spine, traits
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import TRAITS, SimulateConfig
 
 logger = logging.getLogger("backpheno.synth")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from backpheno.config import TRAITS, SimulateConfig
+from backpheno.synth.config import TRAITS, SimulateConfig
 
 #: Tactics of the second stage.
 TACTICS = ("continue", "augment", "switch")

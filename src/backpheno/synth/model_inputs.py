@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backpheno.config import TRAITS
 from backpheno.io import atomic_path, read_json, read_tsv
+from backpheno.synth.config import TRAITS
 from backpheno.table import FeatureTable, codebook_row, make_codebook
 
 #: Traits each modality's indicators reflect.

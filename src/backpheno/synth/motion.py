@@ -44,10 +44,11 @@ from scipy.spatial.transform import Rotation
 from backpheno.biomech.features import TRUNK_TASKS
 from backpheno.biomech.io import ImuRecording
 from backpheno.biomech.tasks import TASK_PLANE
-from backpheno.config import SimulateConfig
 from backpheno.dataset import MOTION_TASKS, TRACKED_POINTS, bids_name
+from backpheno.docstrings import fill_doc
 from backpheno.io import atomic_write, write_json, write_tsv
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 
 GRAVITY = 9.81
 #: Orientation (scalar-last quaternion) of a level sensor in the world: sensor x up, y right,
@@ -203,6 +204,7 @@ def quat_from_angles(angles_deg: np.ndarray) -> np.ndarray:
     return out
 
 
+@fill_doc
 def imu_signals(orientation: np.ndarray, position: np.ndarray, sampling_rate_hz: float,
                 rng: np.random.Generator, noise: SensorNoise) -> pd.DataFrame:
     """Accelerometer (m/s²) and gyroscope (deg/s) readings of a moving sensor.
@@ -213,8 +215,7 @@ def imu_signals(orientation: np.ndarray, position: np.ndarray, sampling_rate_hz:
         Sensor → world unit quaternions per sample (scalar-last).
     position : array of shape (n, 3)
         Sensor position in the world (m).
-    sampling_rate_hz : float
-        Hz.
+    %(sampling_rate_hz)s
     rng : Generator
         Noise source.
     noise : SensorNoise

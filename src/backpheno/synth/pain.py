@@ -16,7 +16,6 @@ import pandas as pd
 from backpheno.dataset import DEFAULT_SESSION_WEEKS
 
 PEG_ITEMS = ("peg_01", "peg_02", "peg_03")
-PGIC_ITEM = "pgic_01"
 #: Responder threshold used to make V1 answers consistent (fractional PEG reduction).
 RESPONDER_REDUCTION = 0.30
 #: PGIC labels in the BACPAC numeric coding 0..6 (lower is better).

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backpheno.config import TRAITS, SimulateConfig
 from backpheno.io import write_json, write_tsv
 from backpheno.questionnaires.irt import draw_responses
 from backpheno.questionnaires.registry import get_instrument
 from backpheno.questionnaires.spec import Instrument
+from backpheno.synth.config import TRAITS, SimulateConfig
 
 SESSIONS = ("ses-V0", "ses-V1", "ses-V2")
 

@@ -27,10 +27,10 @@ import pandas as pd
 from scipy.special import expit
 
 from backpheno import __version__
-from backpheno.config import SimulateConfig
 from backpheno.dataset import DISCS, MUSCLES, VERTEBRAE, bids_name
 from backpheno.io import atomic_path, write_json, write_tsv
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 
 #: Label values of derivatives/spineseg/dseg.tsv.
 DSEG = {name: k for k, name in enumerate((*VERTEBRAE, *DISCS, "canal", *MUSCLES), start=1)}

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backpheno.config import TRAITS, SimulateConfig
+from backpheno.synth.config import TRAITS, SimulateConfig
 
-#: Correlation between the latent traits (order of :data:`backpheno.config.TRAITS`).
+#: Correlation between the latent traits (order of :data:`backpheno.synth.config.TRAITS`).
 TRAIT_CORRELATION = np.array(
     [
         [1.0, 0.4, 0.1, 0.2],

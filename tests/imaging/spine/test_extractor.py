@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backpheno.config import SimulateConfig
 from backpheno.dataset import Dataset
 from backpheno.errors import InputError
 from backpheno.extractors import ExtractionResult
 from backpheno.imaging.spine import EXTRACTOR, SpineSettings, feature_specs, input_paths
 from backpheno.synth import spine as synth_spine
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 from backpheno.table import FeatureTable, make_codebook, make_qc
 
 SITE = {"disc_csf_ratio_scale": 1.0, "fat_fraction_offset": 0.0}

@@ -1,6 +1,6 @@
 """The spine extractor for the cohort runner, and a one-call function for notebooks.
 
-Inputs of one participant × session (DESIGN.md section 3)::
+Inputs of one participant × session (the dataset layout of README.md)::
 
     sub-XXX/ses-YY/anat/sub-XXX_ses-YY_acq-lumbarsag_T2w.nii.gz
     derivatives/spineseg/dseg.tsv
@@ -40,6 +40,7 @@ from backpheno.imaging.spine.images import Image
 from backpheno.imaging.spine.muscles import MuscleResult, measure_muscles
 from backpheno.imaging.spine.sagittal import SagittalResult, measure_sagittal
 from backpheno.imaging.spine.settings import SpineSettings
+from backpheno.table import qc_row
 
 #: The segmentation derivative's pipeline folder.
 PIPELINE = "spineseg"
@@ -117,11 +118,8 @@ class SpineExtractor:
         except InputError as err:
             raise InputError(err.reason, participant=participant_id, session=session_id,
                              file=err.file, column=err.column) from None
-        qc_rows = [
-            {"participant_id": participant_id, "session_id": session_id, "modality": MODALITY,
-             **row}
-            for row in qc.to_dict(orient="records")
-        ]
+        qc_rows = [qc_row(participant_id, session_id, modality=MODALITY, **row)
+                   for row in qc.to_dict(orient="records")]
         return ExtractionResult(features.to_dict(), codebook_rows(settings.muscles, provenance),
                                 qc_rows)
 

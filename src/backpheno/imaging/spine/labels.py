@@ -1,11 +1,11 @@
 """Label schemes: named, versioned mappings from a segmenter's label values to backpheno's names.
 
 Every spine label map is read through a :class:`LabelScheme` that turns the segmenter's integer
-values into the structure names of DESIGN.md (``L1`` ... ``S1``, ``L1-L2`` ... ``L5-S1``,
-``canal``, ``multifidus_left`` ...). Values a scheme knows but backpheno does not measure
-(cervical vertebrae, endplates ...) map to ``None`` and are skipped; a value the scheme does not
-know is an :class:`~backpheno.errors.InputError` naming the file and the value, because it means
-the label map and the scheme do not belong together.
+values into the structure names of :mod:`backpheno.dataset` (``L1`` ... ``S1``, ``L1-L2`` ...
+``L5-S1``, ``canal``, ``multifidus_left`` ...). Values a scheme knows but backpheno does not
+measure (cervical vertebrae, endplates ...) map to ``None`` and are skipped; a value the scheme
+does not know is an :class:`~backpheno.errors.InputError` naming the file and the value, because it
+means the label map and the scheme do not belong together.
 
 Built-in schemes (:data:`BUILTIN_SCHEMES`):
 
@@ -56,7 +56,7 @@ from backpheno.io import read_json, read_tsv
 SPINE_VERTEBRAE = ("T12", *VERTEBRAE[:5], "L6", "S1", "sacrum")
 #: Discs backpheno knows (``L5-L6`` and ``L6-S1`` only with a transitional L6).
 SPINE_DISCS = ("T12-L1", *DISCS[:4], "L5-L6", DISCS[4], "L6-S1")
-#: Paraspinal muscles: DESIGN.md's six plus quadratus lumborum.
+#: Paraspinal muscles: the dataset contract's six plus quadratus lumborum.
 SPINE_MUSCLES = (*MUSCLES, "quadratus_lumborum_left", "quadratus_lumborum_right")
 #: Cranio-caudal order of the vertebrae and discs, used to validate a label map.
 CRANIOCAUDAL_ORDER = (
@@ -74,19 +74,6 @@ ALIASES = {
 }
 
 Extent = Literal["body", "whole"]
-
-
-def structure_kind(name: str) -> str:
-    """``vertebra``, ``disc``, ``canal``, ``cord`` or ``muscle`` for a structure name."""
-    if name in SPINE_VERTEBRAE:
-        return "vertebra"
-    if name in SPINE_DISCS:
-        return "disc"
-    if name in ("canal", "cord"):
-        return name
-    if name in SPINE_MUSCLES:
-        return "muscle"
-    raise KeyError(f"unknown structure {name!r}")
 
 
 @dataclass(frozen=True)

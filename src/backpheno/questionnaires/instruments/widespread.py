@@ -32,7 +32,6 @@ WPI_AREAS = (
 NOT_GENERALIZED = ("jaw, left", "jaw, right", "chest", "abdomen")
 SSS_SEVERITY = ("fatigue", "waking unrefreshed", "cognitive symptoms")
 SSS_SOMATIC = ("headaches", "pain or cramps in the lower abdomen", "depression")
-REGION_NAMES = ("left upper", "right upper", "left lower", "right lower", "axial")
 
 
 def _acr(n: int) -> str:

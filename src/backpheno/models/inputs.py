@@ -1,0 +1,170 @@
+"""Input loading of ``backpheno train``: the feature table and outcomes, checked, reduced to the
+training population and the configured blocks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from backpheno.errors import InputError
+from backpheno.models.config import TrainConfig
+from backpheno.models.pipelines import Block, BlockSpec, select_blocks
+from backpheno.table import read_feature_table
+
+logger = logging.getLogger("backpheno.models")
+
+
+@dataclass
+class TrainingData:
+    """Everything the arms are trained on.
+
+    Attributes
+    ----------
+    X : DataFrame
+        Index participant_id (the population); feature columns plus the site / covariate columns
+        ComBat needs.
+    outcomes : DataFrame
+        The outcomes rows of the same participants.
+    y : Series
+        The target as nullable integers (0/1/NA).
+    blocks : list of Block
+    harmonized_columns : list of str
+        Feature columns of the blocks ComBat harmonises (derived once, from ``blocks``).
+    """
+
+    X: pd.DataFrame
+    outcomes: pd.DataFrame
+    y: pd.Series
+    blocks: list[Block]
+    harmonized_columns: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.harmonized_columns = [c for b in self.blocks if b.harmonize for c in b.columns]
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [c for b in self.blocks for c in b.columns]
+
+
+
+def read_outcomes(path: str | Path) -> pd.DataFrame:
+    """Read the outcomes Parquet (index or column ``participant_id``, one row per participant)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("outcomes table not found", file=path)
+    frame = pd.read_parquet(path)
+    if frame.index.name != "participant_id":
+        if "participant_id" not in frame.columns:
+            raise InputError("outcomes table has no participant_id index or column", file=path,
+                             column="participant_id")
+        frame = frame.set_index("participant_id")
+    if frame.index.has_duplicates:
+        dup = frame.index[frame.index.duplicated()].unique()[:5].tolist()
+        raise InputError(f"outcomes table has duplicated participants {dup}", file=path)
+    return frame
+
+
+def binary_target(values: pd.Series, column: str, file: Path | None = None) -> pd.Series:
+    """The target as nullable Int64 0/1; refuses anything that is not binary."""
+    if pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean":
+        return values.astype("boolean").astype("Int64")
+    if pd.api.types.is_numeric_dtype(values):
+        observed = set(pd.unique(values.dropna()))
+        if observed <= {0, 1}:
+            return values.astype("Int64")
+    observed = sorted(map(str, pd.unique(values.dropna())))[:6]
+    raise InputError(f"target must be binary (boolean or 0/1), found values {observed}; "
+                     "multi-class and continuous targets are not supported by train",
+                     column=column, file=file)
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Read and check the feature table and the outcomes, select the population and blocks.
+
+    Raises
+    ------
+    InputError
+        Missing columns, no rows for the session, an empty population or no features.
+    """
+    table = read_feature_table(config.features)
+    features = table.session(config.session)
+    if features.empty:
+        raise InputError(f"no rows for session {config.session}", file=config.features)
+    outcomes = read_outcomes(config.outcomes)
+    _require_columns(outcomes, _needed_columns(config), config.outcomes)
+
+    population = outcomes
+    if config.population == "deep":
+        population = population[population[config.deep_column].astype("boolean").fillna(False)]
+    for column, allowed in config.subset.items():
+        population = population[population[column].isin(allowed)]
+    missing_rows = population.index.difference(features.index)
+    if len(missing_rows):
+        logger.warning("%d participants of the population have no %s row in the feature table "
+                       "and are left out (e.g. %s)", len(missing_rows), config.session,
+                       list(missing_rows[:3]))
+    keep = population.index.intersection(features.index, sort=False)
+    if len(keep) == 0:
+        raise InputError("no participant is both in the population (population / subset) and "
+                         "in the feature table", file=config.outcomes)
+    population = population.loc[keep]
+
+    specs = [BlockSpec(b.name, tuple(b.modalities), b.include, b.exclude, b.harmonize,
+                       tuple(b.steps)) for b in config.blocks]
+    blocks = select_blocks(table.codebook, list(features.columns), specs)
+    if not blocks:
+        raise InputError("no feature matches the configured blocks (modalities "
+                         f"{sorted({m for b in config.blocks for m in b.modalities})}, role "
+                         "feature)", file=config.features)
+    for spec in specs:
+        if spec.name not in {b.name for b in blocks}:
+            logger.warning("block %s has no features in this table; skipped", spec.name)
+    columns = [c for b in blocks for c in b.columns]
+    X = features.loc[keep, columns].astype(float)
+    aux = ([config.combat.site, *config.combat.covariates]
+           if any(b.harmonize for b in blocks) else [])
+    clash = set(aux) & set(X.columns)
+    if clash:
+        raise InputError(f"outcomes columns {sorted(clash)} clash with feature names")
+    for column in aux:
+        X[column] = population[column]
+    y = binary_target(population[config.target], config.target, config.outcomes)
+    data = TrainingData(X, population, y, blocks)
+    _check_combat_inputs(data, aux, config.outcomes)
+    return data
+
+
+def _needed_columns(config: TrainConfig) -> list[str]:
+    needed = [config.arm_column, config.target, *config.subset]
+    if config.population == "deep":
+        needed.append(config.deep_column)
+    if config.harmonizes:
+        needed += [config.combat.site, *config.combat.covariates]
+    for optional in (config.cv.groups, config.permutation.strata):
+        if optional:
+            needed.append(optional)
+    return list(dict.fromkeys(needed))
+
+
+def _check_combat_inputs(data: TrainingData, aux: list[str], file: Path) -> None:
+    """Site and covariates must be known for everyone with harmonised features."""
+    if not data.harmonized_columns:
+        return
+    X = data.X
+    with_data = X[data.harmonized_columns].notna().any(axis=1)
+    for column in aux:
+        lacking = X.index[with_data & X[column].isna()]
+        if len(lacking):
+            raise InputError(f"missing for {len(lacking)} participant(s) with harmonised "
+                             f"features (ComBat needs it), e.g. {list(lacking[:5])}",
+                             file=file, column=column)
+
+
+def _require_columns(frame: pd.DataFrame, columns: list[str], file: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"outcomes table lacks columns {missing} named in the configuration",
+                         file=file, column=missing[0])
