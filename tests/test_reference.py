@@ -66,3 +66,11 @@ def test_every_command_and_option_is_in_the_cli_reference():
             label = param.name.upper() if param.param_type_name == "argument" else param.opts[0]
             assert f"| `{label}" in page, (name, label)
     assert "--allow-failures" in page and "reversed_1_7" in page
+
+
+def test_every_explain_key_has_a_meaning():
+    from backpheno.explain import run
+
+    for model in (run.ExplainConfig, run.StabilitySettings, run.PermutationSettings,
+                  run.FormalSettings, run.FigureSettings, run.Hypothesis, run.RelatedOutcome):
+        assert all(r["description"] for r in model_rows(model)), model.__name__

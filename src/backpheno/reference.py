@@ -49,7 +49,8 @@ def model_rows(model: type[BaseModel]) -> list[dict[str, str]]:
         else:
             default = "required"
         rows.append({"key": info.alias or name, "type": type_name(info.annotation),
-                     "default": default, "description": info.description or ""})
+                     "default": default,
+                     "description": info.description or _section_doc(info.annotation)})
     return rows
 
 
@@ -124,6 +125,17 @@ def type_name(annotation: Any) -> str:
     if annotation is type(None):
         return "None"
     return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
+
+
+def _section_doc(annotation: Any) -> str:
+    """For a key whose value is another model: that model's one-line summary."""
+    inner = [a for a in (annotation, *typing.get_args(annotation))
+             if inspect.isclass(a) and issubclass(a, BaseModel)]
+    if not inner:
+        return ""
+    summary = (inspect.getdoc(inner[0]) or "").split("\n\n")[0].replace("\n", " ")
+    return f"{summary} (keys of `{inner[0].__name__}`)" if summary else \
+        f"keys of `{inner[0].__name__}`"
 
 
 def _modules() -> Iterator[types.ModuleType]:

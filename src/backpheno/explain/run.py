@@ -62,9 +62,10 @@ class StabilitySettings(StrictModel):
     """Resampling for the rank stability of the SHAP moderators."""
 
     n_resamples: int = Field(10, ge=0, le=10_000, description="0 to skip")
-    scheme: Literal["bootstrap", "subsample"] = "bootstrap"
+    scheme: Literal["bootstrap", "subsample"] = Field(
+        "bootstrap", description="resampling within each arm: with replacement, or a subsample")
     fraction: float = Field(0.8, gt=0, lt=1, description="subsample share per arm")
-    top_k: int = Field(5, ge=1)
+    top_k: int = Field(5, ge=1, description="stability = share of resamples with rank <= top_k")
 
 
 class PermutationSettings(StrictModel):
@@ -80,7 +81,7 @@ class PermutationSettings(StrictModel):
 class Hypothesis(StrictModel):
     """A pre-specified moderator hypothesis (ICEMAN item 1)."""
 
-    moderator: str
+    moderator: str = Field(description="feature name, e.g. q.pcs.total")
     contrast: str = Field(description="e.g. ACT_vs_ESC")
     direction: Literal["+", "-"] = Field(description="+: higher values favour the first arm")
     source: str | None = Field(None, description="protocol / analysis-plan reference")
@@ -100,14 +101,16 @@ class FormalSettings(StrictModel):
 
     candidates: Literal["all", "shap_top"] = Field(
         "all", description="all features, or the union of the SHAP top_k of every contrast")
-    top_k: int = Field(5, ge=1)
+    top_k: int = Field(5, ge=1, description="SHAP top k per contrast (candidates: shap_top)")
     covariates: list[str] = Field(default_factory=lambda: ["site", "age", "sex"],
                                   description="baseline adjustment columns (missing ones are "
                                               "skipped with a warning)")
-    categorical: list[str] = Field(default_factory=lambda: ["site", "sex"])
-    adjust: Literal["bh", "holm", "by", "bonferroni"] = "bh"
-    alpha: float = Field(0.05, gt=0, lt=1)
-    level: float = Field(0.95, gt=0.5, lt=1)
+    categorical: list[str] = Field(default_factory=lambda: ["site", "sex"],
+                                   description="covariates entered as categories")
+    adjust: Literal["bh", "holm", "by", "bonferroni"] = Field(
+        "bh", description="multiplicity adjustment of q within each family of contrasts")
+    alpha: float = Field(0.05, gt=0, lt=1, description="q below this flags an interaction")
+    level: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
     related_outcomes: list[RelatedOutcome] = Field(
         default_factory=list, description="further outcomes for the consistency check")
 
@@ -115,9 +118,9 @@ class FormalSettings(StrictModel):
 class FigureSettings(StrictModel):
     """How many moderators the figures show."""
 
-    max_display: int = Field(15, ge=1)
+    max_display: int = Field(15, ge=1, description="features per beeswarm and heatmap")
     dependence: int = Field(4, ge=0, description="dependence plots of the strongest moderators")
-    forest_rows: int = Field(25, ge=1)
+    forest_rows: int = Field(25, ge=1, description="rows of the forest plot (smallest p first)")
     forest_by: Literal["construct", "feature"] = Field(
         "construct", description="construct: one forest-plot row per construct and contrast (the "
                                  "best-scoring indicator); feature: every indicator")
@@ -132,20 +135,28 @@ class ExplainConfig(StrictModel):
     background_strata: str | None = Field("site", description="sample the background "
                                                               "proportionally within this column")
     contrasts: list[Literal["pair", "one_vs_rest"]] = Field(
-        default_factory=lambda: ["pair", "one_vs_rest"], min_length=1)
+        default_factory=lambda: ["pair", "one_vs_rest"], min_length=1,
+        description="every pair of arms and/or each arm against the mean of the others")
     scales: list[Literal["log_odds", "probability"]] = Field(
-        default_factory=lambda: list(SCALES), min_length=1)
-    stability: StabilitySettings = Field(default_factory=StabilitySettings)
-    permutation: PermutationSettings = Field(default_factory=PermutationSettings)
-    formal: FormalSettings = Field(default_factory=FormalSettings)
-    hypotheses: list[Hypothesis] = Field(default_factory=list)
-    figures: FigureSettings = Field(default_factory=FigureSettings)
+        default_factory=lambda: list(SCALES), min_length=1,
+        description="SHAP scales computed (probability is required: moderators are ranked on "
+                    "the risk-difference scale)")
+    stability: StabilitySettings = Field(default_factory=StabilitySettings,
+                                         description="rank stability over resamples")
+    permutation: PermutationSettings = Field(default_factory=PermutationSettings,
+                                             description="permutation null of the ranking")
+    formal: FormalSettings = Field(default_factory=FormalSettings,
+                                   description="the formal arm x moderator table")
+    hypotheses: list[Hypothesis] = Field(default_factory=list,
+                                         description="pre-specified moderator hypotheses")
+    figures: FigureSettings = Field(default_factory=FigureSettings,
+                                    description="what the figures show")
     signal_p_level: float = Field(
         0.05, gt=0, lt=1, description="an arm whose AUC permutation p-value (training) is above "
                                       "this, or whose AUC interval contains 0.5, has no evidence "
                                       "of signal: its contrasts are marked")
-    n_jobs: int = Field(1, ge=1, le=256)
-    seed: int = Field(0, ge=0)
+    n_jobs: int = Field(1, ge=1, le=256, description="worker processes of the refits")
+    seed: int = Field(0, ge=0, description="background sample, resamples and permutations")
 
     @model_validator(mode="after")
     def _probability(self) -> ExplainConfig:
