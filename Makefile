@@ -32,7 +32,7 @@ demo: $(STAMP) $(DEMO_DIR)/dataset/ground_truth.json
 	$(BIN)/backpheno export-regime $(DEMO_DIR)/features/features.parquet \
 		$(DEMO_DIR)/features/outcomes.parquet --config configs/demo_regime.yaml \
 		--run $(DEMO_DIR)/runs/best_stage1 --out $(DEMO_DIR)/runs/best_stage1/regime
-	$(BIN)/backpheno explain $(DEMO_DIR)/runs/best_stage1
+	$(BIN)/backpheno explain $(DEMO_DIR)/runs/best_stage1 --permutations 19
 	$(BIN)/backpheno report $(DEMO_DIR)/runs/best_stage1
 
 $(DEMO_DIR)/dataset/ground_truth.json: configs/demo_simulate.yaml $(STAMP)
