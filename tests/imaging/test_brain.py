@@ -136,12 +136,31 @@ def test_bad_input_3d_image(sim_run):
     assert sim_run.mask.name in str(err.value)
 
 
-def test_bad_input_tr_missing_from_sidecar(sim_run, tmp_path):
+def test_tr_missing_from_sidecar_comes_from_the_header(sim_run, tmp_path):
     files = _copy_run(sim_run, tmp_path)
     files["sidecar"].write_text(json.dumps({"TaskName": "rest"}), encoding="utf-8")
-    with pytest.raises(InputError, match="RepetitionTime missing") as err:
+    img = nib.load(str(files["bold"]))
+    img.header.set_xyzt_units("mm", "msec")
+    img.header["pixdim"][4] = 2000.0
+    nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header).to_filename(
+        files["bold"])
+    result = brain.extract_run(files["bold"], files["confounds"], files["mask"])
+    assert result.provenance["t_r"] == 2.0
+    row = next(r for r in result.qc_records if r["item"] == "run: repetition time")
+    assert row["status"] == "ok"
+    assert "from the NIfTI header (pixdim[4] = 2000 msec)" in row["reason"]
+    assert f"{files['sidecar'].name} has no RepetitionTime" in row["reason"]
+    img.header["pixdim"][4] = 0.0
+    nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header).to_filename(
+        files["bold"])
+    with pytest.raises(InputError, match="no repetition time.*pass --tr or set brain.t_r") as err:
         brain.extract_run(files["bold"], files["confounds"], files["mask"])
     assert files["sidecar"].name in str(err.value)
+    configured = brain.extract_run(files["bold"], files["confounds"], files["mask"],
+                                   settings=BrainSettings(t_r=2.0))
+    assert configured.provenance["t_r"] == 2.0
+    row = next(r for r in configured.qc_records if r["item"] == "run: repetition time")
+    assert "TR 2 s as configured (header: pixdim[4] = 0 msec)" in row["reason"]
 
 
 def test_bad_input_nan_voxels(sim_run, tmp_path):
