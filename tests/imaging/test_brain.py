@@ -275,3 +275,61 @@ def test_command_line_prints_and_writes_one_run(sim_run, tmp_path):
     bad = CliRunner().invoke(app, ["brain-run", str(sim_run.mask), "--confounds",
                                    str(sim_run.confounds)])
     assert bad.exit_code == 2 and "expected a 4-D BOLD series" in bad.output
+
+
+def _packaged_run(realdata, tmp_path, name: str) -> tuple[Path, Path, Path]:
+    """A real 4-D file without sidecar, a confounds table and a 2-parcel atlas on its grid."""
+    bold = realdata / "brain_fmri_small_packaged" / name
+    img = nib.load(str(bold))
+    n = img.shape[3]
+    rng = np.random.default_rng(0)
+    columns = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "white_matter", "csf",
+               "cosine00", "framewise_displacement"]
+    confounds = pd.DataFrame(rng.standard_normal((n, len(columns))), columns=columns)
+    confounds["framewise_displacement"] = 0.1
+    path = tmp_path / "sub-1_task-rest_desc-confounds_timeseries.tsv"
+    confounds.to_csv(path, sep="\t", index=False)
+    labels = np.zeros(img.shape[:3], np.int32)
+    half = img.shape[0] // 2
+    labels[:half] = 1
+    labels[half:] = 2
+    nib.Nifti1Image(labels, img.affine).to_filename(tmp_path / "atlas.nii.gz")
+    pd.DataFrame({"index": [1, 2], "name": ["left", "right"], "network": ["A", "B"]}).to_csv(
+        tmp_path / "atlas.tsv", sep="\t", index=False)
+    config = tmp_path / "brain.yaml"
+    config.write_text(
+        f"atlas: {{builtin: null, image: {tmp_path / 'atlas.nii.gz'}, "
+        f"table: {tmp_path / 'atlas.tsv'}}}\n"
+        "denoise: {strategy: simple, global_signal: null, motion: basic, wm_csf: basic}\n"
+        "connectivity: {seeds: [], seed_pairs: []}\n"
+        "structural: {enabled: false}\n"
+        "qc: {min_retained_seconds: 10}\n", encoding="utf-8")
+    return bold, path, config
+
+
+@pytest.mark.parametrize(("name", "t_r"), [("nipy_functional.nii.gz", 2.0),
+                                           ("nitime_fmri1.nii.gz", 1.35)])
+def test_command_line_on_real_files_without_sidecar(realdata, tmp_path, name, t_r):
+    from typer.testing import CliRunner
+
+    from backpheno.cli import app
+
+    bold, confounds, config = _packaged_run(realdata, tmp_path, name)
+    out = tmp_path / "features.tsv"
+    result = CliRunner().invoke(app, ["brain-run", str(bold), "--confounds", str(confounds),
+                                      "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    stem = name.removesuffix(".nii.gz")
+    assert (f"QC ok: run: repetition time: TR {t_r:g} s from the NIfTI header (pixdim[4] = "
+            f"{t_r:g} sec); no sidecar {stem}.json") in result.output
+    table = pd.read_csv(out, sep="\t").set_index("name")
+    assert table.loc["brain.qc.retained_s", "value"] == pytest.approx(
+        t_r * nib.load(str(bold)).shape[3])
+    assert np.isfinite(table.loc["brain.fc.A__B", "value"])
+    override = CliRunner().invoke(app, ["brain-run", str(bold), "--confounds", str(confounds),
+                                        "--config", str(config), "--tr", "2.5", "--out",
+                                        str(out)])
+    assert override.exit_code == 0, override.output
+    assert "TR 2.5 s as configured" in override.output
+    assert pd.read_csv(out, sep="\t").set_index("name").loc[
+        "brain.qc.retained_s", "value"] == pytest.approx(2.5 * nib.load(str(bold)).shape[3])

@@ -586,7 +586,7 @@ def _seed_signals(seed_raw: np.ndarray, seeds: Regions, settings: BrainSettings)
                    and seeds.counts[i] > 0]
         columns[seed.name] = (np.nanmean(seed_raw[:, members], axis=1) if members
                               else np.full(seed_raw.shape[0], np.nan))
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, index=pd.RangeIndex(seed_raw.shape[0]))
 
 
 def _seed_values(seed_timeseries: pd.DataFrame, settings: BrainSettings,

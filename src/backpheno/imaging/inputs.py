@@ -99,6 +99,9 @@ def repetition_time(img: nib.Nifti1Image, bold_path: str | Path | None,
     where = {"participant": participant, "session": session}
     header, header_text = header_repetition_time(img)
     if override is not None:
+        if not 0 < override <= 30:
+            raise InputError(f"configured repetition time {override} s is not plausible "
+                             "(0 < TR <= 30 s)", file=bold_path, **where)
         return RepetitionTime(float(override), "configured",
                               f"TR {override:g} s as configured (header: {header_text})")
     sidecar = sidecar_path(bold_path) if bold_path is not None else None
