@@ -45,7 +45,7 @@ def test_xcpd_session_features(tmp_path, entity):
     relmat, matrix = _write_xcpd(tmp_path, entity=entity)
     settings = BrainSettings(input="xcpd", xcpd_atlas="4S156Parcels")
     inputs = brain.EXTRACTOR.find_inputs(Dataset(tmp_path), "sub-01", "ses-V0", settings)
-    assert inputs["relmat"] == relmat and "qc" in inputs and "sidecar" in inputs
+    assert inputs["relmat/task"] == relmat and "qc/task" in inputs and "sidecar/task" in inputs
     result = brain.EXTRACTOR.extract(inputs, settings, "sub-01", "ses-V0")
     z = np.arctanh(np.where(np.eye(len(matrix), dtype=bool), 0.0, matrix))
     assert result.features["brain.fc.Vis__Vis"] == pytest.approx(z[0, 1])
@@ -81,7 +81,8 @@ def test_readers_reject_malformed_files(tmp_path):
         xcpd.read_relmat(path)
     settings = BrainSettings(input="xcpd", xcpd_atlas="Other")
     _write_xcpd(tmp_path)
-    with pytest.raises(InputError, match="no XCP-D relmat for atlas Other"):
+    with pytest.raises(InputError, match="no XCP-D outputs for atlas Other.*atlases found: "
+                                         "4S156Parcels"):
         xcpd.find_inputs(Dataset(tmp_path), "sub-01", "ses-V0", settings)
     assert xcpd.find_inputs(Dataset(tmp_path), "sub-02", "ses-V0", settings) is None
     with pytest.raises(ValueError, match="xcpd_atlas"):

@@ -61,9 +61,7 @@ from backpheno.imaging.atlas import Atlas, load_label_atlas, load_sphere_atlas, 
 from backpheno.imaging.connectivity import (
     correlation_matrix,
     fisher_z,
-    network_summary,
     partial_correlation_matrix,
-    upper_triangle,
 )
 from backpheno.imaging.denoise import Denoising, clean_signals, load_confounds
 from backpheno.imaging.derivatives import parse_name
@@ -418,7 +416,7 @@ def _functional_values(connectivity: pd.DataFrame, seed_timeseries: pd.DataFrame
                        usable_raw: np.ndarray, opened: _OpenedRun, atlas: Atlas,
                        settings: BrainSettings, ctx: _RunContext) -> dict[str, float]:
     """Connectivity, seed and amplitude columns of a run with enough data."""
-    values = connectivity_values(connectivity.to_numpy(), atlas, settings)
+    values = feat.connectivity_values(connectivity.to_numpy(), atlas, settings)
     values.update(_seed_values(seed_timeseries, settings, ctx))
     if settings.amplitude.enabled:
         values.update(_amplitude_values(usable_raw, opened.denoising, opened.t_r.seconds, atlas,
@@ -561,22 +559,6 @@ def _describe_inputs(inputs: dict[str, Path], runs: list[str], settings: BrainSe
             f"{', '.join(Path(inputs[f'{r}/bold']).name for r in runs)}")
 
 
-def connectivity_values(r: np.ndarray, atlas: Atlas, settings: BrainSettings) -> dict:
-    """Network summaries and (if configured) edges of a correlation matrix, Fisher z."""
-    conn = settings.connectivity
-    group, edge_group = feat.connectivity_groups(conn.kind)
-    z = fisher_z(r)
-    values = {}
-    if conn.network_summaries:
-        summary = network_summary(z, atlas.regions["network"].tolist(),
-                                  tuple(settings.atlas.exclude_networks))
-        values.update({feat.feature_name(group, k): v for k, v in summary.items()})
-    if conn.edges:
-        values.update({feat.feature_name(edge_group, k): v
-                       for k, v in upper_triangle(z, atlas.names).items()})
-    return values
-
-
 def _seed_signals(seed_raw: np.ndarray, seeds: Regions, settings: BrainSettings) -> pd.DataFrame:
     """Average the sphere signals of each seed (spheres without voxels are skipped)."""
     columns = {}
@@ -612,22 +594,12 @@ def _amplitude_values(raw: np.ndarray, denoising: Denoising, t_r: float, atlas: 
     table = alff_falff(regressed, denoising.sample_mask, denoising.n_volumes, t_r, amp.band_hz,
                        mean_signal)
     table.index = atlas.names
-    units = parcel_units(table, atlas, amp.level, settings)
+    units = feat.parcel_units(table, atlas, amp.level, settings)
     values = {}
     for unit_name, row in units.iterrows():
         values[feat.feature_name("alff", unit_name)] = row["alff_pct"]
         values[feat.feature_name("falff", unit_name)] = row["falff"]
     return values
-
-
-def parcel_units(table: pd.DataFrame, atlas: Atlas, level: str,
-                 settings: BrainSettings) -> pd.DataFrame:
-    """Per-ROI values as they are (``level="roi"``) or as network means (``"network"``)."""
-    if level == "roi":
-        return table
-    nets = atlas.regions.set_index("name")["network"]
-    units = table.groupby(nets.reindex(table.index).to_numpy()).mean()
-    return units.reindex(atlas.network_names(tuple(settings.atlas.exclude_networks)))
 
 
 def _structural_values(atlas: Atlas, settings: BrainSettings, gm, wm, csf, mask,

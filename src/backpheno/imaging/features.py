@@ -33,6 +33,7 @@ import pandas as pd
 
 from backpheno import __version__
 from backpheno.imaging.atlas import Atlas
+from backpheno.imaging.connectivity import fisher_z, network_summary, upper_triangle
 from backpheno.imaging.settings import BrainSettings
 from backpheno.table import codebook_row
 
@@ -187,6 +188,32 @@ def codebook(settings: BrainSettings, atlas: Atlas, provenance: str) -> list[dic
     for key, (unit, description, lo, hi, direction) in QC_MEASURES.items():
         add(feature_name("qc", key), unit, description, lo, hi, direction, role="covariate")
     return rows
+
+
+def connectivity_values(r: np.ndarray, atlas: Atlas, settings: BrainSettings) -> dict:
+    """Network summaries and (if configured) edges of an ROI x ROI correlation matrix, Fisher z."""
+    conn = settings.connectivity
+    group, edge_group = connectivity_groups(conn.kind)
+    z = fisher_z(r)
+    values = {}
+    if conn.network_summaries:
+        summary = network_summary(z, atlas.regions["network"].tolist(),
+                                  tuple(settings.atlas.exclude_networks))
+        values.update({feature_name(group, k): v for k, v in summary.items()})
+    if conn.edges:
+        values.update({feature_name(edge_group, k): v
+                       for k, v in upper_triangle(z, atlas.names).items()})
+    return values
+
+
+def parcel_units(table: pd.DataFrame, atlas: Atlas, level: str,
+                 settings: BrainSettings) -> pd.DataFrame:
+    """Per-ROI rows as they are (``level="roi"``) or averaged per network (``"network"``)."""
+    if level == "roi":
+        return table
+    nets = atlas.regions.set_index("name")["network"]
+    units = table.groupby(nets.reindex(table.index).to_numpy()).mean()
+    return units.reindex(atlas.network_names(tuple(settings.atlas.exclude_networks)))
 
 
 def empty_features(rows: list[dict[str, object]]) -> dict[str, float]:

@@ -118,9 +118,10 @@ def find_session(fmriprep_dir: Path, participant_id: str, session_id: str,
             f"tasks with a preprocessed BOLD here: {', '.join(tasks) or 'none'} "
             "(brain.task chooses)", file=func, **where)
     notes: list[str] = []
-    space = _choose_space(task_bolds, settings.space, func, where, notes)
+    space = choose_space(task_bolds, settings.space, "preprocessed BOLD", func, where, notes)
     in_space = select(task_bolds, space=space)
-    resolution = _choose(in_space, "res", settings.resolution, "resolution", func, where, notes)
+    resolution = choose_entity(in_space, "res", settings.resolution, "resolution", func, where,
+                               notes)
     bolds = select(in_space, res=resolution)
     runs = [_run_files(bold, files, func, where) for bold in bolds]
     anat = _tissue_maps(folder, participant_id, ses, space, resolution)
@@ -136,13 +137,20 @@ def _same_index(value: str | None, wanted: str) -> bool:
     return value == wanted
 
 
-def _choose_space(bolds: list[BidsFile], wanted: str | None, func: Path, where: dict,
-                  notes: list[str]) -> str:
-    spaces = sorted({f.get("space") or "" for f in bolds} - {""})
+def choose_space(files: list[BidsFile], wanted: str | None, what: str, folder: Path,
+                 where: dict, notes: list[str]) -> str:
+    """The space- entity to read: configured, else the default template, else the only one.
+
+    Raises
+    ------
+    InputError
+        If the configured space is absent, or there is no default and several spaces.
+    """
+    spaces = sorted({f.get("space") or "" for f in files} - {""})
     if wanted is not None:
         if wanted not in spaces:
-            raise InputError(f"no preprocessed BOLD in space-{wanted} (brain.space); spaces "
-                             f"found: {', '.join(spaces) or 'none'}", file=func, **where)
+            raise InputError(f"no {what} in space-{wanted} (brain.space); spaces found: "
+                             f"{', '.join(spaces) or 'none'}", file=folder, **where)
         return wanted
     if DEFAULT_SPACE in spaces:
         notes.append(f"space-{DEFAULT_SPACE} used by default (found: {', '.join(spaces)}; "
@@ -151,14 +159,16 @@ def _choose_space(bolds: list[BidsFile], wanted: str | None, func: Path, where: 
     if len(spaces) == 1:
         notes.append(f"space-{spaces[0]} used: the only space found ({DEFAULT_SPACE} absent)")
         return spaces[0]
-    raise InputError(f"no preprocessed BOLD in space-{DEFAULT_SPACE} and several other spaces "
-                     f"({', '.join(spaces) or 'none'}); set brain.space", file=func, **where)
+    raise InputError(f"no {what} in space-{DEFAULT_SPACE} and several other spaces "
+                     f"({', '.join(spaces) or 'none'}); set brain.space", file=folder, **where)
 
 
-def _choose(files: list[BidsFile], key: str, wanted: str | None, setting: str, folder: Path,
+def choose_entity(files: list[BidsFile], key: str, wanted: str | None, setting: str, folder: Path,
             where: dict, notes: list[str]) -> str | None:
     """The value of entity ``key`` to use: configured, the only one, or the first sorted."""
     values = sorted({f.get(key) for f in files}, key=lambda v: (v is not None, v or ""))
+    if not values:
+        return None
     if wanted is not None:
         if wanted not in values:
             raise InputError(f"no file with {key}-{wanted} (brain.{setting}); found: "
