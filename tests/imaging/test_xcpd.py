@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from backpheno.dataset import Dataset
 from backpheno.errors import InputError
 from backpheno.imaging import brain, xcpd
+from backpheno.imaging.connectivity import partial_correlation_matrix
 from backpheno.imaging.settings import BrainSettings
 
 NODES = ["LH_Vis_1", "LH_Vis_2", "RH_Default_1", "RH_Default_2", "RH_Default_3"]
@@ -87,3 +91,172 @@ def test_readers_reject_malformed_files(tmp_path):
     assert xcpd.find_inputs(Dataset(tmp_path), "sub-02", "ses-V0", settings) is None
     with pytest.raises(ValueError, match="xcpd_atlas"):
         BrainSettings(input="xcpd")
+
+
+# --- XCP-D's own expected output names (xcpd_output_names) --------------------------------------
+
+NAME = re.compile(r"^(?P<sub>sub-[A-Za-z0-9]+)(?:_(?P<ses>ses-[A-Za-z0-9]+))?_task-(?P<task>"
+                  r"[A-Za-z0-9]+)(?:_(?P<acq>acq-[A-Za-z0-9]+))?(?:_(?P<run>run-[0-9]+))?"
+                  r"_space-(?P<space>[A-Za-z0-9]+)(?:_cohort-[0-9]+)?(?:_atlas-(?P<atlas>"
+                  r"[A-Za-z0-9]+))?(?:_den-91k)?_(?P<what>.+)$")
+#: Name endings → input kind (only the full matrices: ``desc-<n>volumes`` ones are skipped).
+ENDINGS = {
+    "stat-pearsoncorrelation_relmat.tsv": "relmat",
+    "stat-pearsoncorrelation_boldmap.pconn.nii": "pconn",
+    "stat-mean_timeseries.tsv": "timeseries",
+    "stat-mean_timeseries.ptseries.nii": "ptseries",
+    "stat-alff_bold.tsv": "alff",
+    "stat-reho_bold.tsv": "reho",
+    "stat-coverage_bold.tsv": "coverage",
+    "desc-linc_qc.tsv": "qc",
+}
+
+
+def _expected_files(names: list[str]) -> list[dict]:
+    """Every matrix, time-series, parcel-table and QC file of a list, parsed by this test."""
+    rows = []
+    for line in names:
+        match = NAME.match(Path(line).name)
+        if match and match["what"] in ENDINGS:
+            label = "_".join(p for p in (match["acq"], match["run"]) if p) or "task"
+            rows.append({**match.groupdict(), "kind": ENDINGS[match["what"]], "label": label,
+                         "path": line})
+    return rows
+
+
+def _touch_tree(root: Path, names: list[str]) -> Path:
+    folders = {str(Path(n).parent) for n in names}
+    xcpd = root / "derivatives" / "xcp_d"
+    for name in names:
+        if name not in folders:
+            (xcpd / name).parent.mkdir(parents=True, exist_ok=True)
+            (xcpd / name).touch()
+    return xcpd
+
+
+@pytest.mark.parametrize("listing", [
+    "test_ds001419_cifti_outputs.txt", "test_ds001419_nifti_outputs.txt",
+    "test_fmriprep_without_freesurfer_outputs.txt", "test_nibabies_outputs.txt",
+    "test_pnc_cifti_outputs.txt", "test_ukbiobank_outputs.txt"])
+def test_every_xcpd_output_is_attributed(realdata, tmp_path, listing):
+    names = (realdata / "xcpd_output_names" / listing).read_text().split()
+    tree = _touch_tree(tmp_path, names)
+    pids = sorted({n.split("/")[0] for n in names if n.startswith("sub-") and "/" in n})
+    pd.DataFrame({"participant_id": pids, "site": "a", "age": 30, "sex": "F",
+                  "deep_phenotyping": "true"}).to_csv(tmp_path / "participants.tsv", sep="\t",
+                                                      index=False)
+    dataset = Dataset(tmp_path)
+    files = _expected_files(names)
+    assert files, listing
+    combos = {(f["sub"], f["ses"], f["task"], f["space"], f["atlas"]) for f in files
+              if f["atlas"]}
+    if not combos:  # NIfTI run without atlases: only QC tables, nothing to read connectivity from
+        qc = next(f for f in files if f["kind"] == "qc")
+        with pytest.raises(InputError, match="atlases found: none"):
+            xcpd.find_inputs(dataset, qc["sub"], qc["ses"] or "ses-V0",
+                             BrainSettings(input="xcpd", xcpd_atlas="4S156Parcels",
+                                           task=qc["task"]))
+        return
+    attributed = set()
+    for sub, ses, task, space, atlas in sorted(combos, key=str):
+        settings = BrainSettings(input="xcpd", xcpd_atlas=atlas, task=task, space=space)
+        inputs = xcpd.find_inputs(dataset, sub, ses or "ses-V0", settings)
+        expected = {f"{f['kind']}/{f['label']}": tree / f["path"] for f in files
+                    if (f["sub"], f["ses"], f["task"], f["space"]) == (sub, ses, task, space)
+                    and f["atlas"] in (atlas, None)}
+        got = {k: v for k, v in inputs.items() if not k.startswith("sidecar/")}
+        assert got == expected, (sub, ses, task, space, atlas)
+        assert all(f"_space-{space}_" in p.name for p in inputs.values())
+        attributed.update(str(p) for p in got.values())
+    assert attributed == {str(tree / f["path"]) for f in files}
+
+
+def _parcels(names: list[str]):
+    brain_models = nib.cifti2.BrainModelAxis.from_mask(np.ones(2 * len(names), bool),
+                                                       name="CortexLeft")
+    return nib.cifti2.ParcelsAxis.from_brain_models(
+        [(n, brain_models[2 * i:2 * i + 2]) for i, n in enumerate(names)])
+
+
+def _write_cifti_session(root: Path, series: dict[str, np.ndarray]) -> Path:
+    """XCP-D CIFTI-mode outputs (names as in test_ds001419_cifti_outputs.txt) of two runs."""
+    func = root / "derivatives" / "xcp_d" / "sub-01" / "func"
+    func.mkdir(parents=True)
+    parcels = _parcels(NODES)
+    atlas = "space-fsLR_atlas-4S156Parcels"
+    for label, data in series.items():
+        stem = "sub-01_task-rest" + (f"_{label}" if label != "task" else "")
+        axis = nib.cifti2.SeriesAxis(start=0, step=0.8, size=len(data))
+        nib.Cifti2Image(data, nib.cifti2.Cifti2Header.from_axes((axis, parcels))).to_filename(
+            func / f"{stem}_{atlas}_den-91k_stat-mean_timeseries.ptseries.nii")
+        if label == "task":
+            r = np.corrcoef(data, rowvar=False)
+            nib.Cifti2Image(r, nib.cifti2.Cifti2Header.from_axes((parcels, parcels))).to_filename(
+                func / f"{stem}_{atlas}_den-91k_stat-pearsoncorrelation_boldmap.pconn.nii")
+            continue
+        n = len(data)
+        pd.DataFrame({"mean_fd": [0.1 if label == "run-01" else 0.3],
+                      "num_censored_volumes": [10], "num_retained_volumes": [n]}).to_csv(
+            func / f"{stem}_space-fsLR_den-91k_desc-linc_qc.tsv", sep="\t", index=False)
+        for stat, values in (("alff", [1.0, 3.0, 2.0, 4.0, 6.0]),
+                             ("reho", [0.2, 0.4, 0.5, 0.6, np.nan]),
+                             ("coverage", [1.0, 0.9, 0.3, 1.0, 0.2])):
+            shift = 1.0 if label == "run-02" and stat == "alff" else 0.0
+            pd.DataFrame([np.array(values) + shift], columns=NODES).to_csv(
+                func / f"{stem}_{atlas}_stat-{stat}_bold.tsv", sep="\t", index=False, na_rep="n/a")
+    pd.DataFrame({"participant_id": ["sub-01"], "site": ["a"], "age": [30], "sex": ["M"],
+                  "deep_phenotyping": ["true"]}).to_csv(root / "participants.tsv", sep="\t",
+                                                        index=False)
+    return func
+
+
+def test_cifti_session_from_pconn_ptseries_and_parcel_tables(tmp_path):
+    rng = np.random.default_rng(3)
+    runs = {"run-01": rng.standard_normal((60, len(NODES))),
+            "run-02": rng.standard_normal((40, len(NODES)))}
+    _write_cifti_session(tmp_path, {**runs, "task": np.vstack(list(runs.values()))})
+    settings = BrainSettings(input="xcpd", xcpd_atlas="4S156Parcels", sessionless_as="ses-V0",
+                             timeseries_dir=tmp_path / "connectomes")
+    inputs = brain.EXTRACTOR.find_inputs(Dataset(tmp_path), "sub-01", "ses-V0", settings)
+    assert {"pconn/task", "ptseries/task", "ptseries/run-01", "qc/run-02", "alff/run-02",
+            "coverage/run-01"} <= set(inputs)
+    result = brain.EXTRACTOR.extract(inputs, settings, "sub-01", "ses-V0")
+    r = np.corrcoef(np.vstack(list(runs.values())), rowvar=False)
+    z = np.arctanh(np.where(np.eye(len(NODES), dtype=bool), 0.0, r))
+    f = result.features
+    assert f["brain.fc.Vis__Vis"] == pytest.approx(z[0, 1])
+    assert f["brain.fc.Default__Vis"] == pytest.approx(z[:2, 2:].mean())
+    # ALFF: run means per node (run-02 is shifted by 1), then network means
+    assert f["brain.alff_xcpd.Vis"] == pytest.approx(np.mean([1.5, 3.5]))
+    assert f["brain.alff_xcpd.Default"] == pytest.approx(np.mean([2.5, 4.5, 6.5]))
+    assert f["brain.reho.Default"] == pytest.approx(np.mean([0.5, 0.6]))
+    assert f["brain.qc.roi_coverage_mean"] == pytest.approx(np.mean([1.0, 0.9, 0.3, 1.0, 0.2]))
+    assert f["brain.qc.n_rois_low_coverage"] == 2
+    assert f["brain.qc.mean_fd_mm"] == pytest.approx((0.1 * 70 + 0.3 * 50) / 120)
+    assert f["brain.qc.n_censored"] == 20
+    assert f["brain.qc.retained_s"] == pytest.approx(100 * 0.8)  # TR from the ptseries step
+    assert any(r["item"] == "xcpd" and "space-fsLR (chosen by default)" in r["reason"]
+               for r in result.qc)
+    codebook = {r["name"]: r for r in result.codebook}
+    assert set(f) == set(codebook)
+    assert codebook["brain.reho.Default"]["unit"] == "Kendall's W"
+    stored = sorted((tmp_path / "connectomes" / "sub-01").glob("*.npz"))
+    assert len(stored) == 3
+
+    partial = BrainSettings(input="xcpd", xcpd_atlas="4S156Parcels",
+                            connectivity={"kind": "partial_correlation"})
+    result = brain.EXTRACTOR.extract(inputs, partial, "sub-01", "ses-V0")
+    whole = np.vstack(list(runs.values()))
+    expected = partial_correlation_matrix(whole)
+    assert result.features["brain.pfc.Vis__Vis"] == pytest.approx(np.arctanh(expected[0, 1]))
+    assert "brain.fc.Vis__Vis" not in result.features
+
+
+def test_pconn_and_ptseries_readers(tmp_path):
+    parcels = _parcels(NODES)
+    path = tmp_path / "x.pconn.nii"
+    nib.Cifti2Image(np.eye(len(NODES)), nib.cifti2.Cifti2Header.from_axes(
+        (parcels, parcels))).to_filename(path)
+    assert list(xcpd.read_pconn(path).index) == NODES
+    with pytest.raises(InputError, match="not a series × parcel"):
+        xcpd.read_timeseries(path.rename(tmp_path / "x.ptseries.nii"))

@@ -188,8 +188,8 @@ def find_inputs(dataset: Dataset, participant_id: str, session_id: str,
     ------
     InputError
         When no matrix (or, for partial correlation and stored time series, no time series) of
-        the configured atlas and task exists, or no ``desc-linc_qc.tsv``; the message names what
-        was looked for and the atlases found.
+        the configured atlas and task exists; the message names what was looked for and the
+        atlases found. A missing ``desc-linc_qc.tsv`` is a QC row of :func:`extract`.
     """
     found = session_folder(dataset.derivatives_dir("xcp_d"), participant_id, session_id,
                            settings.sessionless_as)
@@ -224,9 +224,6 @@ def find_inputs(dataset: Dataset, participant_id: str, session_id: str,
         raise InputError(f"no XCP-D {' or '.join(needs)} for atlas {settings.xcpd_atlas} in "
                          f"space-{space} (connectivity.kind {settings.connectivity.kind})",
                          file=func, **where)
-    if not any(key.startswith("qc/") for key in inputs):
-        raise InputError(f"XCP-D QC table (*_task-{settings.task}*_space-{space}*_desc-linc_qc"
-                         ".tsv) is missing", file=func, **where)
     return inputs
 
 
@@ -246,6 +243,10 @@ def extract(inputs: dict[str, Path], settings: BrainSettings, atlas: Atlas | Non
     rows = feat.codebook(settings, nodes, provenance)
     values = feat.empty_features(rows)
     records = [_record(participant_id, session_id, "xcpd", "ok", _describe(inputs, settings))]
+    if not qc:
+        records.append(_record(participant_id, session_id, "xcpd: QC", "missing",
+                               f"no *_task-{settings.task}*_desc-linc_qc.tsv beside the "
+                               "matrices: motion and censoring covariates are missing"))
     values.update(_connectivity_values(matrices, series, qc, nodes, settings, where))
     if settings.amplitude.enabled:
         values.update(_parcel_values(inputs, nodes, settings))
@@ -356,25 +357,27 @@ def _parcel_values(inputs: dict[str, Path], nodes: Atlas,
 
 def _qc_values(qc: dict[str, pd.Series], inputs: dict[str, Path], series: dict[str, tuple],
                nodes: Atlas, settings: BrainSettings) -> dict[str, float]:
-    """QC covariates summed or averaged over the task's runs (``linc_qc`` and coverage)."""
-    censored = np.array([float(r["num_censored_volumes"]) for r in qc.values()])
-    retained = np.array([float(r["num_retained_volumes"]) for r in qc.values()])
-    fd = np.array([float(r["mean_fd"]) for r in qc.values()])
-    total = censored + retained
+    """QC covariates over the task's runs: coverage averaged, ``linc_qc`` summed / weighted."""
     name = feat.feature_name
-    values = {
-        name("qc", "mean_fd_mm"): float(np.average(fd, weights=total)) if total.sum() else np.nan,
-        name("qc", "n_censored"): float(censored.sum()),
-        name("qc", "pct_censored"): 100 * censored.sum() / total.sum() if total.sum() else np.nan,
-    }
-    t_r = _repetition_time(inputs, series)
-    if t_r is not None:
-        values[name("qc", "retained_s")] = float(retained.sum()) * t_r
+    values: dict[str, float] = {}
     coverage = _parcel_means(inputs, "coverage", nodes)
     if coverage is not None:
         values[name("qc", "roi_coverage_mean")] = float(coverage.mean())
         values[name("qc", "n_rois_low_coverage")] = float(
             (coverage < settings.qc.min_roi_coverage).sum())
+    if not qc:
+        return values
+    censored = np.array([float(r["num_censored_volumes"]) for r in qc.values()])
+    retained = np.array([float(r["num_retained_volumes"]) for r in qc.values()])
+    fd = np.array([float(r["mean_fd"]) for r in qc.values()])
+    total = censored + retained
+    if total.sum():
+        values[name("qc", "mean_fd_mm")] = float(np.average(fd, weights=total))
+        values[name("qc", "pct_censored")] = float(100 * censored.sum() / total.sum())
+    values[name("qc", "n_censored")] = float(censored.sum())
+    t_r = _repetition_time(inputs, series)
+    if t_r is not None:
+        values[name("qc", "retained_s")] = float(retained.sum()) * t_r
     return values
 
 
