@@ -14,7 +14,7 @@ and in CIFTI mode the same with ``space-fsLR`` and ``den-91k``, the matrices als
 ``*_den-91k_stat-mean_timeseries.ptseries.nii`` (CIFTI-2, read with nibabel). ``<run>`` is
 ``sub-<l>[_ses-<l>]_task-<l>[_acq-<l>][_run-<i>]``; when XCP-D concatenates the runs of a task
 the matrices have no ``run-`` entity while QC and parcel tables stay per run. Current XCP-D names
-the atlas ``atlas-<label>``; releases before 0.8 wrote ``seg-<label>``. Both are read. Matrices
+the atlas ``atlas-<label>``; some older releases wrote ``seg-<label>``. Both are read. Matrices
 restricted to a number of volumes (``desc-<n>volumes``) are not used.
 
 :func:`find_inputs` selects the files of the configured task, space and atlas by their entities
