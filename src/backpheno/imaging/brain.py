@@ -10,7 +10,7 @@ Two ways in:
       result.features, result.connectivity, result.qc
 
 * the cohort runner: :data:`EXTRACTOR` (modality ``"brain"``) finds a session's files with
-  :meth:`BrainExtractor.find_inputs` and turns them into an
+  :meth:`BrainExtractor.find_inputs` (:mod:`backpheno.imaging.fmriprep`) and turns them into an
   :class:`~backpheno.extractors.ExtractionResult`; runs of a session that pass QC are averaged
   (weighted by retained volumes).
 
@@ -27,14 +27,16 @@ Modules of the brain modality, one concept each:
 ``templates``     the MNI152NLin2009cAsym grid and nilearn's offline templates
 ``atlas``         label and coordinate atlases (Seitzman 2018 offline default)
 ``parcellate``    the one-pass parcellation kernel (equal to nilearn's maskers)
-``inputs``        reading and checking one fMRIPrep run's files
+``derivatives``   BIDS-derivatives file names: entities parsed, files selected by entity
+``fmriprep``      one session's fMRIPrep files (space, resolution, runs, tissue maps)
+``inputs``        reading and checking one run's files; the repetition time
 ``denoise``       nilearn fMRIPrep confound strategies and signal cleaning
 ``connectivity``  correlation, partial correlation, Fisher z, network summaries
 ``tangent``       tangent-space connectivity (scikit-learn transformer)
 ``alff``          ALFF / fALFF
 ``structural``    grey-matter volumes, FreeSurfer stats readers
 ``qc``            run QC measures and exclusion rules
-``features``      feature names and codebook rows
+``features``      feature names (one builder), codebook rows, values from a matrix
 ``store``         per-run connectome files for cross-participant models
 ``xcpd``          XCP-D outputs as input
 ``settings``      pydantic settings with documented, cited defaults
