@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backpheno.cohort import extract_cohort
 from backpheno.dataset import Dataset
 from backpheno.imaging import brain
 from backpheno.imaging.features import connectivity_groups, feature_name, group_of
@@ -73,11 +74,14 @@ def test_xcpd_columns_equal_the_codebook(tmp_path, kind, edges, summaries, local
     runs = {"run-01": rng.standard_normal((50, len(NODES)))}
     _write_cifti_session(tmp_path, {**runs, "task": runs["run-01"]})
     settings = _settings(kind, edges, summaries, local, input="xcpd", xcpd_atlas="4S156Parcels")
-    inputs = brain.EXTRACTOR.find_inputs(Dataset(tmp_path), "sub-01", "ses-V0", settings)
-    result = brain.EXTRACTOR.extract(inputs, settings, "sub-01", "ses-V0")
-    assert list(result.features) == [row["name"] for row in result.codebook]
+    cohort = extract_cohort(Dataset(tmp_path), {"brain": (brain.EXTRACTOR, settings)},
+                            tmp_path / "cache")
+    assert not cohort.failures
+    table = cohort.table
+    assert list(table.data.columns) == list(table.codebook.index)
+    row = table.data.iloc[0]
     group, edge_group = connectivity_groups(kind)
-    computed = {group_of(k) for k, v in result.features.items() if np.isfinite(v)}
+    computed = {group_of(k) for k, v in row.items() if np.isfinite(v)}
     assert (group in computed) == summaries
     assert (edge_group in computed) == edges
     assert ({"alff_xcpd", "reho"} <= computed) == local

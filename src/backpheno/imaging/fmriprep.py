@@ -147,10 +147,13 @@ def choose_space(files: list[BidsFile], wanted: str | None, what: str, folder: P
         If the configured space is absent, or there is no default and several spaces.
     """
     spaces = sorted({f.get("space") or "" for f in files} - {""})
+    if not spaces:
+        raise InputError(f"no {what} with a space- entity (native-space outputs are not read: "
+                         "atlases are in template space)", file=folder, **where)
     if wanted is not None:
         if wanted not in spaces:
             raise InputError(f"no {what} in space-{wanted} (brain.space); spaces found: "
-                             f"{', '.join(spaces) or 'none'}", file=folder, **where)
+                             f"{', '.join(spaces)}", file=folder, **where)
         return wanted
     if DEFAULT_SPACE in spaces:
         notes.append(f"space-{DEFAULT_SPACE} used by default (found: {', '.join(spaces)}; "
@@ -160,7 +163,7 @@ def choose_space(files: list[BidsFile], wanted: str | None, what: str, folder: P
         notes.append(f"space-{spaces[0]} used: the only space found ({DEFAULT_SPACE} absent)")
         return spaces[0]
     raise InputError(f"no {what} in space-{DEFAULT_SPACE} and several other spaces "
-                     f"({', '.join(spaces) or 'none'}); set brain.space", file=folder, **where)
+                     f"({', '.join(spaces)}); set brain.space", file=folder, **where)
 
 
 def choose_entity(files: list[BidsFile], key: str, wanted: str | None, setting: str, folder: Path,
