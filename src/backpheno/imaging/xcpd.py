@@ -237,9 +237,11 @@ def extract(inputs: dict[str, Path], settings: BrainSettings, atlas: Atlas | Non
     nodes = table_atlas(list(first.index if matrices else first.columns),
                         atlas if atlas is not None and atlas.kind != "table" else None,
                         settings.xcpd_atlas or "xcpd")
-    provenance = feat.provenance_text(settings, nodes, {"input": "XCP-D " + ", ".join(
-        sorted({Path(p).name.split("_stat-")[-1] for k, p in inputs.items()
-                if not k.startswith(("qc/", "sidecar/"))}))})
+    source = ("parcel time series (stat-mean_timeseries)"
+              if settings.connectivity.kind == "partial_correlation"
+              else "Pearson matrices (relmat.tsv / pconn.nii)")
+    # the same for every participant: the files used are named in the QC table
+    provenance = feat.provenance_text(settings, nodes, {"input": f"XCP-D {source}"})
     rows = feat.codebook(settings, nodes, provenance)
     values = feat.empty_features(rows)
     records = [_record(participant_id, session_id, "xcpd", "ok", _describe(inputs, settings))]
