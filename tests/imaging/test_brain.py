@@ -333,3 +333,20 @@ def test_command_line_on_real_files_without_sidecar(realdata, tmp_path, name, t_
     assert "TR 2.5 s as configured" in override.output
     assert pd.read_csv(out, sep="\t").set_index("name").loc[
         "brain.qc.retained_s", "value"] == pytest.approx(2.5 * nib.load(str(bold)).shape[3])
+
+
+def test_an_unreadable_run_leaves_the_other_runs(sim_run, tmp_path):
+    dataset = _partial_dataset(sim_run, tmp_path, runs=("_run-1", "_run-2"))
+    func = tmp_path / "derivatives" / "fmriprep" / sim_run.participant_id / "ses-V0" / "func"
+    broken = next(func.glob("*_run-2_*desc-preproc_bold.nii.gz"))
+    broken.unlink()
+    broken.write_bytes(b"not a NIfTI file")
+    settings = BrainSettings(qc=QCSettings(exclude_flagged_runs=False))
+    inputs = brain.EXTRACTOR.find_inputs(dataset, sim_run.participant_id, "ses-V0", settings)
+    result = brain.EXTRACTOR.extract(inputs, settings, sim_run.participant_id, "ses-V0")
+    failed = [r for r in result.qc if r["status"] == "failed"]
+    assert [r["item"] for r in failed] == ["run run-2"]
+    assert "cannot read BOLD image" in failed[0]["reason"] and broken.name in failed[0]["reason"]
+    single = brain.extract_run(sim_run.bold, sim_run.confounds, sim_run.mask, settings=settings)
+    assert result.features["brain.fc.DefaultMode__Salience"] == pytest.approx(
+        single.features["brain.fc.DefaultMode__Salience"])

@@ -533,15 +533,24 @@ class BrainExtractor:
             return xcpd.extract(inputs, settings, load_atlas(settings), participant_id,
                                 session_id)
         runs = sorted({key.split("/")[0] for key in inputs if not key.startswith("anat/")})
-        results = [extract_run(
-            inputs[f"{run}/bold"], inputs[f"{run}/confounds"], inputs[f"{run}/mask"],
-            settings=settings, gm_probseg=inputs.get("anat/gm"),
-            wm_probseg=inputs.get("anat/wm"), csf_probseg=inputs.get("anat/csf"),
-            participant_id=participant_id, session_id=session_id,
-            run=None if run == "run" else run) for run in runs]
+        results, failed, errors = [], [], []
+        for run in runs:
+            try:
+                results.append(extract_run(
+                    inputs[f"{run}/bold"], inputs[f"{run}/confounds"], inputs[f"{run}/mask"],
+                    settings=settings, gm_probseg=inputs.get("anat/gm"),
+                    wm_probseg=inputs.get("anat/wm"), csf_probseg=inputs.get("anat/csf"),
+                    participant_id=participant_id, session_id=session_id,
+                    run=None if run == "run" else run))
+            except InputError as err:  # one unreadable run leaves the others
+                errors.append(err)
+                failed.append(_record(participant_id, session_id, f"run {run}", "failed",
+                                      str(err)))
+        if not results:
+            raise errors[0]
         values, records = combine_runs(results, participant_id, session_id)
-        records.insert(0, _record(participant_id, session_id, "inputs", "ok",
-                                  _describe_inputs(inputs, runs, settings)))
+        records[:0] = [_record(participant_id, session_id, "inputs", "ok",
+                               _describe_inputs(inputs, runs, settings)), *failed]
         codebook = results[0].codebook.reset_index().to_dict(orient="records")
         return ExtractionResult({k: float(v) for k, v in values.items()}, codebook, records)
 
