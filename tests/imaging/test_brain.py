@@ -350,3 +350,16 @@ def test_an_unreadable_run_leaves_the_other_runs(sim_run, tmp_path):
     single = brain.extract_run(sim_run.bold, sim_run.confounds, sim_run.mask, settings=settings)
     assert result.features["brain.fc.DefaultMode__Salience"] == pytest.approx(
         single.features["brain.fc.DefaultMode__Salience"])
+
+
+def test_a_space_that_is_not_a_template_is_flagged(sim_run, tmp_path):
+    dataset = _partial_dataset(sim_run, tmp_path)
+    func = tmp_path / "derivatives" / "fmriprep" / sim_run.participant_id / "ses-V0" / "func"
+    for link in func.glob("*space-MNI152NLin2009cAsym*"):
+        link.rename(link.with_name(link.name.replace("MNI152NLin2009cAsym", "T1w")))
+    settings = BrainSettings(structural={"enabled": False})
+    inputs = brain.EXTRACTOR.find_inputs(dataset, sim_run.participant_id, "ses-V0", settings)
+    result = brain.EXTRACTOR.extract(inputs, settings, sim_run.participant_id, "ses-V0")
+    row = next(r for r in result.qc if r["item"] == "inputs")
+    assert row["status"] == "flagged"
+    assert "space-T1w (default choice" in row["reason"] and "not an MNI template" in row["reason"]

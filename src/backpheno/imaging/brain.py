@@ -549,8 +549,8 @@ class BrainExtractor:
         if not results:
             raise errors[0]
         values, records = combine_runs(results, participant_id, session_id)
-        records[:0] = [_record(participant_id, session_id, "inputs", "ok",
-                               _describe_inputs(inputs, runs, settings)), *failed]
+        records[:0] = [_record(participant_id, session_id, "inputs",
+                               *_describe_inputs(inputs, runs, settings)), *failed]
         codebook = results[0].codebook.reset_index().to_dict(orient="records")
         return ExtractionResult({k: float(v) for k, v in values.items()}, codebook, records)
 
@@ -559,15 +559,23 @@ class BrainExtractor:
 EXTRACTOR = BrainExtractor()
 
 
-def _describe_inputs(inputs: dict[str, Path], runs: list[str], settings: BrainSettings) -> str:
-    """Which BOLD series were read and why (space and resolution chosen by default or not)."""
+def _describe_inputs(inputs: dict[str, Path], runs: list[str],
+                     settings: BrainSettings) -> tuple[str, str]:
+    """QC status and text: which BOLD series were read, in which space and resolution, and why.
+
+    Flagged when the space is not an MNI template (the atlases are in MNI millimetres).
+    """
     parsed = parse_name(inputs[f"{runs[0]}/bold"])
-    space = parsed.get("space") if parsed is not None else None
+    space = (parsed.get("space") if parsed is not None else None) or ""
     res = parsed.get("res") if parsed is not None else None
     how = "configured" if settings.space is not None else "default choice; brain.space changes it"
     res_text = f", res-{res}" if res else ""
-    return (f"{len(runs)} run(s) of task-{settings.task} in space-{space} ({how}){res_text}: "
+    text = (f"{len(runs)} run(s) of task-{settings.task} in space-{space} ({how}){res_text}: "
             f"{', '.join(Path(inputs[f'{r}/bold']).name for r in runs)}")
+    if not space.startswith("MNI"):
+        return "flagged", (f"{text}; space-{space} is not an MNI template: atlas regions in MNI "
+                           "millimetres do not line up with it")
+    return "ok", text
 
 
 def _seed_signals(seed_raw: np.ndarray, seeds: Regions, settings: BrainSettings) -> pd.DataFrame:
