@@ -14,7 +14,7 @@ from backpheno.imaging import brain
 from backpheno.imaging.features import connectivity_groups, feature_name, group_of
 from backpheno.imaging.settings import BrainSettings
 
-from .test_xcpd import NODES, _write_cifti_session
+from .xcpd_helpers import NODES, write_cifti_session
 
 KINDS = ("correlation", "partial_correlation")
 OPTIONS = list(itertools.product(KINDS, (False, True), (False, True), (False, True)))
@@ -72,7 +72,7 @@ def test_fmriprep_columns_equal_the_codebook(sim_run, small_atlas, kind, edges, 
 def test_xcpd_columns_equal_the_codebook(tmp_path, kind, edges, summaries, local):
     rng = np.random.default_rng(0)
     runs = {"run-01": rng.standard_normal((50, len(NODES)))}
-    _write_cifti_session(tmp_path, {**runs, "task": runs["run-01"]})
+    write_cifti_session(tmp_path, {**runs, "task": runs["run-01"]})
     settings = _settings(kind, edges, summaries, local, input="xcpd", xcpd_atlas="4S156Parcels")
     cohort = extract_cohort(Dataset(tmp_path), {"brain": (brain.EXTRACTOR, settings)},
                             tmp_path / "cache")

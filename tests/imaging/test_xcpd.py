@@ -17,7 +17,7 @@ from backpheno.imaging import brain, xcpd
 from backpheno.imaging.connectivity import partial_correlation_matrix
 from backpheno.imaging.settings import BrainSettings
 
-NODES = ["LH_Vis_1", "LH_Vis_2", "RH_Default_1", "RH_Default_2", "RH_Default_3"]
+from .xcpd_helpers import NODES, parcels, write_cifti_session
 
 
 def _write_xcpd(root, pid="sub-01", entity="seg", atlas="4S156Parcels", matrix=None,
@@ -171,50 +171,11 @@ def test_every_xcpd_output_is_attributed(realdata, tmp_path, listing):
     assert attributed == {str(tree / f["path"]) for f in files}
 
 
-def _parcels(names: list[str]):
-    brain_models = nib.cifti2.BrainModelAxis.from_mask(np.ones(2 * len(names), bool),
-                                                       name="CortexLeft")
-    return nib.cifti2.ParcelsAxis.from_brain_models(
-        [(n, brain_models[2 * i:2 * i + 2]) for i, n in enumerate(names)])
-
-
-def _write_cifti_session(root: Path, series: dict[str, np.ndarray]) -> Path:
-    """XCP-D CIFTI-mode outputs (names as in test_ds001419_cifti_outputs.txt) of two runs."""
-    func = root / "derivatives" / "xcp_d" / "sub-01" / "func"
-    func.mkdir(parents=True)
-    parcels = _parcels(NODES)
-    atlas = "space-fsLR_atlas-4S156Parcels"
-    for label, data in series.items():
-        stem = "sub-01_task-rest" + (f"_{label}" if label != "task" else "")
-        axis = nib.cifti2.SeriesAxis(start=0, step=0.8, size=len(data))
-        nib.Cifti2Image(data, nib.cifti2.Cifti2Header.from_axes((axis, parcels))).to_filename(
-            func / f"{stem}_{atlas}_den-91k_stat-mean_timeseries.ptseries.nii")
-        if label == "task":
-            r = np.corrcoef(data, rowvar=False)
-            nib.Cifti2Image(r, nib.cifti2.Cifti2Header.from_axes((parcels, parcels))).to_filename(
-                func / f"{stem}_{atlas}_den-91k_stat-pearsoncorrelation_boldmap.pconn.nii")
-            continue
-        n = len(data)
-        pd.DataFrame({"mean_fd": [0.1 if label == "run-01" else 0.3],
-                      "num_censored_volumes": [10], "num_retained_volumes": [n]}).to_csv(
-            func / f"{stem}_space-fsLR_den-91k_desc-linc_qc.tsv", sep="\t", index=False)
-        for stat, values in (("alff", [1.0, 3.0, 2.0, 4.0, 6.0]),
-                             ("reho", [0.2, 0.4, 0.5, 0.6, np.nan]),
-                             ("coverage", [1.0, 0.9, 0.3, 1.0, 0.2])):
-            shift = 1.0 if label == "run-02" and stat == "alff" else 0.0
-            pd.DataFrame([np.array(values) + shift], columns=NODES).to_csv(
-                func / f"{stem}_{atlas}_stat-{stat}_bold.tsv", sep="\t", index=False, na_rep="n/a")
-    pd.DataFrame({"participant_id": ["sub-01"], "site": ["a"], "age": [30], "sex": ["M"],
-                  "deep_phenotyping": ["true"]}).to_csv(root / "participants.tsv", sep="\t",
-                                                        index=False)
-    return func
-
-
 def test_cifti_session_from_pconn_ptseries_and_parcel_tables(tmp_path):
     rng = np.random.default_rng(3)
     runs = {"run-01": rng.standard_normal((60, len(NODES))),
             "run-02": rng.standard_normal((40, len(NODES)))}
-    _write_cifti_session(tmp_path, {**runs, "task": np.vstack(list(runs.values()))})
+    write_cifti_session(tmp_path, {**runs, "task": np.vstack(list(runs.values()))})
     settings = BrainSettings(input="xcpd", xcpd_atlas="4S156Parcels", sessionless_as="ses-V0",
                              timeseries_dir=tmp_path / "connectomes")
     inputs = brain.EXTRACTOR.find_inputs(Dataset(tmp_path), "sub-01", "ses-V0", settings)
@@ -253,10 +214,10 @@ def test_cifti_session_from_pconn_ptseries_and_parcel_tables(tmp_path):
 
 
 def test_pconn_and_ptseries_readers(tmp_path):
-    parcels = _parcels(NODES)
+    axis = parcels(NODES)
     path = tmp_path / "x.pconn.nii"
     nib.Cifti2Image(np.eye(len(NODES)), nib.cifti2.Cifti2Header.from_axes(
-        (parcels, parcels))).to_filename(path)
+        (axis, axis))).to_filename(path)
     assert list(xcpd.read_pconn(path).index) == NODES
     with pytest.raises(InputError, match="not a series × parcel"):
         xcpd.read_timeseries(path.rename(tmp_path / "x.ptseries.nii"))
