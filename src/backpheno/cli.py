@@ -305,6 +305,9 @@ def brain_run(
     config: Annotated[Path | None, typer.Option(help="YAML with BrainSettings keys "
                                                 "(atlas, denoise, connectivity, qc, ...).")] = None,
     gm: Annotated[Path | None, typer.Option(help="GM probability map (label-GM_probseg).")] = None,
+    tr: Annotated[float | None, typer.Option(
+        "--tr", min=0.0, max=30.0, help="Repetition time in seconds, overriding the config, the "
+        "JSON sidecar and the NIfTI header (default: sidecar, else header pixdim[4]).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write name, role, unit, value as TSV.")] = None,
 ) -> None:
     """Extract the brain features of one BOLD run and print them with their QC."""
@@ -316,12 +319,12 @@ def brain_run(
     from backpheno.io import write_tsv
 
     settings = load_config(config, BrainSettings)
-    result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm)
+    result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm, t_r=tr)
     table = result.codebook[["role", "unit"]].assign(value=result.features)
     with pd.option_context("display.width", 160, "display.max_rows", 400):
         typer.echo(table.round(4).to_string())
     for record in result.qc_records:
-        if record["status"] != "ok":
+        if record["reason"]:
             typer.echo(f"QC {record['status']}: {record['item']}: {record['reason']}")
     if out is not None:
         write_tsv(out, table.reset_index())
