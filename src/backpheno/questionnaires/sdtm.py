@@ -290,8 +290,9 @@ def visit_sessions(frame: pd.DataFrame, visits: str | VisitMap, weeks: Mapping[s
     if isinstance(visits, str):
         number = pd.to_numeric(_text(frame[column]), errors="coerce")
         sessions = number.map({float(w): s for s, w in weeks.items()})
-        problem = (f"VISITNUM is not a week after baseline of session_weeks "
-                   f"{sorted(float(w) for w in weeks.values())} (visits preset 'weeks'); if "
+        known = ", ".join(f"{w:g}" for w in sorted(float(w) for w in weeks.values()))
+        problem = (f"VISITNUM is not a week after baseline of session_weeks ({known}; "
+                   "visits preset 'weeks'); if "
                    f"the export numbers its visits (1, 2, 3 ...) map them with {VISITS_KEY}")
         return sessions.astype(object), skipped, column, problem
     if column == "VISITNUM":

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from backpheno.config import InputPath, StrictModel
 from backpheno.dataset import DEFAULT_SESSION_WEEKS, check_session_id
@@ -88,6 +88,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
+#: The ``visits`` setting: the ``weeks`` preset or an explicit :class:`VisitMap`.
+Visits = Annotated[
+    Annotated[Literal["weeks"], Tag("preset")] | Annotated[VisitMap, Tag("map")],
+    Discriminator(lambda value: "preset" if isinstance(value, str) else "map"),
+]
+
+
 class QuestionnaireSettings(StrictModel):
     """How questionnaires and clinical tests are scored.
 
@@ -119,7 +126,7 @@ class QuestionnaireSettings(StrictModel):
     invalid_answers: Literal["error", "set_missing"] = "error"
     instruments: list[str] | None = None
     sdtm: SdtmInput | None = None
-    visits: Literal["weeks"] | VisitMap = Field(
+    visits: Visits = Field(
         "weeks", description="SDTM visits -> sessions: 'weeks' (VISITNUM is weeks after "
         "baseline, through session_weeks) or {column, sessions, skip}")
     session_weeks: dict[str, float] = Field(
