@@ -66,7 +66,8 @@ def _summary_lines(offenders: pd.DataFrame) -> list[str]:
             lines += [f"  - {_describe(row)}" for row in rows.itertuples(index=False)]
             continue
         varied = pd.concat([rows.drop_duplicates("value"), rows]).drop_duplicates()
-        examples = "; ".join(_example(row) for row in varied.head(_EXAMPLES).itertuples(index=False))
+        examples = "; ".join(_example(row)
+                             for row in varied.head(_EXAMPLES).itertuples(index=False))
         lines.append(f"  - {problem}: {len(rows):,} rows, e.g. {examples}")
     budget = MAX_MESSAGE_LINES - 1  # the first line says how many inputs
     if len(lines) > budget:
