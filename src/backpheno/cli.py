@@ -245,7 +245,7 @@ def score(
     Reads phenotype/<instrument>.tsv of a dataset folder, or the BACPAC Minimum Dataset long
     tables (--sdtm-qs / --sdtm-ft), and writes <out>/<stem>.parquet with the codebook and QC
     embedded, plus CSV / JSON / TSV sidecars. SDTM visits become sessions by --visit (or the
-    config's visits setting, docs/inputs.md); by default VISITNUM is read as weeks.
+    config's visits setting, docs/inputs_freesurfer_sdtm.md); by default VISITNUM is weeks.
     """
     from backpheno.config import load_config, validate_config
     from backpheno.dataset import Dataset

@@ -264,7 +264,7 @@ def _prepare(frame: pd.DataFrame, domain: str, visits: str | VisitMap, weeks: di
 
 #: Where the visit mapping is set, named in the problem of an unmapped visit.
 VISITS_KEY = ("the visits setting (questionnaires.visits in an extract config, --visit / "
-              "--visit-column on backpheno score; docs/inputs.md)")
+              "--visit-column on backpheno score; docs/inputs_freesurfer_sdtm.md)")
 
 
 def visit_sessions(frame: pd.DataFrame, visits: str | VisitMap, weeks: Mapping[str, float],
