@@ -354,5 +354,5 @@ def test_visit_map_names_skips_and_validation():
                 {"column": "VISITDY", "sessions": {1: "ses-V0"}}):
         with pytest.raises(ValidationError):
             VisitMap(**bad)
-    with pytest.raises(InputError, match="visits.column is VISIT"):
+    with pytest.raises(InputError, match="QS table: visits.column is VISIT"):
         read_sdtm(qs, visits=VisitMap(column="VISIT", sessions={"x": "ses-V0"}))

@@ -234,7 +234,10 @@ def _prepare(frame: pd.DataFrame, domain: str, visits: str | VisitMap, weeks: di
         u = u.removeprefix(f"{st}-") if st else u
         labels[k] = "sub-" + re.sub(r"[^A-Za-z0-9]", "", u)
     frame["participant_id"] = key.map(labels).to_numpy(dtype=object)
-    sessions, skipped, visit_column, problem = visit_sessions(frame, visits, weeks)
+    try:
+        sessions, skipped, visit_column, problem = visit_sessions(frame, visits, weeks)
+    except InputError as err:
+        raise InputError(f"{domain} table: {err.reason}", column=err.column) from None
     frame["session_id"] = sessions
     frame = frame[~skipped].copy()
     value_text = _text(frame[f"{prefix}STRESN"])
