@@ -42,7 +42,7 @@ import pandas as pd
 from backpheno.dataset import DEFAULT_SESSION_WEEKS, Dataset
 from backpheno.errors import InputError
 from backpheno.io import atomic_path
-from backpheno.questionnaires.engine import AnswerError, _offenders
+from backpheno.questionnaires.engine import OFFENDER_COLUMNS, AnswerError, _offenders
 from backpheno.questionnaires.instruments.pain import PGIC_CODINGS
 from backpheno.questionnaires.registry import INSTRUMENT_NAMES, all_instruments, get_instrument
 from backpheno.questionnaires.settings import VisitMap
@@ -247,10 +247,11 @@ def _prepare(frame: pd.DataFrame, domain: str, visits: str | VisitMap, weeks: di
     frame["code"] = _text(frame[f"{prefix}TESTCD"]).str.upper()
     rows = []
     bad_visit = frame["session_id"].isna()
-    for pid, code, visit in frame.loc[bad_visit, ["participant_id", "code", visit_column]
-                                      ].itertuples(index=False):
-        rows.append(dict(participant_id=pid, instrument=domain, column=code, value=visit,
-                         problem=problem))
+    unmapped = frame.loc[bad_visit]
+    unmapped = pd.DataFrame({"participant_id": unmapped["participant_id"], "instrument": domain,
+                             "column": unmapped["code"].astype(object),
+                             "value": unmapped[visit_column].astype(object),
+                             "problem": problem}).reindex(columns=list(OFFENDER_COLUMNS))
     empty_id = frame["participant_id"] == "sub-"
     for r in frame.loc[empty_id & ~bad_visit].itertuples():
         rows.append(dict(session_id=r.session_id, instrument=domain, column=r.code,
@@ -262,7 +263,8 @@ def _prepare(frame: pd.DataFrame, domain: str, visits: str | VisitMap, weeks: di
                          instrument=domain, column=r.code, value=r.value_text,
                          problem=f"{prefix}STRESN is not a number"))
     keep = ~bad_visit & ~empty_id
-    return frame[keep], _offenders(rows)
+    found = [p for p in (unmapped, _offenders(rows)) if len(p)]
+    return frame[keep], (pd.concat(found, ignore_index=True) if found else _offenders([]))
 
 
 #: Where the visit mapping is set, named in the problem of an unmapped visit.
