@@ -88,7 +88,7 @@ def test_a_few_values_copied_by_hand(stats_dir):
     assert soichi["brain.aparc.lh_insula.volume_mm3"] == 6352
     assert soichi["brain.aparc_a2009s.rh_G_and_S_frontomargin.area_mm2"] == 550
     assert soichi["brain.cortex.lh_mean_thickness_mm"] == 2.39891
-    assert soichi["brain.cortex.lh_white_area_mm2"] == 84858.5
+    assert soichi["brain.cortex.lh_area_mm2"] == 84858.5
     units = make_codebook(codebook)["unit"]
     assert units["brain.aparc.lh_insula.volume_mm3"] == "mm3"
     assert units["brain.aparc.lh_insula.area_mm2"] == "mm2"
@@ -140,7 +140,8 @@ def test_codebook_is_the_same_whatever_the_files_hold(stats_dir, tmp_path):
 
 @pytest.mark.parametrize("bad", [{"subject": "{subject}"}, {"subject": "fixed"},
                                  {"atlases": ["aparc", "aparc"]}, {"atlases": ["../x"]},
-                                 {"measures": ["thickness", "depth"]}, {"session": "V0"}])
+                                 {"measures": ["thickness", "depth"]}, {"session": "V0"},
+                                 {"aseg": False, "atlases": []}])
 def test_settings_reject_bad_values(bad):
     with pytest.raises(ValidationError):
         FreeSurferSettings(**bad)
@@ -170,3 +171,21 @@ def test_find_inputs_maps_subjects_to_sessions(tmp_path):
     (fs_dir / "sub-001" / "stats" / "aseg.stats").unlink()
     with pytest.raises(Exception, match="sub-001.*recon-all not finished"):
         EXTRACTOR.find_inputs(dataset, "sub-001", "ses-V0", once)
+
+
+def test_hemisphere_summaries_come_from_the_first_configured_atlas(stats_dir):
+    first_aparc, _, _ = _features(stats_dir / "fabian", aseg=False,
+                                  atlases=["aparc", "aparc.a2009s"])
+    assert first_aparc["brain.cortex.rh_mean_thickness_mm"] == 2.4817
+    assert first_aparc["brain.cortex.rh_area_mm2"] == 99468.9
+    first_destrieux, _, _ = _features(stats_dir / "fabian", aseg=False,
+                                      atlases=["aparc.a2009s", "aparc"])
+    assert first_destrieux["brain.cortex.rh_mean_thickness_mm"] == 2.48151
+    assert first_destrieux["brain.cortex.rh_area_mm2"] == 99494.9
+    pial, _, _ = _features(stats_dir / "soichi", aseg=False, atlases=["aparc.pial"])
+    assert pial["brain.cortex.lh_area_mm2"] == 109814
+    brodmann, _, _ = _features(stats_dir / "soichi", aseg=False, atlases=["BA_exvivo"])
+    assert np.isnan(brodmann["brain.cortex.lh_mean_thickness_mm"])  # BA_exvivo has none
+    line = next(line for line in (stats_dir / "soichi" / "lh.BA_exvivo.stats").read_text()
+                .splitlines() if line.startswith("BA1_exvivo "))
+    assert brodmann["brain.BA_exvivo.lh_BA1_exvivo.thickness_mm"] == float(line.split()[4])

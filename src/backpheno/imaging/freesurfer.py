@@ -28,9 +28,10 @@ Feature names (``<modality>.<group>.<feature>``, modality ``brain``)
         ``brain.aparc_a2009s.rh_G_and_S_cingul-Ant.area_mm2``). FreeSurfer 6 writes ``&`` in
         Destrieux names where FreeSurfer 7 and the colour table write ``_and_``; names use
         ``_and_`` so both versions give the same column.
-    ``brain.cortex.<hemi>_mean_thickness_mm``, ``brain.cortex.<hemi>_white_area_mm2``
-        Hemisphere mean thickness and white-surface area (the ``Cortex`` measures of the first
-        configured atlas file that has them).
+    ``brain.cortex.<hemi>_mean_thickness_mm``, ``brain.cortex.<hemi>_area_mm2``
+        Hemisphere mean thickness and total white-surface area (pial for ``aparc.pial``): the
+        ``# Measure Cortex`` lines of the first configured atlas (they differ slightly between
+        atlases: each file measures within its own annotation).
 
 Values are the files' numbers, unchanged (mm3, mm2, mm). Every feature of a known atlas or of
 ``aseg.stats`` is returned for every subject; a missing file or a region absent from its file
@@ -45,7 +46,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from backpheno import __version__
 from backpheno.config import InputPath, StrictModel
@@ -60,7 +61,8 @@ MODALITY = "brain"
 #: Name of the extractor in the extract config, the QC table and the cache.
 EXTRACTOR_NAME = "freesurfer"
 SOURCE = f"FreeSurfer stats files read by backpheno {__version__}"
-HEMISPHERES = ("lh", "rh")
+#: Hemisphere prefixes of the surface stats files and their names.
+HEMISPHERES = {"lh": "left", "rh": "right"}
 
 #: Cortical measures: setting name -> (stats column, feature suffix, unit, description, max).
 CORTICAL_MEASURES = {
@@ -208,6 +210,12 @@ class FreeSurferSettings(StrictModel):
             raise ValueError("atlases are listed twice")
         return value
 
+    @model_validator(mode="after")
+    def _something_to_read(self) -> FreeSurferSettings:
+        if not self.aseg and not self.atlases:
+            raise ValueError("nothing to read: set aseg: true or list atlases")
+        return self
+
     @property
     def per_session(self) -> bool:
         """Whether every session has its own FreeSurfer subject."""
@@ -275,32 +283,31 @@ def freesurfer_features(paths: dict[str, Path], settings: FreeSurferSettings | N
     if settings.aseg:
         stats = _read(paths.get("aseg"), read_aseg_stats, "aseg", qc)
         _aseg_features(stats, values, codebook, qc)
-    cortex: dict[str, dict[str, float]] = {h: {} for h in HEMISPHERES}
     for atlas in settings.atlases:
         for hemi in HEMISPHERES:
             key = f"{hemi}.{atlas}"
             stats = _read(paths.get(key), read_aparc_stats, key, qc)
             _aparc_features(stats, atlas, hemi, settings.measures, values, codebook, qc)
-            for short, suffix in (("MeanThickness", "mean_thickness_mm"),
-                                  ("WhiteSurfArea", "white_area_mm2")):
-                if stats is not None and suffix not in cortex[hemi]:
-                    hit = stats.measures["short_name"] == short
-                    if hit.any():
-                        cortex[hemi][suffix] = float(stats.measures.loc[hit, "value"].iloc[0])
-    if settings.atlases:
-        for hemi in HEMISPHERES:
-            for suffix, unit, what in (("mean_thickness_mm", "mm", "mean cortical thickness"),
-                                       ("white_area_mm2", "mm2", "white-surface area")):
-                name = f"{MODALITY}.cortex.{hemi}_{suffix}"
-                values[name] = cortex[hemi].get(suffix, np.nan)
-                codebook.append(_row(name, unit, f"{_HEMI[hemi]} hemisphere {what} (Cortex "
-                                     "measure of ?h.<atlas>.stats)", 0.0,
-                                     5.0 if unit == "mm" else None, "mris_anatomical_stats"))
+            if atlas == settings.atlases[0]:
+                _cortex_features(stats, atlas, hemi, values, codebook)
     return (pd.Series(values, dtype=float), pd.DataFrame(qc, columns=["item", "status", "reason"]),
             codebook)
 
 
-_HEMI = {"lh": "left", "rh": "right"}
+def _cortex_features(stats: FreeSurferStats | None, atlas: str, hemi: str, values: dict,
+                     codebook: list) -> None:
+    """Hemisphere mean thickness and total surface area from ``# Measure Cortex`` lines."""
+    for shorts, suffix, unit, what in (
+            (("MeanThickness",), "mean_thickness_mm", "mm", "mean cortical thickness"),
+            (("WhiteSurfArea", "PialSurfArea"), "area_mm2", "mm2", "total surface area (white; "
+             "pial for aparc.pial)")):
+        hit = pd.Series(dtype=float) if stats is None else stats.measures.loc[
+            stats.measures["short_name"].isin(shorts), "value"]
+        name = f"{MODALITY}.cortex.{hemi}_{suffix}"
+        values[name] = float(hit.iloc[0]) if len(hit) else np.nan
+        codebook.append(_row(name, unit, f"{HEMISPHERES[hemi]} hemisphere {what} (# Measure "
+                             f"Cortex of {hemi}.{atlas}.stats, the first configured atlas)", 0.0,
+                             5.0 if unit == "mm" else None, "mris_anatomical_stats"))
 
 
 def _read(path: Path | None, reader, key: str, qc: list) -> FreeSurferStats | None:
@@ -364,7 +371,7 @@ def _aparc_features(stats: FreeSurferStats | None, atlas: str, hemi: str, measur
             column, suffix, unit, what, high = CORTICAL_MEASURES[measure]
             feature = f"{MODALITY}.{group}.{hemi}_{region}.{suffix}"
             values[feature] = float(table.at[region, column]) if present else np.nan
-            codebook.append(_row(feature, unit, f"{what} of {_HEMI[hemi]} {region} "
+            codebook.append(_row(feature, unit, f"{what} of {HEMISPHERES[hemi]} {region} "
                                  f"({hemi}.{atlas}.stats {column})", 0.0, high,
                                  "mris_anatomical_stats"))
         if stats is not None and not present:
