@@ -1,7 +1,9 @@
 """The ``backpheno`` command line: one command, one sub-command per stage.
 
 Errors caused by bad input or configuration print one readable message (no traceback) and exit
-with status 2.
+with status 2. Any other exception is reported the same way, naming the corrupt file among the
+command's file arguments when there is one (:func:`backpheno.failures.named_error`); its
+traceback goes to the log at debug level.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 
 from backpheno import __version__
 from backpheno.errors import BackphenoError
+from backpheno.failures import named_error
 from backpheno.progress import setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,7 +38,7 @@ logger = logging.getLogger("backpheno")
 
 
 def friendly_errors(func: F) -> F:
-    """Turn backpheno's own errors into a one-line message and exit status 2."""
+    """Turn every error of a command into a one-line message and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,6 +46,13 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (BackphenoError, FileExistsError) as err:
             typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=2) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as err:  # noqa: BLE001 - never a bare library traceback
+            logger.debug("%s failed", func.__name__, exc_info=True)
+            files = [v for v in (*args, *kwargs.values()) if isinstance(v, Path)]
+            typer.echo(f"error: {named_error(err, files, doing=func.__name__)}", err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -27,9 +27,9 @@ from backpheno.biomech.io import ImuRecording, find_motion_files, read_bids_moti
 from backpheno.biomech.settings import BiomechSettings
 from backpheno.biomech.sts import sit_to_stand_features
 from backpheno.biomech.tasks import asymmetry_features, trunk_task_features
-from backpheno.dataset import Dataset
-from backpheno.errors import InputError
+from backpheno.dataset import Dataset, metadata_files
 from backpheno.extractors import ExtractionResult
+from backpheno.failures import named_error
 
 
 def task_features(task: str, recording: ImuRecording,
@@ -77,8 +77,11 @@ def extract_session(inputs: dict[str, Path], settings: BiomechSettings, particip
         try:
             recording = read_task(inputs[task], task, settings, participant_id, session_id)
             results[task] = task_features(task, recording, settings)
-        except InputError as err:
-            results[task] = TaskResult.unmeasurable(task, "failed", str(err))
+        except Exception as err:  # noqa: BLE001 - one broken task must not blank the others
+            error = named_error(err, [inputs[task], *metadata_files(inputs[task])],
+                                participant=participant_id, session=session_id,
+                                doing=f"computing {task} features")
+            results[task] = TaskResult.unmeasurable(task, "failed", str(error))
             continue
         if recording.notes:
             results[task].flag("; ".join(recording.notes))

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backpheno.dataset import applicable_files
 from backpheno.errors import InputError
 from backpheno.io import read_json, read_tsv
 
@@ -188,40 +189,15 @@ def motion_sidecars(motion_path: str | Path) -> dict[str, object]:
     stem = motion_path.name.removesuffix("_motion.tsv")
     if stem == motion_path.name:
         raise InputError("BIDS motion data files must end in _motion.tsv", file=motion_path)
-    channels = _applicable(motion_path, "channels.tsv")
-    channels_json = _applicable(motion_path, "channels.json")
-    sidecars = _applicable(motion_path, "motion.json")
+    channels = applicable_files(motion_path, "channels.tsv")
+    channels_json = applicable_files(motion_path, "channels.json")
+    sidecars = applicable_files(motion_path, "motion.json")
     return {
         "channels": channels[-1] if channels else motion_path.with_name(f"{stem}_channels.tsv"),
         "channels_json": channels_json[-1] if channels_json else None,
         "sidecars": sidecars,
         "sidecar": sidecars[-1] if sidecars else motion_path.with_name(f"{stem}_motion.json"),
     }
-
-
-def _entities(name: str) -> tuple[dict[str, str], str]:
-    """BIDS entities and ``suffix.extension`` of a file name."""
-    parts = name.split("_")
-    entities = dict(part.split("-", 1) for part in parts[:-1] if "-" in part)
-    return entities, parts[-1]
-
-
-def _applicable(data_path: Path, suffix: str) -> list[Path]:
-    """Sidecars with ``suffix`` that apply to ``data_path``, outermost first."""
-    wanted, _ = _entities(data_path.name)
-    found: list[Path] = []
-    folder = data_path.parent
-    for _ in range(4):  # motion/, ses-*/, sub-*/, the dataset root
-        level = []
-        for candidate in folder.glob(f"*{suffix}"):
-            entities, tail = _entities(candidate.name)
-            if tail == suffix and entities.items() <= wanted.items():
-                level.append((len(entities), candidate))
-        found = [path for _, path in sorted(level)] + found
-        if (folder / "dataset_description.json").is_file() or folder.parent == folder:
-            break
-        folder = folder.parent
-    return found
 
 
 def find_motion_files(folder: str | Path, participant: str, session: str,

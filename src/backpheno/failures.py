@@ -1,0 +1,117 @@
+"""Turn any exception met while processing input files into an error that names its input.
+
+Libraries fail in their own words (``EOFError`` for a truncated ``.nii.gz``, ``TypeError:
+Invalid comparison between dtype=str and float``, ``Found zero norm quaternions``). At the
+boundaries where backpheno knows which files a piece of work read (a cohort task, a command's
+file arguments, one motion task), :func:`named_error` checks those files for corruption and
+returns an :class:`~backpheno.errors.InputError` naming the participant, session and the corrupt
+file (or the files involved), with the library's words kept after them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from backpheno.errors import BackphenoError, InputError
+
+#: Bytes read at a time when checking a compressed file.
+_CHUNK = 1 << 20
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why a file cannot be read as its extension says, or None if it reads.
+
+    Checks a gzip stream to its end (truncation, bad CRC), a NIfTI file's size against its
+    header, JSON syntax and a TSV's encoding and column count.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None if path.exists() else "file not found"
+    name = path.name.lower()
+    try:
+        if name.endswith(".gz"):
+            with gzip.open(path, "rb") as handle:
+                while handle.read(_CHUNK):
+                    pass
+        if name.endswith((".nii", ".nii.gz")):
+            return _nifti_problem(path)
+        if name.endswith(".json"):
+            json.loads(path.read_text(encoding="utf-8"))
+        if name.endswith(".tsv"):
+            return _tsv_problem(path)
+    except (EOFError, OSError, zlib.error) as err:
+        return f"truncated or corrupt compressed file ({type(err).__name__}: {err})"
+    except UnicodeDecodeError as err:
+        return f"not UTF-8 text ({err})"
+    except json.JSONDecodeError as err:
+        return f"not valid JSON ({err})"
+    return None
+
+
+def named_error(err: BaseException, files: Iterable[str | Path | None] = (), *,
+                participant: str | None = None, session: str | None = None,
+                doing: str = "") -> BackphenoError:
+    """An error naming where ``err`` happened; backpheno's own errors are returned as they are.
+
+    Parameters
+    ----------
+    err : exception
+        What was raised.
+    files : iterable of path
+        The files the failed work read; the first one with a :func:`file_problem` is named.
+    participant, session : str, optional
+        Where the work belonged.
+    doing : str
+        What was being done (``"computing walk features"``), for the message.
+    """
+    if isinstance(err, BackphenoError):
+        return err
+    paths = [Path(f) for f in files if f is not None]
+    words = f"{type(err).__name__}: {err}".rstrip(": ")
+    for path in paths:
+        problem = file_problem(path)
+        if problem is not None:
+            message = problem if words in problem else f"{problem} [{words}]"
+            return InputError(message, participant=participant, session=session, file=path)
+    context = f"{doing} failed" if doing else "failed"
+    single = paths[0] if len(paths) == 1 else None
+    listed = "" if len(paths) < 2 else f" (inputs: {', '.join(p.name for p in paths)})"
+    return InputError(f"{context}: {words}{listed}", participant=participant, session=session,
+                      file=single)
+
+
+def _nifti_problem(path: Path) -> str | None:
+    import nibabel as nib
+    import numpy as np
+
+    try:
+        image = nib.load(str(path))
+    except Exception as err:  # noqa: BLE001 - nibabel raises several unrelated types
+        return f"not a readable NIfTI image ({type(err).__name__}: {err})"
+    header = image.header
+    expected = int(header.get_data_offset()) + int(np.prod(image.shape)) \
+        * header.get_data_dtype().itemsize
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path, "rb") as handle:
+            size = 0
+            while chunk := handle.read(_CHUNK):
+                size += len(chunk)
+    else:
+        size = path.stat().st_size
+    if size < expected:
+        return f"truncated NIfTI image: {size} bytes of the {expected} its header announces"
+    return None
+
+
+def _tsv_problem(path: Path) -> str | None:
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+        for number, line in enumerate(handle, start=2):
+            fields = line.rstrip("\n").split("\t")
+            if line.strip() and len(fields) != len(header):
+                return f"line {number} has {len(fields)} fields, the header {len(header)}"
+    return None
