@@ -21,6 +21,7 @@ import typer
 from backpheno import __version__
 from backpheno.errors import BackphenoError
 from backpheno.failures import named_error
+from backpheno.lock import output_lock
 from backpheno.progress import setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,8 +177,9 @@ def export_regime_command(
         if not path.is_file():
             raise InputError("no counterfactual predictions in this run directory", file=path)
         counterfactual = pd.read_parquet(path)
-    paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
-                          counterfactual=counterfactual)
+    with output_lock(out, "export-regime"):
+        paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
+                              counterfactual=counterfactual)
     typer.echo(f"regime export: {paths['parquet']} (roles: {paths['roles']})")
 
 
@@ -254,6 +256,7 @@ def score(
     from backpheno.config import load_config, validate_config
     from backpheno.dataset import Dataset
     from backpheno.questionnaires import QuestionnaireSettings, score_dataset
+    from backpheno.ranges import flag_out_of_range
 
     overrides = {"pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
                  "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
@@ -272,8 +275,10 @@ def score(
                     data[key] = value
         settings = validate_config(data, QuestionnaireSettings, source="command line",
                                    base_dir=Path.cwd())
-    table = score_dataset(None if dataset is None else Dataset(dataset), settings)
-    paths = table.write(out, stem)
+    with output_lock(out, "score"):
+        table = flag_out_of_range(score_dataset(None if dataset is None else Dataset(dataset),
+                                                settings))
+        paths = table.write(out, stem)
     flagged = int((table.qc["status"] == "flagged").sum())
     missing = int((table.qc["status"] == "missing").sum())
     typer.echo(f"scored {len(table.data)} participant-sessions, {len(table.features)} features; "
@@ -417,7 +422,8 @@ def explain(
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, "command line")) from None
     setup_logging(str(Path(run_dir) / "logs" / "explain.log"))
-    result = explain_run_dir(run_dir, settings)
+    with output_lock(run_dir, "explain"):
+        result = explain_run_dir(run_dir, settings)
     flagged = result.moderation[(result.moderation["kind"] == "pair")
                                 & (result.moderation["q"] < settings.formal.alpha)]
     typer.echo(f"explained {result.summary['n_explained']} participants, "
@@ -437,7 +443,8 @@ def report(
     """Write one self-contained HTML report of a run (figures embedded, opens offline)."""
     from backpheno.explain.report import write_report
 
-    path = write_report(run_dir, out)
+    with output_lock(run_dir, "report"):
+        path = write_report(run_dir, out)
     typer.echo(f"report: {path}")
 
 

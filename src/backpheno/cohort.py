@@ -32,6 +32,7 @@ from backpheno.extractors import ExtractionResult, Extractor
 from backpheno.failures import named_error
 from backpheno.io import file_sha256, read_json, write_json
 from backpheno.progress import progress_bar
+from backpheno.ranges import flag_out_of_range
 from backpheno.table import FeatureTable, make_codebook, make_qc
 
 logger = logging.getLogger("backpheno.cohort")
@@ -199,6 +200,7 @@ def extract_cohort(
     table = FeatureTable(data, codebook, qc)
     for other in extra:
         table = join_tables(table, other)
+    table = flag_out_of_range(table)
     n_cached = sum(o.cached for o in outcomes)
     return CohortResult(table, len(tasks), n_cached, failures)
 

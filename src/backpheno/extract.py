@@ -37,6 +37,7 @@ from backpheno.imaging.brain import BrainSettings
 from backpheno.imaging.spine import EXTRACTOR as SPINE_EXTRACTOR
 from backpheno.imaging.spine import SpineSettings
 from backpheno.io import atomic_path
+from backpheno.lock import output_lock
 from backpheno.outcomes import OutcomeSettings, build_outcomes
 from backpheno.questionnaires import QuestionnaireSettings, score_dataset
 from backpheno.regimes.export import RegimeExportSettings, export_regime
@@ -127,7 +128,16 @@ def cohort_tables(dataset: Dataset, config: ExtractConfig) -> list[FeatureTable]
 
 
 def run_extract(config: ExtractConfig) -> ExtractRun:
-    """Extract every configured modality, build outcomes and the regime export, write all."""
+    """Extract every configured modality, build outcomes and the regime export, write all.
+
+    The output folder is locked for the run (:func:`backpheno.lock.output_lock`): a second
+    extract into the same folder stops with an error instead of interleaving.
+    """
+    with output_lock(config.out, "extract"):
+        return _run_extract(config)
+
+
+def _run_extract(config: ExtractConfig) -> ExtractRun:
     dataset = Dataset(config.dataset, arms=tuple(config.arms), sessions=tuple(config.sessions),
                       unknown_arms=config.unknown_arms, unknown_sessions=config.unknown_sessions)
     out = Path(config.out)

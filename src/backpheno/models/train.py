@@ -42,6 +42,7 @@ from backpheno.models.cv import (
     nested_cv,
     outer_splits,
 )
+from backpheno.models.finite import require_finite
 from backpheno.models.metrics import (
     calibration_curve,
     delong,
@@ -222,6 +223,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             logger.warning("block %s has no features in this table; skipped", spec.name)
     columns = [c for b in blocks for c in b.columns]
     X = features.loc[keep, columns].astype(float)
+    require_finite(X, columns, config.features)
     aux = _aux_columns(config, blocks)
     clash = set(aux) & set(X.columns)
     if clash:
