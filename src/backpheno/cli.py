@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 
 from backpheno import __version__
@@ -48,7 +47,7 @@ def friendly_errors(func: F) -> F:
         except (BackphenoError, FileExistsError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(code=2) from None
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort):
             raise
         except Exception as err:  # noqa: BLE001 - never a bare library traceback
             logger.debug("%s failed", func.__name__, exc_info=True)
@@ -205,7 +204,10 @@ def train(
 
     settings = load_config(config, TrainConfig, {"n_jobs": n_jobs,
                                                  "permutation.n_permutations": permutations})
-    result = run_training(settings, run_dir, overwrite=overwrite)
+    try:
+        result = run_training(settings, run_dir, overwrite=overwrite)
+    except Exception as err:  # noqa: BLE001 - named with the input files the config points at
+        raise named_error(err, [settings.features, settings.outcomes], doing="train") from err
     for arm, arm_result in result.arms.items():
         if arm_result.status != "ok":
             typer.echo(f"{arm:>6}: {arm_result.status} - {arm_result.reason}")
@@ -303,13 +305,21 @@ def spine_levels(
     """Measure one lumbar label map and print its per-level (or per-muscle) table."""
     import pandas as pd
 
+    from backpheno.errors import ConfigError
     from backpheno.imaging.spine import measure_muscles, measure_sagittal
+    from backpheno.imaging.spine.labels import load_scheme
     from backpheno.io import write_tsv
 
-    spec: str | dict[int, str] = scheme
-    if "=" in scheme:
-        pairs = [item.split("=", 1) for item in scheme.split(",") if item.strip()]
-        spec = {int(value): name.strip() for value, name in pairs}
+    try:
+        spec: str | dict[int, str] = scheme
+        if "=" in scheme:
+            pairs = [item.split("=", 1) for item in scheme.split(",") if item.strip()]
+            spec = {int(value): name.strip() for value, name in pairs}
+        spec = load_scheme(spec)
+    except ValueError as err:  # InputError (a scheme file's own problem) passes unchanged
+        if isinstance(err, BackphenoError):
+            raise
+        raise ConfigError(f"--scheme {scheme!r}: {err}") from None
     if axial:
         result = measure_muscles(labels, fat_fraction, scheme=spec)
         table = result.muscles

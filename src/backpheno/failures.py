@@ -16,17 +16,25 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
+
 from backpheno.errors import BackphenoError, InputError
+from backpheno.io import ragged_line
 
 #: Bytes read at a time when checking a compressed file.
 _CHUNK = 1 << 20
+#: Files checked inside a folder argument (a run directory): the small, structured ones.
+_FOLDER_CHECKED = (".json", ".tsv", ".parquet")
+#: A TSV column with at most this share of non-numeric cells is taken for a numeric one.
+_MOSTLY_NUMERIC = 0.05
 
 
 def file_problem(path: str | Path) -> str | None:
     """Why a file cannot be read as its extension says, or None if it reads.
 
     Checks a gzip stream to its end (truncation, bad CRC), a NIfTI file's size against its
-    header, JSON syntax and a TSV's encoding and column count.
+    header, JSON syntax, a Parquet file's end markers, and a TSV's encoding, field counts and
+    numeric columns (a word among numbers).
     """
     path = Path(path)
     if not path.is_file():
@@ -43,8 +51,12 @@ def file_problem(path: str | Path) -> str | None:
             json.loads(path.read_text(encoding="utf-8"))
         if name.endswith(".tsv"):
             return _tsv_problem(path)
+        if name.endswith(".parquet"):
+            return _parquet_problem(path)
     except (EOFError, OSError, zlib.error) as err:
         return f"truncated or corrupt compressed file ({type(err).__name__}: {err})"
+    except pd.errors.ParserError as err:
+        return f"cannot parse TSV ({err})"
     except UnicodeDecodeError as err:
         return f"not UTF-8 text ({err})"
     except json.JSONDecodeError as err:
@@ -63,6 +75,7 @@ def named_error(err: BaseException, files: Iterable[str | Path | None] = (), *,
         What was raised.
     files : iterable of path
         The files the failed work read; the first one with a :func:`file_problem` is named.
+        A folder stands for the JSON, TSV and Parquet files directly inside it.
     participant, session : str, optional
         Where the work belonged.
     doing : str
@@ -71,6 +84,8 @@ def named_error(err: BaseException, files: Iterable[str | Path | None] = (), *,
     if isinstance(err, BackphenoError):
         return err
     paths = [Path(f) for f in files if f is not None]
+    paths += [child for folder in paths if folder.is_dir() for child in sorted(folder.iterdir())
+              if child.is_file() and child.suffix in _FOLDER_CHECKED]
     words = f"{type(err).__name__}: {err}".rstrip(": ")
     for path in paths:
         problem = file_problem(path)
@@ -108,10 +123,26 @@ def _nifti_problem(path: Path) -> str | None:
 
 
 def _tsv_problem(path: Path) -> str | None:
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        for number, line in enumerate(handle, start=2):
-            fields = line.rstrip("\n").split("\t")
-            if line.strip() and len(fields) != len(header):
-                return f"line {number} has {len(fields)} fields, the header {len(header)}"
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    ragged = ragged_line(path, frame.shape[1])
+    if ragged is not None:
+        return ragged
+    for column in frame.columns:
+        values = frame[column][~frame[column].isin(["", "n/a"])]
+        numbers = pd.to_numeric(values, errors="coerce")
+        odd = numbers.isna()
+        if len(values) and odd.any() and odd.mean() <= _MOSTLY_NUMERIC:
+            first = odd.idxmax()
+            return (f"column {column}: non-numeric value {values[first]!r} on line {first + 2} "
+                    "of a numeric column")
+    return None
+
+
+def _parquet_problem(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        handle.seek(max(path.stat().st_size - 4, 0))
+        tail = handle.read(4)
+    if head != b"PAR1" or tail != b"PAR1":
+        return "not a Parquet file, or a truncated one (no PAR1 marker at both ends)"
     return None

@@ -230,20 +230,27 @@ def read_feature_table(path: str | Path) -> FeatureTable:
     Raises
     ------
     InputError
-        If the file is missing or has no embedded backpheno codebook.
+        If the file is missing, unreadable, has no embedded backpheno codebook, or its data,
+        codebook and QC disagree.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("feature table not found", file=path)
-    arrow = pq.read_table(path)
+    try:
+        arrow = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(f"not a readable Parquet file, truncated or corrupt ({err})",
+                         file=path) from None
     meta = (arrow.schema.metadata or {}).get(_META_KEY)
     if meta is None:
         raise InputError("Parquet file has no backpheno codebook in its metadata", file=path)
-    payload = json.loads(meta)
-    data = arrow.to_pandas()
-    codebook = make_codebook(payload["codebook"])
-    qc = make_qc(payload["qc"])
-    return FeatureTable(data, codebook, qc, payload.get("metadata", {}))
+    try:
+        payload = json.loads(meta)
+        table = FeatureTable(arrow.to_pandas(), make_codebook(payload["codebook"]),
+                             make_qc(payload["qc"]), payload.get("metadata", {}))
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"inconsistent feature table ({err})", file=path) from None
+    return table
 
 
 def _codebook_records(codebook: pd.DataFrame) -> list[dict[str, object]]:

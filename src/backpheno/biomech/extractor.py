@@ -77,15 +77,17 @@ def extract_session(inputs: dict[str, Path], settings: BiomechSettings, particip
         if task not in inputs:
             results[task] = TaskResult.unmeasurable(task, "missing", "no recording of this task")
             continue
+        doubts: list[str] = []
         try:
             recording = read_task(inputs[task], task, settings, participant_id, session_id)
-            results[task] = task_features(task, recording, settings)
             doubts = implausibilities(recording, task)
+            results[task] = task_features(task, recording, settings)
         except Exception as err:  # noqa: BLE001 - one broken task must not blank the others
             error = named_error(err, [inputs[task], *metadata_files(inputs[task])],
                                 participant=participant_id, session=session_id,
                                 doing=f"computing {task} features")
-            results[task] = TaskResult.unmeasurable(task, "failed", str(error))
+            results[task] = TaskResult.unmeasurable(task, "failed",
+                                                    "; ".join([str(error), *doubts]))
             continue
         for note in (*recording.notes, *doubts):
             results[task].flag(note)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from backpheno.dataset import applicable_files
 from backpheno.errors import InputError
-from backpheno.io import read_json, read_tsv
+from backpheno.io import ragged_line, read_json, read_tsv
 
 #: Canonical columns of one tracked point, in order.
 ACC_COLUMNS = ("acc_x", "acc_y", "acc_z")
@@ -465,11 +465,20 @@ def _read_samples(path: Path, n_channels: int, where: dict) -> np.ndarray:
     if frame.shape[1] != n_channels:
         raise InputError(f"{frame.shape[1]} columns but channels.tsv lists {n_channels} "
                          "channels", file=path, **where)
+    ragged = ragged_line(path, n_channels, header=False)
+    if ragged is not None:
+        raise InputError(ragged, file=path, **where)
     nonnumeric = [i for i in range(frame.shape[1])
                   if not pd.api.types.is_numeric_dtype(frame[i])]
     if nonnumeric:
         raise InputError(f"non-numeric values in column {nonnumeric[0] + 1}", file=path, **where)
-    return frame.to_numpy(float)
+    values = frame.to_numpy(float)
+    infinite = np.argwhere(np.isinf(values))
+    if len(infinite):
+        line, column = (int(v) + 1 for v in infinite[0])
+        raise InputError(f"infinite value on line {line}, column {column} "
+                         f"({len(infinite)} in all)", file=path, **where)
+    return values
 
 
 def _check_duration(sidecar: dict, n_samples: int, fs: float, path: Path, where: dict) -> None:

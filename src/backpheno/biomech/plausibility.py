@@ -85,7 +85,7 @@ def step_frequency_hz(recording: ImuRecording, tracked_point: str) -> float:
     fs = recording.sampling_rate_hz
     magnitude = np.linalg.norm(frame[list(ACC_COLUMNS)].to_numpy(float), axis=1)
     freqs, power = welch(magnitude - magnitude.mean(), fs=fs,
-                         nperseg=min(len(magnitude), int(round(8 * fs))))
+                         nperseg=min(len(magnitude), int(round(16 * fs))))
     band = (freqs >= 0.5) & (freqs <= min(5.0, fs / 2))
     return float(freqs[band][np.argmax(power[band])]) if band.any() else float("nan")
 
