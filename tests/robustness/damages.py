@@ -292,13 +292,13 @@ def _(ws):
 
 @damage("motion-sampling-frequency-text", "sidecars", "extract",
         "SamplingFrequency written as a word", "qc", ("SamplingFrequency", "extension"),
-        extract_biomech)
+        extract_biomech, slow=True)
 def _(ws):
     edit_json(_motion_json(ws, "extension"), lambda d: d.update(SamplingFrequency="fast"))
 
 
 @damage("motion-json-invalid", "sidecars", "extract", "a task's motion.json is not JSON", "qc",
-        ("task-lateralleft_tracksys-imu_motion.json", "JSON"), extract_biomech)
+        ("task-lateralleft_tracksys-imu_motion.json", "JSON"), extract_biomech, slow=True)
 def _(ws):
     truncate(_motion_json(ws, "lateralleft"))
 
@@ -326,7 +326,7 @@ def _(ws):
 
 @damage("channels-g-for-ms2", "sidecars", "extract",
         "channels.tsv says g for accelerations recorded in m/s²", "qc",
-        ("accelerometer magnitude", "m/s²"), extract_biomech)
+        ("accelerometer magnitude", "m/s²"), extract_biomech, slow=True)
 def _(ws):
     def change(frame: pd.DataFrame) -> None:
         frame.loc[frame["type"] == "ACCEL", "units"] = "g"
@@ -370,20 +370,20 @@ def _(ws):
 
 
 @damage("motion-text-value", "motion files", "extract", "a word in a motion sample column", "qc",
-        ("task-extension_tracksys-imu_motion.tsv", "non-numeric"), extract_biomech)
+        ("task-extension_tracksys-imu_motion.tsv", "non-numeric"), extract_biomech, slow=True)
 def _(ws):
     _motion_cells(ws.motion("extension"), slice(100, 101), 2, "abc")
 
 
 @damage("motion-long-gap", "motion files", "extract", "two seconds of n/a in one channel", "qc",
-        ("task-lateralright_tracksys-imu_motion.tsv", "gap"), extract_biomech)
+        ("task-lateralright_tracksys-imu_motion.tsv", "gap"), extract_biomech, slow=True)
 def _(ws):
     _motion_cells(ws.motion("lateralright"), slice(300, 500), 1, "n/a")
 
 
 @damage("motion-short-gap", "motion files", "extract",
         "a 50 ms gap (interpolated and flagged)", "qc", ("rotationleft", "interpolated"),
-        extract_biomech)
+        extract_biomech, slow=True)
 def _(ws):
     _motion_cells(ws.motion("rotationleft"), slice(300, 305), 1, "n/a")
 
@@ -399,25 +399,25 @@ def _(ws):
 
 
 @damage("motion-empty-file", "motion files", "extract", "a motion TSV of zero bytes", "qc",
-        ("task-rotationright_tracksys-imu_motion.tsv",), extract_biomech)
+        ("task-rotationright_tracksys-imu_motion.tsv",), extract_biomech, slow=True)
 def _(ws):
     ws.motion("rotationright").write_bytes(b"")
 
 
 @damage("motion-binary-garbage", "motion files", "extract", "a motion TSV of random bytes", "qc",
-        ("task-extension_tracksys-imu_motion.tsv",), extract_biomech)
+        ("task-extension_tracksys-imu_motion.tsv",), extract_biomech, slow=True)
 def _(ws):
     ws.motion("extension").write_bytes(np.random.default_rng(1).bytes(5000))
 
 
 @damage("motion-infinite-value", "motion files", "extract", "inf in a gyroscope sample", "qc",
-        ("task-flexion_tracksys-imu_motion.tsv",), extract_biomech)
+        ("task-flexion_tracksys-imu_motion.tsv",), extract_biomech, slow=True)
 def _(ws):
     _motion_cells(ws.motion("flexion"), slice(200, 201), 4, "inf")
 
 
 @damage("channels-unknown-tracked-point", "sidecars", "extract",
-        "channels.tsv names the T12 sensor 'L3'", "qc", ("T12",), extract_biomech)
+        "channels.tsv names the T12 sensor 'L3'", "qc", ("T12",), extract_biomech, slow=True)
 def _(ws):
     def change(frame: pd.DataFrame) -> None:
         frame.loc[frame["tracked_point"] == "T12", "tracked_point"] = "L3"
@@ -426,7 +426,7 @@ def _(ws):
 
 @damage("motion-fewer-columns", "motion files", "extract",
         "a motion TSV with one column fewer than channels.tsv lists", "qc",
-        ("task-lateralleft_tracksys-imu_motion.tsv", "columns"), extract_biomech)
+        ("task-lateralleft_tracksys-imu_motion.tsv", "columns"), extract_biomech, slow=True)
 def _(ws):
     _rewrite_motion(ws.motion("lateralleft"), lambda v: v[:, :-1])
 
@@ -833,7 +833,7 @@ def _(ws):
 
 @damage("cache-entry-torn", "run directories", "extract",
         "every cached biomech result cut in half (a disk that filled up)", "ok", (),
-        extract_biomech)
+        extract_biomech, slow=True)
 def _(ws):
     cache = ws.root / "cache"
     shutil.copytree(ws.base.cache, cache)
