@@ -108,8 +108,8 @@ def _nifti_problem(path: Path) -> str | None:
     except Exception as err:  # noqa: BLE001 - nibabel raises several unrelated types
         return f"not a readable NIfTI image ({type(err).__name__}: {err})"
     header = image.header
-    expected = int(header.get_data_offset()) + int(np.prod(image.shape)) \
-        * header.get_data_dtype().itemsize
+    offset = getattr(image.dataobj, "offset", header.get_data_offset())
+    expected = int(offset) + int(np.prod(image.shape)) * header.get_data_dtype().itemsize
     if path.name.lower().endswith(".gz"):
         with gzip.open(path, "rb") as handle:
             size = 0
