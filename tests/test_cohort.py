@@ -181,9 +181,10 @@ def test_every_file_setting_and_version_a_task_depends_on_recomputes_it(tmp_path
     extractor = _CountingExtractor()
     task = cohort.Task("counting", "sub-01", "ses-V0", {"walk": files["data"]})
 
-    def recomputed(settings=FakeSettings()):
+    def recomputed(settings=None):
         before = extractor.calls
-        outcome = cohort.run_task(task, extractor, settings, tmp_path / "cache")
+        outcome = cohort.run_task(task, extractor, settings or FakeSettings(),
+                                  tmp_path / "cache")
         assert not outcome.failed
         return extractor.calls > before
 
