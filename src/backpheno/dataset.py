@@ -228,6 +228,9 @@ class Dataset:
             dup = frame.loc[frame["participant_id"].duplicated(), "participant_id"].tolist()
             raise InputError(f"duplicated participants {dup[:5]}", file=path)
         frame["deep_phenotyping"] = _as_bool(frame["deep_phenotyping"], path, "deep_phenotyping")
+        for column in ("age", "bmi"):
+            if column in frame:
+                frame[column] = _as_number(frame[column], path, column)
         return frame.set_index("participant_id")
 
     @property
@@ -289,6 +292,12 @@ class Dataset:
         if missing:
             raise InputError(f"missing required columns {missing}", file=path)
         frame["randomized"] = _as_bool(frame["randomized"], path, "randomized")
+        frame["stage"] = _as_number(frame["stage"], path, "stage")
+        odd = frame["stage"].notna() & ~frame["stage"].isin([1, 2])
+        if odd.any():
+            i = int(odd.to_numpy().nonzero()[0][0])
+            raise InputError(f"stage must be 1 or 2, got {frame['stage'].iloc[i]:g} on line "
+                             f"{i + 2}", file=path, column="stage")
         if self.arms is None:
             return frame
         parts = frame["arm"].map(lambda a: [] if pd.isna(a) else str(a).split("+"))
@@ -332,6 +341,17 @@ def session_week(session_id: str, weeks: dict[str, float] | None = None) -> floa
 
 def _session_sort_key(session_id: str) -> tuple[float, str]:
     return (DEFAULT_SESSION_WEEKS.get(session_id, float("inf")), session_id)
+
+
+def _as_number(values: pd.Series, path: Path, column: str) -> pd.Series:
+    """A numeric column; InputError naming the first value that is not a number and its line."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(f"expected a number, got {values.iloc[i]!r} on line {i + 2}", file=path,
+                         column=column)
+    return numbers
 
 
 def _as_bool(values: pd.Series, path: Path, column: str) -> pd.Series:

@@ -126,8 +126,8 @@ def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     Raises
     ------
     InputError
-        If the file does not exist or cannot be parsed, or a line has more or fewer fields
-        than the header.
+        If the file does not exist or cannot be parsed, a line has more or fewer fields than
+        the header, or a numeric column holds ``inf``.
     """
     path = Path(path)
     if not path.is_file():
@@ -140,6 +140,12 @@ def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     ragged = ragged_line(path, frame.shape[1])
     if ragged is not None:
         raise InputError(f"cannot parse TSV ({ragged})", file=path)
+    numeric = frame.select_dtypes("number")
+    infinite = np.isinf(numeric.to_numpy(float))
+    if infinite.any():
+        row, col = (int(v[0]) for v in infinite.nonzero())
+        raise InputError(f"infinite value on line {row + 2} (write n/a for a missing value)",
+                         file=path, column=str(numeric.columns[col]))
     return frame
 
 

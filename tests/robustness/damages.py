@@ -37,12 +37,19 @@ DAMAGES: list[Damage] = []
 
 
 def damage(id: str, kind: str, command: str, description: str, outcome: str,
-           names: tuple[str, ...], run, slow: bool = False):
+           names: tuple[str, ...], run, slow: bool = False, kept: tuple[str, ...] = ()):
     """Register the decorated function as the damage ``id``."""
     def register(apply):
-        DAMAGES.append(Damage(id, kind, command, description, apply, run, outcome, names, slow))
+        DAMAGES.append(Damage(id, kind, command, description, apply, run, outcome, names, slow,
+                              kept))
         return apply
     return register
+
+
+#: Feature columns of the motion tasks a flexion damage must leave alone.
+NOT_FLEXION = tuple(f"biomech.{t}." for t in ("extension", "lateralleft", "lateralright",
+                                              "rotationleft", "rotationright", "sittostand",
+                                              "walk"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -251,6 +258,23 @@ def _(ws):
     edit_tsv(ws.confounds(), lambda f: f.drop(columns=["rot_z"]))
 
 
+@damage("confounds-infinite-value", "confounds", "brain-run", "inf in a motion confound",
+        "error", ("confounds_timeseries.tsv", "trans_y"), brain_run)
+def _(ws):
+    _set_cell(ws.confounds(), "trans_y", "inf", row=7)
+
+
+@damage("bold-nan-voxels", "images", "extract", "NaN in every voxel of one BOLD volume", "qc",
+        ("preproc_bold.nii.gz",), extract_brain)
+def _(ws):
+    import nibabel as nib
+
+    img = nib.load(str(ws.bold()))
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    data[..., 10] = np.nan
+    write_nifti(ws.bold(), data, like=ws.bold())
+
+
 # ------------------------------------------------------------------------------------------
 # sidecars
 # ------------------------------------------------------------------------------------------
@@ -278,7 +302,8 @@ def _(ws):
 
 @damage("motion-sampling-frequency-doubled", "sidecars", "extract",
         "task-flexion motion.json says 200 Hz for a 100 Hz recording", "qc",
-        ("flexion", "SamplingFrequency"), extract_biomech)
+        ("flexion", "SamplingFrequency"), extract_biomech,
+        kept=NOT_FLEXION)
 def _(ws):
     edit_json(_motion_json(ws, "flexion"), lambda d: d.update(SamplingFrequency=200.0))
 
@@ -363,7 +388,8 @@ def _(ws):
 
 @damage("motion-truncated-row", "motion files", "extract",
         "last line of a motion TSV cut mid-row", "qc",
-        ("task-flexion_tracksys-imu_motion.tsv",), extract_biomech)
+        ("task-flexion_tracksys-imu_motion.tsv",), extract_biomech,
+        kept=NOT_FLEXION)
 def _(ws):
     text = ws.motion("flexion").read_text()
     ws.motion("flexion").write_text(text[: len(text) - 30])
@@ -390,7 +416,8 @@ def _(ws):
 
 @damage("motion-dead-accelerometer", "motion files", "extract",
         "a sensor's accelerometer reads 0 throughout one task; the other tasks keep their "
-        "values", "qc", ("task-flexion_tracksys-imu_motion.tsv",), extract_biomech)
+        "values", "qc", ("task-flexion_tracksys-imu_motion.tsv",), extract_biomech,
+        kept=NOT_FLEXION)
 def _(ws):
     def dead(values: np.ndarray) -> np.ndarray:
         values[:, 0:3] = 0.0
@@ -411,7 +438,8 @@ def _(ws):
 
 
 @damage("motion-infinite-value", "motion files", "extract", "inf in a gyroscope sample", "qc",
-        ("task-flexion_tracksys-imu_motion.tsv",), extract_biomech, slow=True)
+        ("task-flexion_tracksys-imu_motion.tsv",), extract_biomech, slow=True,
+        kept=NOT_FLEXION)
 def _(ws):
     _motion_cells(ws.motion("flexion"), slice(200, 201), 4, "inf")
 
@@ -645,6 +673,26 @@ def _(ws):
         extract_outcomes)
 def _(ws):
     edit_tsv(ws.phenotype("treatment"), lambda f: f.drop(columns=["arm"]))
+
+
+@damage("participants-age-text", "participants and treatment", "extract",
+        "an age written as a word", "error", ("participants.tsv", "age"), extract_outcomes)
+def _(ws):
+    _set_cell(ws.dataset / "participants.tsv", "age", "forty", row=2)
+
+
+@damage("treatment-stage-text", "participants and treatment", "extract",
+        "a treatment stage written as a word", "error", ("treatment.tsv", "stage"),
+        extract_outcomes)
+def _(ws):
+    _set_cell(ws.phenotype("treatment"), "stage", "one", row=2)
+
+
+@damage("peg-item-text-in-cohort", "phenotype tables", "extract",
+        "a word as a PEG answer, met by extract", "error", ("peg", "peg_01", "lots"),
+        extract_tables)
+def _(ws):
+    _set_cell(ws.phenotype("peg"), "peg_01", "lots", row=0)
 
 
 # ------------------------------------------------------------------------------------------

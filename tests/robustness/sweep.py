@@ -58,6 +58,8 @@ class Damage:
     outcome: str
     names: tuple[str, ...]
     slow: bool = False
+    #: Column prefixes whose values the damaged participant keeps (its undamaged tasks).
+    kept: tuple[str, ...] = ()
 
 
 @dataclass
@@ -223,7 +225,7 @@ def outcome_of(damage: Damage, run: Run, ws: Workspace) -> tuple[str, str]:
         return "error", run.output.strip().splitlines()[-1]
     if run.exit_code not in (0, 1):
         return "crash", f"exit status {run.exit_code}: {run.output[-400:]}"
-    changed = _changed_intact_values(run, ws)
+    changed = _changed_intact_values(run, ws, damage.kept)
     if changed:
         return "crash", f"undamaged values changed: {changed}"
     if run.qc is not None and len(run.qc):
@@ -237,17 +239,24 @@ def outcome_of(damage: Damage, run: Run, ws: Workspace) -> tuple[str, str]:
     return "silent", f"exit {run.exit_code}, nothing named {damage.names}: {run.output[-300:]}"
 
 
-def _changed_intact_values(run: Run, ws: Workspace) -> list[str]:
-    """Columns whose values differ from the undamaged run for the intact participant(s)."""
+def _changed_intact_values(run: Run, ws: Workspace, kept: tuple[str, ...] = ()) -> list[str]:
+    """Columns whose values differ from the undamaged run: every column of the intact
+    participants, and the ``kept`` columns of the damaged one."""
     if run.data is None or not len(run.data):
         return []
     base = ws.base.features
-    intact = [i for i in run.data.index if i[0] != DAMAGED and i in base.index]
     columns = [c for c in run.data.columns if c in base.columns]
-    a = run.data.loc[intact, columns].to_numpy(float)
-    b = base.loc[intact, columns].to_numpy(float)
-    differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
-    return [columns[j] for j in np.flatnonzero(differ.any(axis=0))][:5]
+    changed = []
+    for participant in {i[0] for i in run.data.index}:
+        rows = [i for i in run.data.index if i[0] == participant and i in base.index]
+        own = [c for c in columns if c.startswith(kept)] if participant == DAMAGED else columns
+        if not rows or not own:
+            continue
+        a = run.data.loc[rows, own].to_numpy(float)
+        b = base.loc[rows, own].to_numpy(float)
+        differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        changed += [f"{participant} {own[j]}" for j in np.flatnonzero(differ.any(axis=0))]
+    return changed[:5]
 
 
 # ------------------------------------------------------------------------------------------
