@@ -52,7 +52,8 @@ def friendly_errors(func: F) -> F:
         except Exception as err:  # noqa: BLE001 - never a bare library traceback
             logger.debug("%s failed", func.__name__, exc_info=True)
             files = [v for v in (*args, *kwargs.values()) if isinstance(v, Path)]
-            typer.echo(f"error: {named_error(err, files, doing=func.__name__)}", err=True)
+            command = func.__name__.removesuffix("_command").replace("_", "-")
+            typer.echo(f"error: {named_error(err, files, doing=command)}", err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -353,13 +354,16 @@ def brain_run(
     from backpheno.imaging.brain import extract_run
     from backpheno.imaging.settings import BrainSettings
     from backpheno.io import write_tsv
+    from backpheno.ranges import out_of_range
 
     settings = load_config(config, BrainSettings) if config is not None else BrainSettings()
     result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm)
     table = result.codebook[["role", "unit"]].assign(value=result.features)
     with pd.option_context("display.width", 160, "display.max_rows", 400):
         typer.echo(table.round(4).to_string())
-    for record in result.qc_records:
+    values = pd.DataFrame([result.features], index=pd.MultiIndex.from_tuples(
+        [("-", "-")], names=["participant_id", "session_id"]))
+    for record in [*result.qc_records, *out_of_range(values, result.codebook)]:
         if record["status"] != "ok":
             typer.echo(f"QC {record['status']}: {record['item']}: {record['reason']}")
     if out is not None:
