@@ -53,8 +53,12 @@ def file_problem(path: str | Path) -> str | None:
             return _tsv_problem(path)
         if name.endswith(".parquet"):
             return _parquet_problem(path)
-    except (EOFError, OSError, zlib.error) as err:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         return f"truncated or corrupt compressed file ({type(err).__name__}: {err})"
+    except OSError as err:
+        return f"unreadable file ({type(err).__name__}: {err})"
+    except pd.errors.EmptyDataError:
+        return "empty file"
     except pd.errors.ParserError as err:
         return f"cannot parse TSV ({err})"
     except UnicodeDecodeError as err:
