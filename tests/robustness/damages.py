@@ -37,11 +37,12 @@ DAMAGES: list[Damage] = []
 
 
 def damage(id: str, kind: str, command: str, description: str, outcome: str,
-           names: tuple[str, ...], run, slow: bool = False, kept: tuple[str, ...] = ()):
+           names: tuple[str, ...], run, slow: bool = False, kept: tuple[str, ...] = (),
+           needs_run: bool = False):
     """Register the decorated function as the damage ``id``."""
     def register(apply):
         DAMAGES.append(Damage(id, kind, command, description, apply, run, outcome, names, slow,
-                              kept))
+                              kept, needs_run))
         return apply
     return register
 
@@ -900,14 +901,15 @@ def _(ws):
 @damage("predict-infinite-value", "run directories", "predict",
         "inf in a feature of the table to score", "error", ("infinite", DAMAGED),
         lambda ws: invoke(["predict", ws.run_dir, ws.root / "damaged_features" /
-                           "features.parquet", "--out", ws.root / "p.parquet"]), slow=True)
+                           "features.parquet", "--out", ws.root / "p.parquet"]),
+        slow=True, needs_run=True)
 def _(ws):
     _feature_table_with(ws, "q.phq9.total", -np.inf, DAMAGED)
 
 
 @damage("predict-feature-missing", "run directories", "predict",
         "the table to score lacks a feature the models use", "error", ("missing",),
-        predict, slow=True)
+        predict, slow=True, needs_run=True)
 def _(ws):
     from backpheno.table import read_feature_table
 
@@ -920,7 +922,7 @@ def _(ws):
 
 @damage("model-file-tampered", "run directories", "predict",
         "a model file changed after training (hash manifest mismatch)", "error", ("models",),
-        predict, slow=True)
+        predict, slow=True, needs_run=True)
 def _(ws):
     model = next(p for p in (ws.run_dir / "models").rglob("*") if p.is_file()
                  and p.suffix != ".json")
@@ -928,6 +930,34 @@ def _(ws):
 
 
 @damage("run-json-invalid", "run directories", "report", "run.json cut in half", "error",
-        ("run.json",), lambda ws: invoke(["report", ws.run_dir]), slow=True)
+        ("run.json",), lambda ws: invoke(["report", ws.run_dir]), slow=True, needs_run=True)
 def _(ws):
     truncate(ws.run_dir / "run.json")
+
+
+@damage("report-folder-locked", "run directories", "report",
+        "report into a run directory another live command holds", "error",
+        ("in use", "backpheno explain"), lambda ws: invoke(["report", ws.root / "out"]))
+def _(ws):
+    from backpheno.lock import LOCK_NAME
+
+    (ws.root / "out").mkdir()
+    (ws.root / "out" / LOCK_NAME).write_text(json.dumps(
+        {"command": "explain", "pid": os.getppid(), "host": socket.gethostname(),
+         "started": "2026-01-01T00:00:00"}))
+
+
+@damage("explain-config-unknown-key", "configs", "explain", "a misspelt explain setting",
+        "error", ("explain.yaml", "resample"),
+        lambda ws: invoke(["explain", ws.run_dir, "--config", ws.root / "explain.yaml"]),
+        slow=True, needs_run=True)
+def _(ws):
+    ws.config("resample: 5\n", "explain.yaml")
+
+
+@damage("predict-session-absent", "run directories", "predict",
+        "--session names a session the table to score does not have", "error", ("ses-V7",),
+        lambda ws: invoke(["predict", ws.run_dir, ws.inputs / "features.parquet", "--session",
+                           "ses-V7", "--out", ws.root / "p.parquet"]), slow=True, needs_run=True)
+def _(ws):
+    pass

@@ -60,6 +60,8 @@ class Damage:
     slow: bool = False
     #: Column prefixes whose values the damaged participant keeps (its undamaged tasks).
     kept: tuple[str, ...] = ()
+    #: Whether the workspace needs a trained run directory (``Workspace.run_dir``).
+    needs_run: bool = False
 
 
 @dataclass

@@ -7,8 +7,6 @@ import pytest
 from robustness.damages import DAMAGES
 from robustness.sweep import INPUT_KINDS, OUTCOMES, outcome_of
 
-#: Commands whose damages need a trained run directory.
-NEEDS_RUN = ("predict", "report")
 COMMANDS = ("extract", "brain-run", "spine-levels", "score", "train", "predict",
             "export-regime", "explain", "report", "simulate")
 
@@ -16,9 +14,8 @@ COMMANDS = ("extract", "brain-run", "spine-levels", "score", "train", "predict",
 @pytest.mark.parametrize("damage", [
     pytest.param(d, id=d.id, marks=[pytest.mark.slow] if d.slow else []) for d in DAMAGES])
 def test_damage_ends_in_its_outcome_class(damage, request, tmp_path):
-    needs_run = damage.command in NEEDS_RUN
-    base = request.getfixturevalue("trained_base" if needs_run else "sweep_base")
-    ws = base.copy(tmp_path, with_run=needs_run)
+    base = request.getfixturevalue("trained_base" if damage.needs_run else "sweep_base")
+    ws = base.copy(tmp_path, with_run=damage.needs_run)
     damage.apply(ws)
     run = damage.run(ws)
     outcome, why = outcome_of(damage, run, ws)
@@ -31,3 +28,4 @@ def test_the_sweep_covers_every_input_kind_and_command():
     assert {d.command for d in DAMAGES} == set(COMMANDS)
     assert {d.outcome for d in DAMAGES} <= set(OUTCOMES)
     assert all(d.names for d in DAMAGES if d.outcome != "ok")
+    assert all(d.slow for d in DAMAGES if d.needs_run)  # training stays out of the quick run
