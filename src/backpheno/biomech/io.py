@@ -20,8 +20,10 @@ metadata may sit at the dataset or subject level. One addition to BIDS: ``Sensor
 
 Bad input raises :class:`~backpheno.errors.InputError` naming the file and channel: missing
 sidecars or channels, unknown units, a sampling frequency that disagrees with the timestamps or
-the recording duration or is too low, irregular timestamps, and gaps of missing samples longer
-than ``max_gap_s`` (shorter gaps are linearly interpolated and reported in ``notes``).
+the recording duration or is too low, irregular timestamps, rows with a missing or extra field,
+infinite samples, and gaps of missing samples longer than ``max_gap_s`` (shorter gaps are
+linearly interpolated and reported in ``notes``). Without timestamps or a duration, a wrong
+sampling frequency shows in the signal itself (:mod:`backpheno.biomech.plausibility`).
 """
 
 from __future__ import annotations
