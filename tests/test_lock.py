@@ -58,3 +58,10 @@ def test_a_lock_from_another_host_is_never_broken(tmp_path):
         {"command": "train", "pid": 1, "host": "elsewhere", "started": time.ctime()}))
     with pytest.raises(InputError, match="on elsewhere"), output_lock(tmp_path, "extract"):
         pass
+
+
+def test_a_missing_folder_is_left_alone_unless_asked_to_create_it(tmp_path):
+    with output_lock(tmp_path / "run", "report", create=False):
+        assert not (tmp_path / "run").exists()
+    with output_lock(tmp_path / "new", "extract"):
+        assert (tmp_path / "new" / LOCK_NAME).is_file()

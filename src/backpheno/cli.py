@@ -436,7 +436,7 @@ def explain(
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, "command line")) from None
     setup_logging(str(Path(run_dir) / "logs" / "explain.log"))
-    with output_lock(run_dir, "explain"):
+    with output_lock(run_dir, "explain", create=False):
         result = explain_run_dir(run_dir, settings)
     flagged = result.moderation[(result.moderation["kind"] == "pair")
                                 & (result.moderation["q"] < settings.formal.alpha)]
@@ -457,7 +457,7 @@ def report(
     """Write one self-contained HTML report of a run (figures embedded, opens offline)."""
     from backpheno.explain.report import write_report
 
-    with output_lock(run_dir, "report"):
+    with output_lock(run_dir, "report", create=False):
         path = write_report(run_dir, out)
     typer.echo(f"report: {path}")
 

@@ -27,8 +27,18 @@ LOCK_NAME = ".backpheno.lock"
 
 
 @contextlib.contextmanager
-def output_lock(folder: str | Path, command: str) -> Iterator[Path]:
-    """Hold the lock of ``folder`` (created if needed) while the block runs.
+def output_lock(folder: str | Path, command: str, create: bool = True) -> Iterator[Path]:
+    """Hold the lock of ``folder`` while the block runs.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The output folder.
+    command : str
+        The command, for the message a second writer gets.
+    create : bool
+        Create a missing folder; otherwise a missing folder is not locked (a command that
+        writes into an existing run directory reports the missing folder itself).
 
     Raises
     ------
@@ -36,8 +46,11 @@ def output_lock(folder: str | Path, command: str) -> Iterator[Path]:
         If another live backpheno process holds the folder.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
+    if not create and not folder.is_dir():
+        yield path
+        return
+    folder.mkdir(parents=True, exist_ok=True)
     holder = _read(path)
     if holder is not None and _is_me(holder):
         yield path
