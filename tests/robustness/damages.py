@@ -961,3 +961,40 @@ def _(ws):
                            "ses-V7", "--out", ws.root / "p.parquet"]), slow=True, needs_run=True)
 def _(ws):
     pass
+
+
+@damage("phenotype-duplicate-row", "phenotype tables", "score",
+        "the same participant and session twice in one instrument table", "error",
+        ("phq9", "sub-001"), score_phq9)
+def _(ws):
+    edit_tsv(ws.phenotype("phq9"), lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True))
+
+
+@damage("confounds-fd-all-missing", "confounds", "brain-run",
+        "framewise_displacement n/a in every row", "qc", ("mean FD", "excluded"), brain_run)
+def _(ws):
+    def change(frame: pd.DataFrame) -> None:
+        frame["framewise_displacement"] = "n/a"
+    edit_tsv(ws.confounds(), change)
+
+
+@damage("dseg-lookup-duplicate-index", "label maps", "extract",
+        "one label value listed twice in dseg.tsv", "qc", ("dseg.tsv",), extract_spine)
+def _(ws):
+    path = ws.dataset / "derivatives" / "spineseg" / "dseg.tsv"
+    edit_tsv(path, lambda f: pd.concat([f, f.iloc[[0]].assign(name="L9")], ignore_index=True))
+
+
+@damage("sensor-height-negative", "sidecars", "extract",
+        "SensorHeight of S1 is -0.9 m in the participant's motion.json", "qc",
+        ("SensorHeight",), extract_biomech, slow=True)
+def _(ws):
+    path = ws.motion("walk").with_name(f"{DAMAGED}_{SESSION}_tracksys-imu_motion.json")
+    edit_json(path, lambda d: d["SensorHeight"].update(S1=-0.9))
+
+
+@damage("bold-tr-text", "sidecars", "brain-run", "RepetitionTime written as a word", "error",
+        ("RepetitionTime",), brain_run)
+def _(ws):
+    edit_json(ws.bold().with_name(ws.bold().name.replace(".nii.gz", ".json")),
+              lambda d: d.update(RepetitionTime="two"))
