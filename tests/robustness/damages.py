@@ -38,11 +38,11 @@ DAMAGES: list[Damage] = []
 
 def damage(id: str, kind: str, command: str, description: str, outcome: str,
            names: tuple[str, ...], run, slow: bool = False, kept: tuple[str, ...] = (),
-           needs_run: bool = False):
+           needs_run: bool = False, dataset_wide: bool = False):
     """Register the decorated function as the damage ``id``."""
     def register(apply):
         DAMAGES.append(Damage(id, kind, command, description, apply, run, outcome, names, slow,
-                              kept, needs_run))
+                              kept, needs_run, dataset_wide))
         return apply
     return register
 
@@ -377,7 +377,8 @@ def _(ws):
 
 @damage("dseg-lookup-missing", "sidecars", "extract",
         "derivatives/spineseg/dseg.tsv (the label lookup) deleted", "qc", ("dseg.tsv",),
-        extract_spine)
+        extract_spine,
+        dataset_wide=True)
 def _(ws):
     (ws.dataset / "derivatives" / "spineseg" / "dseg.tsv").unlink()
 
@@ -979,7 +980,8 @@ def _(ws):
 
 
 @damage("dseg-lookup-duplicate-index", "label maps", "extract",
-        "one label value listed twice in dseg.tsv", "qc", ("dseg.tsv",), extract_spine)
+        "one label value listed twice in dseg.tsv", "qc", ("dseg.tsv",), extract_spine,
+        dataset_wide=True)
 def _(ws):
     path = ws.dataset / "derivatives" / "spineseg" / "dseg.tsv"
     edit_tsv(path, lambda f: pd.concat([f, f.iloc[[0]].assign(name="L9")], ignore_index=True))

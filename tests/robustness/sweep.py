@@ -62,6 +62,8 @@ class Damage:
     kept: tuple[str, ...] = ()
     #: Whether the workspace needs a trained run directory (``Workspace.run_dir``).
     needs_run: bool = False
+    #: A dataset-level file damaged: every participant may be affected.
+    dataset_wide: bool = False
 
 
 @dataclass
@@ -227,7 +229,7 @@ def outcome_of(damage: Damage, run: Run, ws: Workspace) -> tuple[str, str]:
         return "error", run.output.strip().splitlines()[-1]
     if run.exit_code not in (0, 1):
         return "crash", f"exit status {run.exit_code}: {run.output[-400:]}"
-    changed = _changed_intact_values(run, ws, damage.kept)
+    changed = [] if damage.dataset_wide else _changed_intact_values(run, ws, damage.kept)
     if changed:
         return "crash", f"undamaged values changed: {changed}"
     if run.qc is not None and len(run.qc):
@@ -247,6 +249,8 @@ def _changed_intact_values(run: Run, ws: Workspace, kept: tuple[str, ...] = ()) 
     if run.data is None or not len(run.data):
         return []
     base = ws.base.features
+    if (INTACT, SESSION) in base.index and (INTACT, SESSION) not in run.data.index:
+        return [f"{INTACT} lost its {SESSION} row"]
     columns = [c for c in run.data.columns if c in base.columns]
     changed = []
     for participant in {i[0] for i in run.data.index}:

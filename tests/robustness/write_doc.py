@@ -30,8 +30,10 @@ intact) and runs the command that reads it. Every damage must end in its outcome
   equals the undamaged run's.
 
 A run that finishes without naming the damage (*silent*) or ends in a traceback or an
-unnamed error (*crash*) fails the sweep. Cases marked *slow* run with `pytest -m slow`; the
-others in the default test run.
+unnamed error (*crash*) fails the sweep, and so does a damage to one participant's task that
+changes the intact participant's values (or loses their row) or, where listed, the damaged
+participant's other tasks. Damages to a dataset-level file (*dataset-wide*) may affect every
+participant. Cases marked *slow* run with `pytest -m slow`; the others in the default run.
 """
 
 
@@ -57,7 +59,8 @@ def render() -> str:
               "| damage | input kind | command | what was done | outcome | named |",
               "|---|---|---|---|---|---|"]
     for d in sorted(DAMAGES, key=lambda d: (d.kind, d.command, d.id)):
-        slow = " (slow)" if d.slow else ""
+        slow = "".join(f" ({w})" for w, on in (("slow", d.slow),
+                                                ("dataset-wide", d.dataset_wide)) if on)
         named = ", ".join(f"`{n}`" for n in d.names) or "-"
         lines.append(f"| `{d.id}`{slow} | {d.kind} | {d.command} | {d.description} | "
                      f"{d.outcome} | {named} |")
