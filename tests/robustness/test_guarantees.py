@@ -1,4 +1,4 @@
-"""Guarantees the reliability work must keep: resumable extraction, isolated failures, exit codes."""
+"""Guarantees kept: resumable extraction, isolated failures, exit codes."""
 
 from __future__ import annotations
 
