@@ -267,7 +267,8 @@ class Dataset:
         Raises
         ------
         InputError
-            If the file is missing or lacks the identifier columns.
+            If the file is missing or lacks the identifier columns, or (policy ``error``) a
+            session is not one of the configured ``sessions``.
         """
         path = self.root / "phenotype" / f"{instrument}.tsv"
         frame = read_tsv(path, dtype={"participant_id": str, "session_id": str})
@@ -285,7 +286,14 @@ class Dataset:
         return read_json(path) if path.is_file() else {}
 
     def treatment(self) -> pd.DataFrame:
-        """``phenotype/treatment.tsv``: participant_id, stage, arm, randomized (and tactic)."""
+        """``phenotype/treatment.tsv``: participant_id, stage, arm, randomized (and tactic).
+
+        Raises
+        ------
+        InputError
+            If a required column is missing, ``randomized`` is not true/false, ``stage`` not 1
+            or 2, or (policy ``error``) an arm is not one of the configured ``arms``.
+        """
         path = self.root / "phenotype" / "treatment.tsv"
         frame = read_tsv(path, dtype={"participant_id": str, "arm": str})
         missing = [c for c in ("participant_id", "stage", "arm", "randomized") if c not in frame]
