@@ -162,14 +162,17 @@ _RUNNER = CliRunner()
 
 def invoke(args: list[str]) -> Run:
     """Run ``backpheno ARGS`` in this process; never raises."""
-    logger = logging.getLogger("backpheno")
-    handlers = list(logger.handlers)
+    loggers = [logging.getLogger(name) for name in ("backpheno", "py.warnings")]
+    saved = [list(lg.handlers) for lg in loggers]
+    for lg in loggers:  # handlers earlier commands left on streams that are closed by now
+        lg.handlers = []
     try:
         result = _RUNNER.invoke(app, [str(a) for a in args], catch_exceptions=True)
-    finally:  # the command's stderr handler writes to the runner's stream, closed now
-        for handler in set(logger.handlers) - set(handlers):
-            logger.removeHandler(handler)
-            handler.close()
+    finally:  # this command's handlers write to the runner's stream, closed now
+        for lg, handlers in zip(loggers, saved, strict=True):
+            for handler in lg.handlers:
+                handler.close()
+            lg.handlers = handlers
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
     return Run(result.exit_code, output, result.exception)
 
