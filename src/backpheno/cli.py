@@ -259,7 +259,7 @@ def score(
     from backpheno.config import load_config, validate_config
     from backpheno.dataset import Dataset
     from backpheno.questionnaires import QuestionnaireSettings, score_dataset
-    from backpheno.ranges import flag_out_of_range
+    from backpheno.table import flag_out_of_range
 
     overrides = {"pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
                  "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
@@ -354,7 +354,7 @@ def brain_run(
     from backpheno.imaging.brain import extract_run
     from backpheno.imaging.settings import BrainSettings
     from backpheno.io import write_tsv
-    from backpheno.ranges import out_of_range
+    from backpheno.table import out_of_range
 
     settings = load_config(config, BrainSettings) if config is not None else BrainSettings()
     result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm)

@@ -32,8 +32,7 @@ from backpheno.extractors import ExtractionResult, Extractor
 from backpheno.failures import named_error
 from backpheno.io import file_sha256, read_json, write_json
 from backpheno.progress import progress_bar
-from backpheno.ranges import flag_out_of_range
-from backpheno.table import FeatureTable, make_codebook, make_qc
+from backpheno.table import FeatureTable, flag_out_of_range, make_codebook, make_qc
 
 logger = logging.getLogger("backpheno.cohort")
 
