@@ -10,7 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-from fake_extractor import EXTRACTOR, FakeSettings, make_dataset
+from fake_extractor import EXTRACTOR, FakeSettings, PidExtractor, make_dataset
 
 from backpheno.cohort import extract_cohort, summary
 from backpheno.dataset import Dataset
@@ -117,21 +117,10 @@ def test_killed_run_resumes_to_the_uninterrupted_table(tmp_path):
     pd.testing.assert_frame_equal(resumed.table.data, fresh.table.data)
 
 
-class _PidExtractor(type(EXTRACTOR)):
-    """The fake extractor, also reporting which process computed each participant."""
-
-    def extract(self, inputs, settings, participant_id, session_id):
-        result = super().extract(inputs, settings, participant_id, session_id)
-        result.features["fake.x.pid"] = float(os.getpid())
-        result.codebook.append(codebook_row("fake.x.pid", modality="fake", source="fake 1",
-                                            unit="1", description="process id"))
-        return result
-
-
 def test_parallel_run_computes_one_task_here_before_workers_start(tmp_path):
     """Compiled kernels (numba) get cached by one process before the pool shares the cache."""
     root = make_dataset(tmp_path / "ds", n=6)
-    result = extract_cohort(Dataset(root), {"fake": (_PidExtractor(), FakeSettings())},
+    result = extract_cohort(Dataset(root), {"fake": (PidExtractor(), FakeSettings())},
                             tmp_path / "cache", n_jobs=2)
     pids = result.table.data["fake.x.pid"]
     assert pids.loc[("sub-001", "ses-V0")] == os.getpid()
