@@ -1,7 +1,9 @@
 """The ``backpheno`` command line: one command, one sub-command per stage.
 
 Errors caused by bad input or configuration print one readable message (no traceback) and exit
-with status 2.
+with status 2. Any other exception is reported the same way, naming the corrupt file among the
+command's file arguments when there is one (:func:`backpheno.failures.named_error`); its
+traceback goes to the log at debug level.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import typer
 
 from backpheno import __version__
 from backpheno.errors import BackphenoError
+from backpheno.failures import named_error
+from backpheno.lock import output_lock
 from backpheno.progress import setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,7 +46,7 @@ AllowChangedOption = Annotated[bool, typer.Option(
 
 
 def friendly_errors(func: F) -> F:
-    """Turn backpheno's own errors into a one-line message and exit status 2."""
+    """Turn every error of a command into a one-line message and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -50,6 +54,14 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (BackphenoError, FileExistsError) as err:
             typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=2) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - never a bare library traceback
+            logger.debug("%s failed", func.__name__, exc_info=True)
+            files = [v for v in (*args, *kwargs.values()) if isinstance(v, Path)]
+            command = func.__name__.removesuffix("_command").replace("_", "-")
+            typer.echo(f"error: {named_error(err, files, doing=command)}", err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -95,9 +107,8 @@ def simulate(
     settings = load_config(config, SimulateConfig, {
         "participants": participants, "seed": seed, "deep_fraction": deep_fraction,
         "n_jobs": n_jobs})
-    result = run(settings, out, overwrite=overwrite, log_file=Path(out) / "logs" / "simulate.log")
-    n_deep = int(result.participants["deep_phenotyping"].sum())
-    typer.echo(f"wrote {len(result.participants)} participants ({n_deep} deep) to {result.root}")
+    # the last message ("wrote N participants ...") is logged by the simulation itself
+    run(settings, out, overwrite=overwrite, log_file=Path(out) / "logs" / "simulate.log")
 
 
 @app.command()
@@ -110,7 +121,8 @@ def extract(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (overrides the "
                                              "config).")] = None,
     allow_failures: Annotated[bool, typer.Option(
-        "--allow-failures", help="Exit 0 even if some participants failed.")] = False,
+        "--allow-failures", help="Exit 0 even if some participants failed (a bare flag: "
+                                 "write --allow-failures, not --allow-failures true).")] = False,
 ) -> None:
     """Extract one feature table from a dataset, with outcomes and the SMART regime export.
 
@@ -132,6 +144,8 @@ def extract(
     typer.echo(f"feature table: {run.paths['parquet']}")
     typer.echo(f"regime export: {run.paths['smart_parquet']}")
     if run.result.failures and not allow_failures:
+        typer.echo("exit status 1: some participants failed (QC rows above); add "
+                   "--allow-failures to exit 0 with the same outputs", err=True)
         raise typer.Exit(code=1)
 
 
@@ -164,8 +178,9 @@ def export_regime_command(
     settings = load_config(config, RegimeExportSettings)
     counterfactual = None if run is None else open_run(run, force=force).counterfactual()
     table = read_feature_table(features)
-    paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
-                          counterfactual=counterfactual)
+    with output_lock(out, "export-regime"):
+        paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
+                              counterfactual=counterfactual)
     typer.echo(f"regime export: {paths['parquet']} (roles: {paths['roles']})")
 
 
@@ -196,7 +211,10 @@ def train(
     settings = load_config(config, TrainConfig, {"n_jobs": n_jobs,
                                                  "permutation.n_permutations": permutations,
                                                  "scheduler_address": scheduler})
-    result = run_training(settings, run_dir, overwrite=overwrite)
+    try:
+        result = run_training(settings, run_dir, overwrite=overwrite)
+    except Exception as err:  # noqa: BLE001 - named with the input files the config points at
+        raise named_error(err, [settings.features, settings.outcomes], doing="train") from err
     for arm, arm_result in result.arms.items():
         if arm_result.status != "ok":
             typer.echo(f"{arm:>6}: {arm_result.status} - {arm_result.reason}")
@@ -229,7 +247,9 @@ def score(
                                                 "override it.")] = None,
     pgic_coding: Annotated[str | None, typer.Option(
         "--pgic-coding", help="How the PGIC answers are numbered: bacpac_0_6 "
-        "(0 = very much improved .. 6 = very much worse) or common_1_7.")] = None,
+        "(0 = very much improved .. 6 = very much worse), common_1_7 (1 = very much improved "
+        ".. 7 = very much worse) or reversed_1_7 (1 = very much worse .. 7 = very much "
+        "improved).")] = None,
     invalid_answers: Annotated[str | None, typer.Option(
         "--invalid-answers", help="error (default: one error listing every problem) or "
         "set_missing (record each in the QC table).")] = None,
@@ -239,28 +259,53 @@ def score(
                                                  "table (physical exam, QST).")] = None,
     instrument: Annotated[list[str] | None, typer.Option(
         "--instrument", help="Score only this instrument (repeatable).")] = None,
+    visit: Annotated[list[str] | None, typer.Option(
+        "--visit", help="Map one SDTM visit to a session, VALUE=SESSION (repeatable), e.g. "
+        "--visit 1=ses-V0 --visit 3=ses-V1. Default: VISITNUM is weeks after baseline.")] = None,
+    visit_column: Annotated[str, typer.Option(
+        "--visit-column", help="SDTM column the --visit values refer to: VISITNUM or VISIT "
+        "(visit names).")] = "VISITNUM",
     stem: Annotated[str, typer.Option(help="File name stem of the outputs.")] = "questionnaires",
 ) -> None:
     """Score questionnaires, clinical tests and QST into a documented feature table.
 
     Reads phenotype/<instrument>.tsv of a dataset folder, or the BACPAC Minimum Dataset long
     tables (--sdtm-qs / --sdtm-ft), and writes <out>/<stem>.parquet with the codebook and QC
-    embedded, plus CSV / JSON / TSV sidecars.
+    embedded, plus CSV / JSON / TSV sidecars. SDTM visits become sessions by --visit (or the
+    config's visits setting, docs/inputs_freesurfer_sdtm.md); by default VISITNUM is weeks.
     """
     from backpheno.config import load_config
     from backpheno.dataset import Dataset
     from backpheno.questionnaires import QuestionnaireSettings, score_dataset
+    from backpheno.table import flag_out_of_range
 
     settings = load_config(config, QuestionnaireSettings, {
         "pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
         "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
-        "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft), "instruments": instrument or None})
-    table = score_dataset(None if dataset is None else Dataset(dataset), settings)
-    paths = table.write(out, stem)
+        "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft), "instruments": instrument or None,
+        "visits": _visit_map(visit, visit_column)})
+    with output_lock(out, "score"):
+        table = flag_out_of_range(score_dataset(None if dataset is None else Dataset(dataset),
+                                                settings))
+        paths = table.write(out, stem)
     flagged = int((table.qc["status"] == "flagged").sum())
     missing = int((table.qc["status"] == "missing").sum())
     typer.echo(f"scored {len(table.data)} participant-sessions, {len(table.features)} features; "
                f"QC: {missing} missing scores, {flagged} flagged inputs; wrote {paths['parquet']}")
+
+
+def _visit_map(pairs: list[str] | None, column: str) -> dict[str, Any] | None:
+    """``--visit VALUE=SESSION`` options as a ``visits`` setting."""
+    if not pairs:
+        return None
+    sessions = {}
+    for pair in pairs:
+        value, sep, session = pair.partition("=")
+        if not sep or not value.strip() or not session.strip():
+            raise typer.BadParameter(f"expected VALUE=SESSION, got {pair!r}",
+                                     param_hint="--visit")
+        sessions[value.strip()] = session.strip()
+    return {"column": column, "sessions": sessions}
 
 
 @app.command("spine-levels")
@@ -281,13 +326,21 @@ def spine_levels(
     """Measure one lumbar label map and print its per-level (or per-muscle) table."""
     import pandas as pd
 
+    from backpheno.errors import ConfigError
     from backpheno.imaging.spine import measure_muscles, measure_sagittal
+    from backpheno.imaging.spine.labels import load_scheme
     from backpheno.io import write_tsv
 
-    spec: str | dict[int, str] = scheme
-    if "=" in scheme:
-        pairs = [item.split("=", 1) for item in scheme.split(",") if item.strip()]
-        spec = {int(value): name.strip() for value, name in pairs}
+    try:
+        spec: str | dict[int, str] = scheme
+        if "=" in scheme:
+            pairs = [item.split("=", 1) for item in scheme.split(",") if item.strip()]
+            spec = {int(value): name.strip() for value, name in pairs}
+        spec = load_scheme(spec)
+    except ValueError as err:  # InputError (a scheme file's own problem) passes unchanged
+        if isinstance(err, BackphenoError):
+            raise
+        raise ConfigError(f"--scheme {scheme!r}: {err}") from None
     if axial:
         result = measure_muscles(labels, fat_fraction, scheme=spec)
         table = result.muscles
@@ -312,6 +365,9 @@ def brain_run(
     config: Annotated[Path | None, typer.Option(help="YAML with BrainSettings keys "
                                                 "(atlas, denoise, connectivity, qc, ...).")] = None,
     gm: Annotated[Path | None, typer.Option(help="GM probability map (label-GM_probseg).")] = None,
+    tr: Annotated[float | None, typer.Option(
+        "--tr", min=0.0, max=30.0, help="Repetition time in seconds, overriding the config, the "
+        "JSON sidecar and the NIfTI header (default: sidecar, else header pixdim[4]).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write name, role, unit, value as TSV.")] = None,
 ) -> None:
     """Extract the brain features of one BOLD run and print them with their QC."""
@@ -321,14 +377,17 @@ def brain_run(
     from backpheno.imaging.brain import extract_run
     from backpheno.imaging.settings import BrainSettings
     from backpheno.io import write_tsv
+    from backpheno.table import out_of_range
 
     settings = load_config(config, BrainSettings)
-    result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm)
+    result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm, t_r=tr)
     table = result.codebook[["role", "unit"]].assign(value=result.features)
     with pd.option_context("display.width", 160, "display.max_rows", 400):
         typer.echo(table.round(4).to_string())
-    for record in result.qc_records:
-        if record["status"] != "ok":
+    values = pd.DataFrame([result.features], index=pd.MultiIndex.from_tuples(
+        [("-", "-")], names=["participant_id", "session_id"]))
+    for record in [*result.qc_records, *out_of_range(values, result.codebook)]:
+        if record["reason"]:
             typer.echo(f"QC {record['status']}: {record['item']}: {record['reason']}")
     if out is not None:
         write_tsv(out, table.reset_index())
@@ -393,8 +452,9 @@ def explain(
         "stability.n_resamples": resamples, "permutation.n_permutations": permutations,
         "n_jobs": n_jobs})
     setup_logging(str(run.explain_log))
-    result = explain_run_dir(run.root, settings, force=force,
-                             allow_changed_inputs=allow_changed_inputs)
+    with output_lock(run.root, "explain", create=False):
+        result = explain_run_dir(run.root, settings, force=force,
+                                 allow_changed_inputs=allow_changed_inputs)
     flagged = result.moderation[(result.moderation["kind"] == "pair")
                                 & (result.moderation["q"] < settings.formal.alpha)]
     typer.echo(f"explained {result.summary['n_explained']} participants, "
@@ -420,7 +480,8 @@ def report(
     """
     from backpheno.explain.report import write_report
 
-    path = write_report(run_dir, out, force=force, allow_changed_inputs=allow_changed_inputs)
+    with output_lock(run_dir, "report", create=False):
+        path = write_report(run_dir, out, force=force, allow_changed_inputs=allow_changed_inputs)
     typer.echo(f"report: {path}")
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from backpheno.errors import InputError
 from backpheno.models.config import TrainConfig
+from backpheno.models.finite import require_finite
 from backpheno.models.pipelines import Block, BlockSpec, select_blocks
 from backpheno.table import read_feature_table
 
@@ -124,6 +125,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             logger.warning("block %s has no features in this table; skipped", spec.name)
     columns = [c for b in blocks for c in b.columns]
     X = features.loc[keep, columns].astype(float)
+    require_finite(X, columns, config.features)
     aux = ([config.combat.site, *config.combat.covariates]
            if any(b.harmonize for b in blocks) else [])
     clash = set(aux) & set(X.columns)
