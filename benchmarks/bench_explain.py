@@ -18,15 +18,22 @@ Carlo estimate of the exact Shapley values of the risk difference; backpheno's
 probability-scale values for xgboost are the per-reference rescaled ones, see
 backpheno.explain.shap), as the correlation of the values and of the per-feature mean |SHAP|.
 
+EconML (``--econml``, the optional ``bench`` extra): the T-learner's ``shap_values`` on a
+two-arm problem (400 x 13 and 1,000 x 100), with the T-learner's own two fitted xgboost models
+explained by backpheno too; prints both times, the ratio and the agreement of the values.
+
 Usage::
 
     python benchmarks/bench_explain.py                 # the full problem (a few minutes)
     python benchmarks/bench_explain.py --quick         # 300 x 100 x 4, seconds
+    python benchmarks/bench_explain.py --econml        # EconML T-learner comparison
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import time
 import warnings
@@ -67,6 +74,60 @@ def fit_arms(X: pd.DataFrame, arm: pd.Series, y: pd.Series) -> dict[str, xgb.XGB
     return models
 
 
+class ProbabilityXGB(xgb.XGBClassifier):
+    """An xgboost classifier whose ``predict`` is P(y = 1): what a T-learner's arm model must
+    return for its effect to be the risk difference."""
+
+    def predict(self, X, **kwargs):  # noqa: ANN001, ANN003, ANN201, D102
+        return self.predict_proba(X)[:, 1]
+
+
+def _plain_classifier(model: ProbabilityXGB) -> xgb.XGBClassifier:
+    """The same fitted model as a plain XGBClassifier (what backpheno explains)."""
+    plain = xgb.XGBClassifier()
+    plain.load_model(model.get_booster().save_raw("json"))
+    return plain
+
+
+def econml_comparison(n: int, p: int, background: int = 100) -> None:
+    """Time EconML's T-learner ``shap_values`` against backpheno on one two-arm problem.
+
+    Both explain the same two fitted xgboost models (EconML's T-learner fits them; backpheno
+    explains ``est.models``) on all ``n`` participants with a background of ``background``
+    participants; EconML explains its effect function p_1(x) - p_0(x) model-agnostically.
+    """
+    from econml.metalearners import TLearner
+
+    X, arm, y = problem(n, p, seed=1)
+    treated = np.isin(arm, ARMS[1:]).astype(int)       # two arms: ESC vs the rest
+    params = {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8,
+              "colsample_bytree": 0.8, "tree_method": "hist", "n_jobs": 1, "random_state": 0}
+    est = TLearner(models=[ProbabilityXGB(**params), ProbabilityXGB(**params)])
+    est.fit(y.to_numpy(), treated, X=X)
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")                   # and shap's progress bar
+        tic = time.perf_counter()
+        theirs = est.shap_values(X, background_samples=background)
+        theirs_s = time.perf_counter() - tic
+    explanation = next(iter(next(iter(theirs.values())).values()))
+    tic = time.perf_counter()
+    models = {"control": _plain_classifier(est.models[0]),
+              "treated": _plain_classifier(est.models[1])}
+    per_arm = explain_arms(models, X, select_background(X, background, seed=0),
+                           scales=("probability",))
+    ours = (per_arm[("treated", "probability")].values
+            - per_arm[("control", "probability")].values).to_numpy()
+    ours_s = time.perf_counter() - tic
+    values = np.asarray(explanation.values, dtype=float)
+    r = np.corrcoef(ours.ravel(), values.ravel())[0, 1]
+    importance = spearmanr(np.abs(ours).mean(0), np.abs(values).mean(0)).statistic
+    print(f"EconML T-learner shap_values, {n} x {p}, 2 arms: EconML {theirs_s:.2f} s, "
+          f"backpheno {ours_s:.2f} s -> ratio {theirs_s / ours_s:.0f}x; agreement: correlation "
+          f"of values {r:.3f}, Spearman of mean |SHAP| {importance:.3f}, max |difference| "
+          f"{np.abs(ours - values).max():.3f} (largest |value| {np.abs(values).max():.3f}; "
+          f"backgrounds differ: EconML samples its own)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=1000)
@@ -77,7 +138,16 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=2,
                         help="antithetic permutations per participant for the reference")
     parser.add_argument("--quick", action="store_true", help="300 x 100 x 4")
+    parser.add_argument("--econml", action="store_true",
+                        help="only the EconML T-learner comparison (400 x 13 and 1,000 x 100; "
+                             "needs the bench extra: pip install backpheno[bench])")
+    parser.add_argument("--econml-sizes", type=int, nargs=2, action="append",
+                        metavar=("N", "P"), help="sizes of the EconML comparison instead")
     args = parser.parse_args()
+    if args.econml:
+        for n, p in args.econml_sizes or ((400, 13), (1000, 100)):
+            econml_comparison(n, p)
+        return
     if args.quick:
         args.participants, args.features, args.subsample = 300, 100, 5
 

@@ -193,6 +193,9 @@ def train(
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
     permutations: Annotated[int | None, typer.Option(
         "--permutations", help="Override permutation.n_permutations.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask distributed scheduler address (tcp://host:8786) running the "
+        "folds and permutations, or 'local' for a local cluster of --n-jobs workers.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
 ) -> None:
     """Train one response classifier per arm with nested CV; write a run directory.
@@ -206,7 +209,8 @@ def train(
     from backpheno.models.train import train as run_training
 
     settings = load_config(config, TrainConfig, {"n_jobs": n_jobs,
-                                                 "permutation.n_permutations": permutations})
+                                                 "permutation.n_permutations": permutations,
+                                                 "scheduler_address": scheduler})
     try:
         result = run_training(settings, run_dir, overwrite=overwrite)
     except Exception as err:  # noqa: BLE001 - named with the input files the config points at
@@ -223,8 +227,11 @@ def train(
         widened = arm_result.metrics.get("auc_widened")
         if widened:
             line += f" (widened [{widened['ci_low']:.3f}, {widened['ci_high']:.3f}])"
-        if arm_result.permutation is not None:
-            line += f" perm p={arm_result.permutation.p_value:.3f}"
+        permutation = arm_result.permutation
+        if permutation is not None:
+            line += f" perm p={permutation.p_value:.3g}"
+            if permutation.method != "empirical":
+                line += f" ({permutation.method})"
         typer.echo(line)
     typer.echo(f"run directory: {result.run_dir.root if result.run_dir else '-'}")
 

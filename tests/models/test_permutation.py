@@ -60,3 +60,17 @@ def test_permutations_are_reproducible_in_parallel() -> None:
                             seed=3)
     np.testing.assert_array_equal(run(n_jobs=1).null, run(n_jobs=2).null)
     assert not np.array_equal(run(n_jobs=1).null, run(n_jobs=1, seed=4).null)
+
+
+def test_tail_option_states_the_method() -> None:
+    tuner, X, y = tuner_and_data(2.0, 0)
+    observed = oof_auc(nested_cv(tuner, X, y, splits_for(y)))
+    plain = permutation_test(tuner, X, y, observed, splits_for, n_permutations=5, seed=1)
+    assert plain.as_dict()["p_method"] == "empirical"
+    tail = permutation_test(tuner, X, y, observed, splits_for, n_permutations=5, seed=1,
+                            tail="gpd", tail_p_threshold=0.5)
+    summary = tail.as_dict()
+    assert summary["p_empirical"] == pytest.approx(plain.p_value)
+    # 5 null values are too few exceedances for any fit: the permutation p stays, labelled
+    assert summary["p_method"] == "empirical (tail fit rejected)"
+    assert tail.p_value == pytest.approx(plain.p_value)

@@ -76,3 +76,20 @@ def test_demo_config_loads_with_relative_paths(tmp_path) -> None:
     cfg = load_config(tmp_path / "configs" / "best_stage1.yaml", TrainConfig)
     expected = tmp_path / "demo" / "features" / "features.parquet"
     assert cfg.features == expected
+
+
+def test_full_config_is_the_demo_with_999_permutations(tmp_path) -> None:
+    (tmp_path / "demo" / "features").mkdir(parents=True)
+    for name in ("features.parquet", "outcomes.parquet"):
+        (tmp_path / "demo" / "features" / name).write_bytes(b"")
+    (tmp_path / "configs").mkdir()
+    loaded = {}
+    for name in ("best_stage1", "best_stage1_full"):
+        path = tmp_path / "configs" / f"{name}.yaml"
+        path.write_text((REPO / "configs" / f"{name}.yaml").read_text())
+        loaded[name] = load_config(path, TrainConfig).model_dump()
+    demo, full = loaded["best_stage1"], loaded["best_stage1_full"]
+    assert demo["permutation"]["n_permutations"] == 19
+    assert full["permutation"]["n_permutations"] == 999
+    differ = {k for k in demo if demo[k] != full[k]}
+    assert differ == {"name", "permutation"}

@@ -272,6 +272,7 @@ def _performance_section(run: _Run) -> str:
             row["ICI"] = _num(m.get("ici"), 3)
             permutation = m.get("permutation") or {}
             row["permutation p"] = _num(permutation.get("p_value"), 3)
+            row["p from"] = permutation.get("p_method", "empirical") if permutation else ""
         else:
             row["AUC (95% CI)"] = str(m.get("reason", ""))
         if arm in weak:

@@ -13,6 +13,10 @@ Public API (imported lazily, so ``import backpheno.models`` stays cheap)::
     calibration_curve, per_group
                                 metrics.py
     permutation_test            permutation.py
+    fast_nested_cv, fast_path_problem
+                                fastcv.py      label-free work once per row set (permutations)
+    tail_p_value, fit_tail      tail.py        generalised Pareto tail approximation
+    compute_backend             cluster.py     local processes or a Dask cluster
     train, TrainResult          train.py
     save_model, load_models     artifacts.py
     predict_run                 predict.py
@@ -48,6 +52,11 @@ _EXPORTS = {
     "calibration_curve": "metrics",
     "per_group": "metrics",
     "permutation_test": "permutation",
+    "fast_nested_cv": "fastcv",
+    "fast_path_problem": "fastcv",
+    "tail_p_value": "tail",
+    "fit_tail": "tail",
+    "compute_backend": "cluster",
     "train": "train",
     "TrainResult": "train",
     "save_model": "artifacts",

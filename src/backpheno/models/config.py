@@ -103,9 +103,14 @@ class ModelSettings(StrictModel):
     name: Literal["xgboost", "elastic_net", "random_forest"] = "xgboost"
     params: dict[str, Any] = Field(default_factory=dict, description="fixed hyper-parameters")
     search: SearchSettings = Field(default_factory=SearchSettings)
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="where xgboost trains: cpu, cuda (an error without a GPU) or auto "
+                           "(cuda when there is a GPU)")
 
     @model_validator(mode="after")
     def _known_parameters(self) -> ModelSettings:
+        if self.device == "cuda" and self.name != "xgboost":
+            raise ValueError(f"device: cuda applies to xgboost only, not {self.name}")
         valid = set(make_estimator(self.name).get_params())
         unknown = [k for k in self.params if k not in valid]
         unknown += [k for k in self.search.space if "__" not in k and k not in valid]
@@ -153,6 +158,11 @@ class PermutationTestSettings(StrictModel):
     repeats: int = Field(1, ge=1, description="outer repeats per permuted run (and in the "
                                               "observed statistic)")
     strata: str | None = Field(None, description="outcomes column to permute within (e.g. site)")
+    tail: Literal["none", "gpd"] = Field(
+        "none", description="gpd: refine small p-values with the generalised Pareto tail "
+                            "approximation (Winkler et al. 2016)")
+    tail_p_threshold: float = Field(0.1, gt=0, le=1, description="empirical p-values below "
+                                                                "this are refined by the tail fit")
 
 
 class MetricsSettings(StrictModel):
@@ -192,6 +202,9 @@ class TrainConfig(StrictModel):
     permutation: PermutationTestSettings = Field(default_factory=PermutationTestSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     n_jobs: int = Field(1, ge=1, le=256)
+    scheduler_address: str | None = Field(
+        None, description="Dask distributed scheduler (tcp://host:8786) that runs the folds and "
+                          "permutations, or 'local' for a local cluster of n_jobs workers")
     seed: int = Field(0, ge=0)
 
     @property

@@ -549,7 +549,8 @@ def _require_frame(X: object) -> pd.DataFrame:
 
 
 def _numeric(X: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    bad = [c for c in columns if not pd.api.types.is_numeric_dtype(X[c])]
+    dtypes = dict(zip(X.columns, X.dtypes, strict=True))
+    bad = [c for c in columns if not pd.api.types.is_numeric_dtype(dtypes[c])]
     if bad:
         raise InputError(f"ComBat: non-numeric feature columns {bad[:10]}", column=str(bad[0]))
     return X[columns].to_numpy(dtype=float, na_value=np.nan)

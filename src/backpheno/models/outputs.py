@@ -92,7 +92,10 @@ METRIC_DEFINITIONS = {
     "ici": "integrated calibration index: mean |p - lowess(y ~ p)|; e50/e90/emax likewise",
     "permutation": "p = (1 + #{AUC_perm >= AUC_obs}) / (1 + n); labels permuted, whole nested CV "
                    "refitted; statistic = AUC of OOF predictions over the first "
-                   "permutation.repeats repeats",
+                   "permutation.repeats repeats; p_method says what gave p_value: 'empirical' "
+                   "(this formula), 'gpd tail' (generalised Pareto fit to the null's upper tail, "
+                   "Winkler et al. 2016, with permutation.tail: gpd; p_empirical keeps the "
+                   "formula's value) or 'empirical (tail fit rejected)'",
 }
 
 

@@ -6,36 +6,58 @@ unchanged. Each permutation reruns the complete nested cross-validation (new out
 permuted labels, inner tuning, every preprocessing step) and records the AUC of the out-of-fold
 predictions. The p-value is ``(1 + #{AUC_perm >= AUC_obs}) / (1 + n_permutations)`` (Phipson &
 Smyth 2010), so it is never 0. Permutations run in parallel with joblib.
+
+A permuted run uses :func:`~backpheno.models.fastcv.fast_nested_cv` when the tuner allows it: the
+same out-of-fold predictions as :func:`~backpheno.models.cv.nested_cv`, with the label-free work
+(ComBat, ranks behind the univariate filter) done once per set of training rows and without
+per-fit overhead; otherwise the full :func:`~backpheno.models.cv.nested_cv`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
 from backpheno.models.cv import CVResult, Split, Tuner, nested_cv
+from backpheno.models.fastcv import fast_nested_cv, fast_path_problem
 from backpheno.models.metrics import delong
+from backpheno.models.tail import TailFit, tail_p_value
 from backpheno.progress import progress_bar
 
 
 @dataclass(frozen=True)
 class PermutationResult:
-    """Observed statistic, null distribution and p-value."""
+    """Observed statistic, null distribution and p-value.
+
+    ``method`` says which method gave ``p_value`` (one of :data:`backpheno.models.tail.METHODS`);
+    ``p_empirical`` is the plain permutation p-value; ``tail`` the GPD fit when one was tried.
+    """
 
     observed: float
     null: np.ndarray
     p_value: float
+    method: str = "empirical"
+    p_empirical: float | None = None
+    tail: TailFit | None = None
 
-    def as_dict(self) -> dict[str, float | int | str]:
+    def as_dict(self) -> dict[str, Any]:
         """Summary for the metrics file (without the null values)."""
-        return {"statistic": "out-of-fold AUC", "observed": self.observed,
-                "p_value": self.p_value, "n_permutations": int(len(self.null)),
-                "null_mean": float(np.mean(self.null)) if len(self.null) else float("nan"),
-                "null_q95": float(np.quantile(self.null, 0.95)) if len(self.null) else float("nan")}
+        out: dict[str, Any] = {
+            "statistic": "out-of-fold AUC", "observed": self.observed,
+            "p_value": self.p_value, "p_method": self.method,
+            "p_empirical": self.p_value if self.p_empirical is None else self.p_empirical,
+            "n_permutations": int(len(self.null)),
+            "null_mean": float(np.mean(self.null)) if len(self.null) else float("nan"),
+            "null_q95": float(np.quantile(self.null, 0.95)) if len(self.null) else float("nan")}
+        if self.tail is not None:
+            out["tail"] = asdict(self.tail)
+        return out
 
 
 def permute_labels(y: np.ndarray, rng: np.random.Generator,
@@ -58,13 +80,27 @@ def oof_auc(result: CVResult, repeats: int | None = None) -> float:
     return delong(mean["y"].to_numpy(), mean["p_response"].to_numpy())[0]
 
 
+def mean_oof_auc(oof: pd.DataFrame) -> float:
+    """AUC of the repeat-averaged probabilities of a :func:`fast_nested_cv` table."""
+    mean = oof.groupby("position", sort=True).agg(y=("y", "first"),
+                                                  p_response=("p_response", "mean"))
+    return delong(mean["y"].to_numpy(), mean["p_response"].to_numpy())[0]
+
+
 def _one_permutation(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, seed: int,
                      make_splits: Callable[[np.ndarray], list[Split]],
                      groups: np.ndarray | None, strata: np.ndarray | None,
                      repeats: int | None) -> float:
     rng = np.random.default_rng(seed)
     y_perm = permute_labels(y, rng, strata)
-    result = nested_cv(tuner, X, y_perm, make_splits(y_perm), groups=groups, n_jobs=1)
+    splits = make_splits(y_perm)
+    if fast_path_problem(tuner) is None:
+        if repeats is not None:
+            splits = [s for s in splits if s.repeat < repeats]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mean_oof_auc(fast_nested_cv(tuner, X, y_perm, splits, groups))
+    result = nested_cv(tuner, X, y_perm, splits, groups=groups, n_jobs=1)
     return oof_auc(result, repeats)
 
 
@@ -72,7 +108,8 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
                      make_splits: Callable[[np.ndarray], list[Split]], *,
                      n_permutations: int = 100, groups: np.ndarray | None = None,
                      strata: np.ndarray | None = None, repeats: int | None = None,
-                     n_jobs: int = 1, seed: int = 0,
+                     n_jobs: int = 1, seed: int = 0, tail: str = "none",
+                     tail_p_threshold: float = 0.1,
                      description: str | None = None) -> PermutationResult:
     """Permutation p-value of an observed out-of-fold AUC.
 
@@ -97,6 +134,10 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
         Parallel permutations.
     seed : int
         Permutation ``i`` uses the random stream ``(seed, i)``.
+    tail : {"none", "gpd"}
+        ``gpd``: refine p-values below ``tail_p_threshold`` with the generalised Pareto tail
+        approximation (:func:`backpheno.models.tail.tail_p_value`).
+    tail_p_threshold : float
     description : str, optional
         Label of a progress display.
     """
@@ -113,4 +154,8 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
             advance(1)
     values = np.asarray(null, dtype=float)
     p_value = (1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))
+    if tail == "gpd" and len(values):
+        refined, method, fit = tail_p_value(observed, values, p_threshold=tail_p_threshold,
+                                            seed=seed)
+        return PermutationResult(float(observed), values, refined, method, float(p_value), fit)
     return PermutationResult(float(observed), values, float(p_value))

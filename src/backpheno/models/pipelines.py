@@ -20,11 +20,16 @@ DataFrame.
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
@@ -33,11 +38,15 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from xgboost import XGBClassifier
+from xgboost import DMatrix, XGBClassifier
+from xgboost import build_info as xgb_build_info
+from xgboost import train as xgb_train
 
 from backpheno.errors import ConfigError, InputError
 from backpheno.models.harmonize import ComBat
 from backpheno.models.select import UnivariateFilter
+
+logger = logging.getLogger("backpheno.models")
 
 #: Model names understood by :func:`make_estimator`.
 MODELS = ("xgboost", "elastic_net", "random_forest")
@@ -52,6 +61,9 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "elastic_net": {"C": 0.1, "l1_ratio": 0.5, "max_iter": 5000, "tol": 1e-4},
     "random_forest": {"n_estimators": 300, "min_samples_leaf": 3, "max_features": "sqrt"},
 }
+
+#: Devices a model may be asked to train on (``model.device``).
+DEVICES = ("cpu", "cuda", "auto")
 
 #: Pipeline step names, in order.
 STEPS = ("blocks", "filter", "impute", "scale", "model")
@@ -178,11 +190,41 @@ def select_blocks(codebook: pd.DataFrame, columns: Sequence[str],
     return blocks
 
 
+@functools.cache
+def cuda_available() -> bool:
+    """Whether xgboost can train on a CUDA GPU here (it silently uses the CPU otherwise; this
+    trains a one-tree model on two rows and reads back the device xgboost settled on)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        booster = xgb_train({"device": "cuda", "tree_method": "hist"},
+                            DMatrix(np.zeros((2, 1)), label=[0.0, 1.0]), 1)
+    return json.loads(booster.save_config())["learner"]["generic_param"]["device"] != "cpu"
+
+
+def resolve_device(device: str) -> str:
+    """The xgboost device for a ``model.device`` setting: ``cpu``; ``cuda`` (an error naming the
+    key when xgboost sees no GPU); ``auto`` (``cuda`` when there is a GPU, else ``cpu``)."""
+    if device not in DEVICES:
+        raise ConfigError(f"model.device must be one of {DEVICES}, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    if cuda_available():
+        return "cuda"
+    if device == "cuda":
+        raise ConfigError("model.device is 'cuda' but xgboost sees no usable CUDA GPU on this "
+                          f"machine (xgboost built with CUDA: "
+                          f"{bool(xgb_build_info().get('USE_CUDA'))}); use device: cpu, or "
+                          "auto to use a GPU only where there is one")
+    logger.info("model.device auto: no CUDA GPU visible to xgboost, training on the CPU")
+    return "cpu"
+
+
 def make_estimator(name: str, params: Mapping[str, Any] | None = None,
-                   seed: int = 0) -> BaseEstimator:
+                   seed: int = 0, device: str = "cpu") -> BaseEstimator:
     """An unfitted classifier with backpheno's defaults, ``params`` on top.
 
-    ``xgboost``: :class:`xgboost.XGBClassifier` (hist trees, one thread, NaN = missing).
+    ``xgboost``: :class:`xgboost.XGBClassifier` (hist trees, one thread, NaN = missing) on
+    ``device`` (``cpu`` or ``cuda``, see :func:`resolve_device`).
     ``elastic_net``: :class:`~sklearn.linear_model.LogisticRegression` with the saga solver and an
     elastic-net penalty (``l1_ratio`` in [0, 1], ``C`` = inverse strength).
     ``random_forest``: :class:`~sklearn.ensemble.RandomForestClassifier`.
@@ -192,7 +234,7 @@ def make_estimator(name: str, params: Mapping[str, Any] | None = None,
     merged = {**DEFAULT_PARAMS[name], **dict(params or {})}
     if name == "xgboost":
         base = {"objective": "binary:logistic", "tree_method": "hist", "n_jobs": 1,
-                "eval_metric": "logloss", "random_state": seed}
+                "eval_metric": "logloss", "random_state": seed, "device": device}
         return XGBClassifier(**{**base, **merged})
     if name == "elastic_net":
         return LogisticRegression(**{"solver": "saga", "random_state": seed, **merged})
@@ -210,6 +252,7 @@ def build_pipeline(
     scale: str = "auto",
     filter_k: int | None = None,
     seed: int = 0,
+    device: str = "cpu",
 ) -> Pipeline:
     """Assemble the fold-safe pipeline (see the module docstring).
 
@@ -233,6 +276,8 @@ def build_pipeline(
         Keep the k features with the largest univariate ``|AUC - 0.5|`` (fitted in the fold).
     seed : int
         Random state of the model.
+    device : {"cpu", "cuda"}
+        Where xgboost trains (ignored by the other models).
     """
     if not blocks:
         raise InputError("no feature block has any feature; check the blocks' modalities against "
@@ -261,7 +306,8 @@ def build_pipeline(
         ("impute", "passthrough" if impute == "none" else
          SimpleImputer(strategy=impute, add_indicator=missing_indicator)),
         ("scale", StandardScaler() if scale == "standard" else "passthrough"),
-        ("model", make_estimator(model, model_params, seed)),
+        ("model", make_estimator(model, model_params, seed,
+                                 device if model == "xgboost" else "cpu")),
     ])
     return pipeline.set_output(transform="pandas")
 

@@ -44,14 +44,54 @@ def univariate_auc(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     y : ndarray of {0, 1}, shape (n_samples,)
     """
     X = np.asarray(X, dtype=float)
+    return auc_from_ranks(column_ranks(X), np.isfinite(X), y)
+
+
+def column_ranks(X: np.ndarray) -> np.ndarray:
+    """Per-column ranks of the finite values of ``X`` (ties averaged, NaN elsewhere).
+
+    The ranks do not depend on any label, so they can be computed once for a training set and
+    reused for many label vectors (:func:`auc_from_ranks`).
+    """
+    X = np.asarray(X, dtype=float)
+    return rankdata(np.where(np.isfinite(X), X, np.nan), axis=0, nan_policy="omit")
+
+
+def auc_from_ranks(ranks: np.ndarray, finite: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-column AUC from :func:`column_ranks` and the finite-value mask, for label ``y``."""
     y = np.asarray(y).astype(bool)
-    finite = np.isfinite(X)
-    ranks = rankdata(np.where(finite, X, np.nan), axis=0, nan_policy="omit")
     n1 = (finite & y[:, None]).sum(axis=0).astype(float)
     n0 = (finite & ~y[:, None]).sum(axis=0).astype(float)
     r1 = np.nansum(np.where(y[:, None], ranks, 0.0), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return (r1 - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+def filter_scores(ranks: np.ndarray, finite: np.ndarray, y: np.ndarray,
+                  min_observed: int) -> np.ndarray:
+    """Mann-Whitney ``|z|`` per column from cached ranks (0 where a class has fewer than
+    ``min_observed`` observed values): the scores :class:`UnivariateFilter` ranks by."""
+    y = np.asarray(y).astype(bool)
+    n1 = (finite & y[:, None]).sum(axis=0)
+    n0 = (finite & ~y[:, None]).sum(axis=0)
+    enough = (n1 >= min_observed) & (n0 >= min_observed)
+    n1, n0 = n1.astype(float), n0.astype(float)
+    auc = auc_from_ranks(ranks, finite, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.abs((auc - 0.5) * n1 * n0 / np.sqrt(n1 * n0 * (n1 + n0 + 1) / 12.0))
+    return np.where(enough & np.isfinite(scores), scores, 0.0)
+
+
+def top_k_mask(scores: np.ndarray, k: int | str) -> np.ndarray:
+    """Boolean mask of the ``k`` largest ``scores`` (first ones on ties; all if ``k`` is
+    ``"all"`` or at least the number of scores)."""
+    n = len(scores)
+    if k == "all" or k >= n:
+        return np.ones(n, dtype=bool)
+    order = np.argsort(-scores, kind="stable")
+    mask = np.zeros(n, dtype=bool)
+    mask[order[:k]] = True
+    return mask
 
 
 class UnivariateFilter(SelectorMixin, BaseEstimator):
@@ -84,22 +124,12 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
         if len(np.unique(y)) != 2:
             raise InputError("UnivariateFilter needs a binary target")
         y = y == np.unique(y)[1]
-        finite = np.isfinite(X)
-        enough = ((finite & y[:, None]).sum(axis=0) >= self.min_observed) & (
-            (finite & ~y[:, None]).sum(axis=0) >= self.min_observed)
-        scores = np.abs(univariate_z(X, y))
-        self.scores_ = np.where(enough & np.isfinite(scores), scores, 0.0)
+        self.scores_ = filter_scores(column_ranks(X), np.isfinite(X), y, self.min_observed)
         return self
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "scores_")
-        n = len(self.scores_)
-        if self.k == "all" or self.k >= n:
-            return np.ones(n, dtype=bool)
-        order = np.argsort(-self.scores_, kind="stable")
-        mask = np.zeros(n, dtype=bool)
-        mask[order[: self.k]] = True
-        return mask
+        return top_k_mask(self.scores_, self.k)
 
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()

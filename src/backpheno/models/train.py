@@ -37,6 +37,7 @@ from sklearn.pipeline import Pipeline
 
 from backpheno.errors import BackphenoError, InputError
 from backpheno.io import json_clean, write_text
+from backpheno.models.cluster import compute_backend
 from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
     CVResult,
@@ -60,6 +61,7 @@ from backpheno.models.permutation import PermutationResult, oof_auc, permutation
 from backpheno.models.pipelines import (
     build_pipeline,
     input_columns,
+    resolve_device,
     search_space,
 )
 from backpheno.models.rundir import (
@@ -138,7 +140,8 @@ def make_tuner(config: TrainConfig, data: TrainingData) -> Tuner:
         data.blocks, model=config.model.name, model_params=config.model.params,
         combat=combat if data.harmonized_columns else None,
         impute=config.preprocess.impute, missing_indicator=config.preprocess.missing_indicator,
-        scale=config.preprocess.scale, filter_k=config.preprocess.filter_k, seed=config.seed)
+        scale=config.preprocess.scale, filter_k=config.preprocess.filter_k, seed=config.seed,
+        device=resolve_device(config.model.device) if config.model.name == "xgboost" else "cpu")
     space = search_space(config.model.search.space)
     grouped = config.cv.scheme != "stratified_kfold"
     return Tuner(pipeline, space, InnerCV(config.cv.inner_folds, grouped, config.seed),
@@ -165,8 +168,11 @@ def _combat_feasibility(config: TrainConfig, data: TrainingData, rows: pd.Index)
     return None
 
 
-def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -> ArmResult:
-    """Nested CV, metrics, permutation test and final model for one arm."""
+def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
+              n_jobs: int | None = None) -> ArmResult:
+    """Nested CV, metrics, permutation test and final model for one arm (folds and
+    permutations in ``n_jobs`` parallel tasks, default ``config.n_jobs``)."""
+    n_jobs = config.n_jobs if n_jobs is None else n_jobs
     arm_rows = data.outcomes[config.arm_column].astype(str) == arm
     labelled = arm_rows & data.y.notna()
     rows = data.outcomes.index[labelled.to_numpy()]
@@ -189,7 +195,7 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -
                                     seed=config.seed)
     try:
         result.cv = nested_cv(tuner, X, y, make_splits(y, n_repeats=config.cv.repeats),
-                              groups=groups, n_jobs=config.n_jobs,
+                              groups=groups, n_jobs=n_jobs,
                               description=f"{arm}: nested CV")
         _score(config, data, result)
         if config.permutation.n_permutations:
@@ -200,7 +206,9 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner) -
                 n_permutations=config.permutation.n_permutations, groups=groups,
                 strata=(data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
                         if config.permutation.strata else None),
-                repeats=repeats, n_jobs=config.n_jobs, seed=config.seed,
+                repeats=repeats, n_jobs=n_jobs, seed=config.seed,
+                tail=config.permutation.tail,
+                tail_p_threshold=config.permutation.tail_p_threshold,
                 description=f"{arm}: permutations")
             result.metrics["auc_widened"] = widened_auc_ci(
                 result.metrics["auc"], result.permutation.null, config.metrics.level)
@@ -345,10 +353,11 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
                     ", ".join(f"{b.name}={len(b.columns)}" for b in data.blocks))
         tuner = make_tuner(config, data)
         arms = {}
-        for arm in config.arms:
-            logger.info("arm %s", arm)
-            arms[arm] = train_arm(config, data, arm, tuner)
-            _log_arm(arms[arm])
+        with compute_backend(config.scheduler_address, config.n_jobs) as n_jobs:
+            for arm in config.arms:
+                logger.info("arm %s", arm)
+                arms[arm] = train_arm(config, data, arm, tuner, n_jobs)
+                _log_arm(arms[arm])
         counterfactual = counterfactual_predictions(config, data, arms)
         result = TrainResult(config, arms, counterfactual, run)
         write_outputs(run, result, data, input_columns(tuner.pipeline), resolved)
@@ -370,7 +379,8 @@ def _log_arm(result: ArmResult) -> None:
     message = (f"arm {result.arm}: n={result.n} ({result.n_responders} responders), OOF AUC "
                f"{auc['estimate']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]")
     if result.permutation is not None:
-        message += f", permutation p={result.permutation.p_value:.3f}"
+        message += (f", permutation p={result.permutation.p_value:.3g} "
+                    f"({result.permutation.method})")
     logger.info(message)
 
 

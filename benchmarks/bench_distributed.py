@@ -1,0 +1,75 @@
+"""Benchmark: permutations of one arm on a Dask LocalCluster, scaling with the workers.
+
+Runs ``--permutations`` label permutations of one arm of a training configuration (default the
+demo's ``configs/best_stage1.yaml``; needs ``make demo`` or ``--features`` / ``--outcomes``) on a
+:class:`distributed.LocalCluster` of 1, 2, ... single-threaded workers (``--workers``), through
+the code path ``backpheno train --scheduler`` uses. Checks that every cluster size gives the same
+null values and prints the wall time, the speed-up and the scaling efficiency
+(speed-up / workers) per cluster size. On a machine with fewer free cores than workers the
+efficiency measures the machine, not the code.
+
+    python benchmarks/bench_distributed.py [--workers 1 2] [--permutations 8] [--arm ESC]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+import warnings
+
+import numpy as np
+from distributed import Client, LocalCluster
+
+from backpheno.config import load_config
+from backpheno.models.cluster import compute_backend
+from backpheno.models.config import TrainConfig
+from backpheno.models.cv import outer_splits
+from backpheno.models.inputs import load_training_data
+from backpheno.models.permutation import permutation_test
+from backpheno.models.train import make_tuner
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/best_stage1.yaml")
+    parser.add_argument("--features")
+    parser.add_argument("--outcomes")
+    parser.add_argument("--arm", default="ESC")
+    parser.add_argument("--permutations", type=int, default=8)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    overrides = {k: v for k, v in (("features", args.features), ("outcomes", args.outcomes)) if v}
+    config = load_config(args.config, TrainConfig, overrides)
+    data = load_training_data(config)
+    tuner = make_tuner(config, data)
+    arm_rows = data.outcomes[config.arm_column].astype(str) == args.arm
+    rows = data.outcomes.index[(arm_rows & data.y.notna()).to_numpy()]
+    X, y = data.X.loc[rows], data.y.loc[rows].to_numpy(dtype=int)
+    splits = functools.partial(outer_splits, scheme=config.cv.scheme,
+                               n_splits=config.cv.outer_folds, seed=config.seed,
+                               n_repeats=config.permutation.repeats)
+    times, nulls = {}, {}
+    for workers in args.workers:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            client.run(lambda: warnings.simplefilter("ignore"))
+            with compute_backend(client, workers) as n_jobs:
+                start = time.perf_counter()
+                nulls[workers] = permutation_test(
+                    tuner, X, y, 0.5, splits, n_permutations=args.permutations,
+                    repeats=config.permutation.repeats, seed=config.seed, n_jobs=n_jobs).null
+                times[workers] = time.perf_counter() - start
+    base = args.workers[0]
+    same = all(np.array_equal(nulls[w], nulls[base]) for w in args.workers)
+    print(f"arm {args.arm}: {len(X)} participants, {args.permutations} permutations; "
+          f"same null values on every cluster size: {same}")
+    for workers in args.workers:
+        speedup = times[base] * base / times[workers]
+        print(f"{workers} worker(s): {times[workers]:7.1f} s  speed-up {speedup:.2f}x  "
+              f"efficiency {speedup / workers:.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Benchmark: label permutations of one arm's nested CV, fast path against the full refit.
+
+Times ``--permutations`` permutations of one arm of a training configuration (default the demo's
+``configs/best_stage1.yaml``: 5 x 3 nested CV, xgboost with a 2-point grid, ComBat on two
+blocks, top-30 filter) twice in the same run: with the full :func:`nested_cv` refit per
+permutation (the code before issue 17) and with :func:`fast_nested_cv`. Checks that both give the
+same null values, prints both times, the ratio, and the projected time of 999 permutations of
+every arm on ``--jobs`` cores. Needs the demo inputs (``make demo``) or ``--features`` /
+``--outcomes``.
+
+    python benchmarks/bench_permutation.py [--config configs/best_stage1.yaml] [--arm ESC]
+                                           [--permutations 4] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+import warnings
+from unittest import mock
+
+import numpy as np
+
+from backpheno.config import load_config
+from backpheno.models.config import TrainConfig
+from backpheno.models.cv import outer_splits
+from backpheno.models.inputs import load_training_data
+from backpheno.models.permutation import permutation_test
+from backpheno.models.train import make_tuner
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/best_stage1.yaml")
+    parser.add_argument("--features")
+    parser.add_argument("--outcomes")
+    parser.add_argument("--arm", default="ESC")
+    parser.add_argument("--permutations", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    overrides = {k: v for k, v in (("features", args.features), ("outcomes", args.outcomes)) if v}
+    config = load_config(args.config, TrainConfig, overrides)
+    data = load_training_data(config)
+    tuner = make_tuner(config, data)
+    arm_rows = data.outcomes[config.arm_column].astype(str) == args.arm
+    rows = data.outcomes.index[(arm_rows & data.y.notna()).to_numpy()]
+    X, y = data.X.loc[rows], data.y.loc[rows].to_numpy(dtype=int)
+    splits = functools.partial(outer_splits, scheme=config.cv.scheme,
+                               n_splits=config.cv.outer_folds, seed=config.seed,
+                               n_repeats=config.permutation.repeats)
+    run = functools.partial(permutation_test, tuner, X, y, 0.5, splits,
+                            n_permutations=args.permutations,
+                            repeats=config.permutation.repeats, seed=config.seed)
+    warnings.simplefilter("ignore")
+    start = time.perf_counter()
+    with mock.patch("backpheno.models.permutation.fast_path_problem", lambda tuner: "off"):
+        full = run()
+    t_full = (time.perf_counter() - start) / args.permutations
+    start = time.perf_counter()
+    fast = run()
+    t_fast = (time.perf_counter() - start) / args.permutations
+    same = np.allclose(full.null, fast.null, rtol=0, atol=1e-12)
+    print(f"arm {args.arm}: {len(X)} participants x {len(data.feature_columns)} features, "
+          f"{config.cv.outer_folds} x {config.cv.inner_folds} nested CV, "
+          f"{config.permutation.repeats} repeat(s) per permutation, 1 core")
+    print(f"full refit: {t_full:6.2f} s per permutation")
+    print(f"fast path:  {t_fast:6.2f} s per permutation  (same null values: {same})")
+    print(f"ratio full / fast: {t_full / t_fast:.2f}x")
+    n_arms = len(config.arms)
+    for label, seconds in (("full refit", t_full), ("fast path", t_fast)):
+        print(f"projected 999 permutations x {n_arms} arms on {args.jobs} cores, {label}: "
+              f"{999 * n_arms * seconds / args.jobs / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Folds and permutations on a Dask cluster give what 1 and 2 local jobs give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backpheno.models.cluster import compute_backend
+from backpheno.models.cv import nested_cv, outer_splits
+from backpheno.models.permutation import permutation_test
+from models.test_permutation import splits_for, tuner_and_data
+
+
+def run(scheduler: object, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+    tuner, X, y = tuner_and_data(0.8, seed=3)
+    with compute_backend(scheduler, n_jobs) as jobs:
+        cv = nested_cv(tuner, X, y, outer_splits(y, n_splits=4, n_repeats=2, seed=1),
+                       n_jobs=jobs, description="cv")
+        null = permutation_test(tuner, X, y, 0.6, splits_for, n_permutations=4, seed=5,
+                                n_jobs=jobs).null
+    return cv.oof()["p_response"].to_numpy(), null
+
+
+def test_same_results_with_1_job_2_jobs_and_dask() -> None:
+    distributed = pytest.importorskip("distributed")
+    one = run(None, 1)
+    two = run(None, 2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dask = run(client, 2)
+        assert len(client.scheduler_info()["workers"]) == 2
+    for result in (two, dask):
+        np.testing.assert_array_equal(result[0], one[0])
+        np.testing.assert_array_equal(result[1], one[1])
+
+
+def test_local_cluster_by_name() -> None:
+    pytest.importorskip("distributed")
+    np.testing.assert_array_equal(run("local", 2)[1], run(None, 1)[1])
+
+
+def test_train_config_accepts_a_scheduler() -> None:
+    from backpheno.models.config import TrainConfig
+
+    fields = TrainConfig.model_fields
+    assert "scheduler_address" in fields and fields["scheduler_address"].default is None
