@@ -18,10 +18,10 @@ from pathlib import Path
 
 from backpheno.cohort import extract_cohort, plan_tasks
 from backpheno.config import load_config
-from backpheno.synth.config import SimulateConfig
 from backpheno.dataset import Dataset
 from backpheno.extract import ExtractConfig, configured_extractors
 from backpheno.synth import simulate
+from backpheno.synth.config import SimulateConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,10 +25,10 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from backpheno.synth.config import SimulateConfig
 from backpheno.imaging import spine
 from backpheno.synth import spine as synth_spine
 from backpheno.synth.base import ParticipantSpec
+from backpheno.synth.config import SimulateConfig
 
 REPEATS = 5
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from backpheno.config import validate_config
 from backpheno.models.config import TrainConfig
-from backpheno.synth.config import SimulateConfig
 from backpheno.synth import simulate
+from backpheno.synth.config import SimulateConfig
 from backpheno.synth.model_inputs import write_model_inputs
 
 FEATURES = {"q": 200, "biomech": 100, "spine": 100, "brain": 100}
