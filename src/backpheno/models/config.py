@@ -10,8 +10,9 @@ from pydantic import AfterValidator, Field, model_validator
 
 from backpheno.config import InputPath, OutputPath, StrictModel
 from backpheno.dataset import DEFAULT_ARMS
+from backpheno.errors import ConfigError
 from backpheno.models.harmonize import FORBIDDEN_COVARIATES
-from backpheno.models.pipelines import STEPS, make_estimator
+from backpheno.models.pipelines import STEPS, TASKS, make_estimator
 
 
 def _default_blocks() -> list[BlockSettings]:
@@ -83,7 +84,11 @@ class SearchSettings(StrictModel):
 
     kind: Literal["grid", "random"] = "grid"
     n_iter: int = Field(10, ge=1, description="candidates of a random search")
-    scoring: Literal["roc_auc", "neg_log_loss", "neg_brier_score"] = "roc_auc"
+    scoring: Literal[
+        "roc_auc", "neg_log_loss", "neg_brier_score",
+        "neg_mean_squared_error", "neg_mean_absolute_error", "r2"] | None = Field(
+        None, description="inner-search scorer; default roc_auc (classification) or "
+                          "neg_mean_squared_error (regression)")
     space: dict[str, list[Any]] = Field(
         default_factory=dict,
         description="model hyper-parameter -> candidate values; names with '__' address other "
@@ -106,13 +111,18 @@ class ModelSettings(StrictModel):
 
     @model_validator(mode="after")
     def _known_parameters(self) -> ModelSettings:
-        valid = set(make_estimator(self.name).get_params())
-        unknown = [k for k in self.params if k not in valid]
-        unknown += [k for k in self.search.space if "__" not in k and k not in valid]
-        unknown += [k for k in self.search.space if "__" in k and k.split("__")[0] not in STEPS]
+        unknown = self.unknown_parameters(TASKS)
         if unknown:
             raise ValueError(f"unknown hyper-parameters for {self.name}: {unknown}")
         return self
+
+    def unknown_parameters(self, tasks: tuple[str, ...]) -> list[str]:
+        """Hyper-parameter names that the model of none of ``tasks`` accepts."""
+        valid = {k for t in tasks for k in make_estimator(self.name, task=t).get_params()}
+        unknown = [k for k in self.params if k not in valid]
+        unknown += [k for k in self.search.space if "__" not in k and k not in valid]
+        unknown += [k for k in self.search.space if "__" in k and k.split("__")[0] not in STEPS]
+        return unknown
 
 
 class PreprocessSettings(StrictModel):
@@ -167,8 +177,13 @@ class MetricsSettings(StrictModel):
     min_group_size: int = Field(10, ge=2, description="smallest site reported with metrics")
 
 
+#: Inner-search scorers per task.
+SCORERS = {"classification": ("roc_auc", "neg_log_loss", "neg_brier_score"),
+           "regression": ("neg_mean_squared_error", "neg_mean_absolute_error", "r2")}
+
+
 class TrainConfig(StrictModel):
-    """Settings of ``backpheno train``: per-arm response classifiers."""
+    """Settings of ``backpheno train``: per-arm outcome models (classifiers or regressors)."""
 
     name: str = Field("train", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     features: InputPath = Field(description="FeatureTable Parquet")
@@ -178,6 +193,9 @@ class TrainConfig(StrictModel):
     arm_column: str = "arm1"
     arms: list[str] = Field(default_factory=lambda: list(DEFAULT_ARMS), min_length=1)
     target: str = "responder"
+    task: Literal["classification", "regression"] | None = Field(
+        None, description="classification (binary target) or regression (continuous target); "
+                          "omitted: inferred from the target's values (logged)")
     population: Literal["deep", "all"] = Field(
         "deep", description="deep: deep-phenotyped participants only; all: everyone, missing "
                             "blocks left missing")
@@ -217,4 +235,23 @@ class TrainConfig(StrictModel):
             raise ValueError("permutation.repeats cannot exceed cv.repeats")
         if self.target in (self.arm_column,):
             raise ValueError("target and arm_column must differ")
+        if self.task is not None:
+            unknown = self.model.unknown_parameters((self.task,))
+            if unknown:
+                raise ValueError(f"hyper-parameters {unknown} do not apply to the {self.task} "
+                                 f"model {self.model.name}")
+        scoring = self.model.search.scoring
+        if self.task is not None and scoring is not None and scoring not in SCORERS[self.task]:
+            raise ValueError(f"model.search.scoring {scoring!r} does not apply to {self.task}; "
+                             f"choose one of {SCORERS[self.task]}")
         return self
+
+    def scoring(self, task: str) -> str:
+        """The inner-search scorer for ``task`` (configured or the task's default)."""
+        scoring = self.model.search.scoring
+        if scoring is None:
+            return SCORERS[task][0]
+        if scoring not in SCORERS[task]:
+            raise ConfigError(f"model.search.scoring {scoring!r} does not apply to {task}; "
+                              f"choose one of {SCORERS[task]}")
+        return scoring

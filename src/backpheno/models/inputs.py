@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from backpheno.errors import InputError
@@ -29,8 +30,11 @@ class TrainingData:
     outcomes : DataFrame
         The outcomes rows of the same participants.
     y : Series
-        The target as nullable integers (0/1/NA).
+        The target: nullable integers (0/1/NA) for classification, floats (NaN where unknown)
+        for regression.
     blocks : list of Block
+    task : {"classification", "regression"}
+        Configured, or inferred from the target (:func:`infer_task`).
     harmonized_columns : list of str
         Feature columns of the blocks ComBat harmonises (derived once, from ``blocks``).
     """
@@ -39,6 +43,7 @@ class TrainingData:
     outcomes: pd.DataFrame
     y: pd.Series
     blocks: list[Block]
+    task: str = "classification"
     harmonized_columns: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,8 +82,41 @@ def binary_target(values: pd.Series, column: str, file: Path | None = None) -> p
             return values.astype("Int64")
     observed = sorted(map(str, pd.unique(values.dropna())))[:6]
     raise InputError(f"target must be binary (boolean or 0/1), found values {observed}; "
-                     "multi-class and continuous targets are not supported by train",
+                     "a continuous target needs task: regression (multi-class targets are not "
+                     "supported)",
                      column=column, file=file)
+
+
+def is_binary(values: pd.Series) -> bool:
+    """Whether a column is boolean or holds only 0 and 1 (missing values aside)."""
+    if pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean":
+        return True
+    return (pd.api.types.is_numeric_dtype(values)
+            and set(pd.unique(values.dropna())) <= {0, 1})
+
+
+def infer_task(values: pd.Series, column: str, file: Path | None = None) -> str:
+    """``classification`` for a binary target, ``regression`` for any other numeric one."""
+    if is_binary(values):
+        return "classification"
+    if pd.api.types.is_numeric_dtype(values):
+        return "regression"
+    observed = sorted(map(str, pd.unique(values.dropna())))[:6]
+    raise InputError(f"target is neither binary nor numeric (values {observed}); train fits "
+                     "classifiers to 0/1 targets and regressors to numeric ones",
+                     column=column, file=file)
+
+
+def continuous_target(values: pd.Series, column: str, file: Path | None = None) -> pd.Series:
+    """The target as floats (NaN where unknown); refuses non-numeric and infinite values."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise InputError("task regression needs a numeric target", column=column, file=file)
+    out = values.astype("Float64").astype(float)
+    infinite = out.index[np.isinf(out.to_numpy())]
+    if len(infinite):
+        raise InputError(f"target is infinite for {list(infinite[:5])}", column=column,
+                         file=file)
+    return out
 
 
 def load_training_data(config: TrainConfig) -> TrainingData:
@@ -131,8 +169,19 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         raise InputError(f"outcomes columns {sorted(clash)} clash with feature names")
     for column in aux:
         X[column] = population[column]
-    y = binary_target(population[config.target], config.target, config.outcomes)
-    data = TrainingData(X, population, y, blocks)
+    values = population[config.target]
+    task = config.task
+    if task is None:
+        task = infer_task(values, config.target, config.outcomes)
+        logger.info("task: %s (inferred: target %s is %s; set task in the configuration to "
+                    "choose)", task, config.target,
+                    "binary" if task == "classification" else
+                    f"numeric with {values.nunique()} distinct values")
+    else:
+        logger.info("task: %s (configured)", task)
+    y = (binary_target(values, config.target, config.outcomes) if task == "classification"
+         else continuous_target(values, config.target, config.outcomes))
+    data = TrainingData(X, population, y, blocks, task)
     _check_combat_inputs(data, aux, config.outcomes)
     return data
 

@@ -5,7 +5,9 @@ labels (within strata such as site, if given) leaves the distribution of the cro
 unchanged. Each permutation reruns the complete nested cross-validation (new outer splits on the
 permuted labels, inner tuning, every preprocessing step) and records the AUC of the out-of-fold
 predictions. The p-value is ``(1 + #{AUC_perm >= AUC_obs}) / (1 + n_permutations)`` (Phipson &
-Smyth 2010), so it is never 0. Permutations run in parallel with joblib.
+Smyth 2010), so it is never 0. For a continuous target (regression) the statistic is the
+out-of-sample R² of the out-of-fold predictions instead of the AUC.
+Permutations run in parallel with joblib.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from backpheno.models.cv import CVResult, Split, Tuner, nested_cv
+from backpheno.models.cv import PREDICTION_COLUMNS, CVResult, Split, Tuner, nested_cv
 from backpheno.models.metrics import delong
+from backpheno.models.regression_metrics import r2
 from backpheno.progress import progress_bar
 
 
@@ -29,10 +32,11 @@ class PermutationResult:
     observed: float
     null: np.ndarray
     p_value: float
+    statistic: str = "out-of-fold AUC"
 
     def as_dict(self) -> dict[str, float | int | str]:
         """Summary for the metrics file (without the null values)."""
-        return {"statistic": "out-of-fold AUC", "observed": self.observed,
+        return {"statistic": self.statistic, "observed": self.observed,
                 "p_value": self.p_value, "n_permutations": int(len(self.null)),
                 "null_mean": float(np.mean(self.null)) if len(self.null) else float("nan"),
                 "null_q95": float(np.quantile(self.null, 0.95)) if len(self.null) else float("nan")}
@@ -58,6 +62,19 @@ def oof_auc(result: CVResult, repeats: int | None = None) -> float:
     return delong(mean["y"].to_numpy(), mean["p_response"].to_numpy())[0]
 
 
+def oof_r2(result: CVResult, repeats: int | None = None) -> float:
+    """Out-of-sample R² of the repeat-averaged out-of-fold predictions (regression)."""
+    mean = result.mean_oof(repeats)
+    return r2(mean["y"].to_numpy(), mean[result.column].to_numpy())
+
+
+def oof_statistic(result: CVResult, repeats: int | None = None) -> float:
+    """The permutation test's statistic: AUC (classification) or R² (regression)."""
+    if result.column == PREDICTION_COLUMNS["regression"]:
+        return oof_r2(result, repeats)
+    return oof_auc(result, repeats)
+
+
 def _one_permutation(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, seed: int,
                      make_splits: Callable[[np.ndarray], list[Split]],
                      groups: np.ndarray | None, strata: np.ndarray | None,
@@ -65,7 +82,7 @@ def _one_permutation(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, seed: int,
     rng = np.random.default_rng(seed)
     y_perm = permute_labels(y, rng, strata)
     result = nested_cv(tuner, X, y_perm, make_splits(y_perm), groups=groups, n_jobs=1)
-    return oof_auc(result, repeats)
+    return oof_statistic(result, repeats)
 
 
 def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: float,
@@ -113,4 +130,5 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
             advance(1)
     values = np.asarray(null, dtype=float)
     p_value = (1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))
-    return PermutationResult(float(observed), values, float(p_value))
+    statistic = ("out-of-fold R2" if tuner.task == "regression" else "out-of-fold AUC")
+    return PermutationResult(float(observed), values, float(p_value), statistic)
