@@ -4,8 +4,8 @@ The outer loop (:func:`outer_splits`) is repeated stratified K-fold by default, 
 (stratified group K-fold, or leave-one-group-out such as leave-site-out). For a continuous target
 (``task="regression"``) the folds are shuffled K-fold / group K-fold without stratification.
 Every outer training set is handed to a :class:`Tuner`, which clones the pipeline and runs the
-inner search on the training rows only (the groups travel into the inner loop too), refits the best configuration on the whole
-training set and predicts the held-out rows. Nothing is ever fitted on a held-out row.
+inner search on the training rows only (the groups travel into the inner loop too), refits the
+best configuration on the whole training set and predicts the held-out rows. Nothing is ever fitted on a held-out row.
 """
 
 from __future__ import annotations
