@@ -48,8 +48,9 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> dict[str, Path
 
 
 def beeswarm(result: ArmShap, X: pd.DataFrame, max_display: int = 15,
-             title: str | None = None) -> Figure:
-    """SHAP beeswarm of one arm's model (shap.plots.beeswarm), coloured by feature value."""
+             title: str | None = None, outcome: str = "response") -> Figure:
+    """SHAP beeswarm of one arm's model (shap.plots.beeswarm), coloured by feature value.
+    ``outcome`` names a continuous outcome (``outcome`` scale) in the axis label."""
     features = list(result.values.columns)
     data = X.reindex(index=result.values.index, columns=features).to_numpy(dtype=float)
     explanation = shap.Explanation(values=result.values.to_numpy(),
@@ -59,6 +60,10 @@ def beeswarm(result: ArmShap, X: pd.DataFrame, max_display: int = 15,
     ax = fig.add_subplot()
     shap.plots.beeswarm(explanation, max_display=max_display, show=False, ax=ax,
                         plot_size=None)
+    if result.scale == "outcome":
+        ax.set_xlabel(f"SHAP value (predicted {outcome})")
+        ax.set_title(title or f"{result.arm}: what drives the predicted {outcome}")
+        return fig
     scale = "probability" if result.scale == "probability" else "log-odds"
     ax.set_xlabel(f"SHAP value ({scale} of response)")
     ax.set_title(title or f"{result.arm}: what drives the predicted response ({scale})")
@@ -66,8 +71,10 @@ def beeswarm(result: ArmShap, X: pd.DataFrame, max_display: int = 15,
 
 
 def moderator_heatmap(ranking: pd.DataFrame, top_n: int = 15,
-                      contrasts: Sequence[str] | None = None, max_rows: int = 30) -> Figure:
-    """Mean |SHAP| of the risk difference for the strongest moderators across contrasts.
+                      contrasts: Sequence[str] | None = None, max_rows: int = 30,
+                      quantity: str = "the risk difference") -> Figure:
+    """Mean |SHAP| of the contrast (``quantity``: the risk difference, or the predicted
+    difference in a continuous outcome) for the strongest moderators across contrasts.
 
     Rows: features in the ``top_n`` of at least one contrast, ordered by their best rank (then
     by their largest mean |SHAP|), at most ``max_rows``; cells annotated with the rank within
@@ -96,13 +103,14 @@ def moderator_heatmap(ranking: pd.DataFrame, top_n: int = 15,
     ax.set_xticks(range(len(contrasts)), [c.replace("_vs_", " vs ") for c in contrasts],
                   rotation=45, ha="right")
     ax.set_yticks(range(len(features)), features, fontsize=8)
-    fig.colorbar(image, ax=ax, label="mean |SHAP| of the risk difference")
+    fig.colorbar(image, ax=ax, label=f"mean |SHAP| of {quantity}")
     ax.set_title(f"Moderator ranking (numbers: rank within the contrast, top {top_n})")
     return fig
 
 
 def dependence_by_arm(feature: str, X: pd.DataFrame, predictions: pd.DataFrame,
-                      result: ContrastShap, n_bins: int = 8) -> Figure:
+                      result: ContrastShap, n_bins: int = 8,
+                      outcome: str | None = None) -> Figure:
     """Predicted response under each arm against a moderator, and the contrast's SHAP values.
 
     Parameters
@@ -111,11 +119,14 @@ def dependence_by_arm(feature: str, X: pd.DataFrame, predictions: pd.DataFrame,
     X : DataFrame
         Feature values of the explained participants.
     predictions : DataFrame
-        Participants × arms: predicted probability of response under each arm.
+        Participants × arms: predicted probability of response (or predicted outcome) under
+        each arm.
     result : ContrastShap
         The contrast whose SHAP values fill the lower panel.
     n_bins : int
         Quantile bins for the binned means drawn over the scatter.
+    outcome : str, optional
+        Name of a continuous outcome: labels say "predicted <outcome>" instead of response.
     """
     x = X.loc[result.values.index, feature].astype(float)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6.4), sharex=True,
@@ -128,15 +139,16 @@ def dependence_by_arm(feature: str, X: pd.DataFrame, predictions: pd.DataFrame,
         centres, means = _binned(x, p, n_bins)
         top.plot(centres, means, color=f"C{i}", lw=2.2 if emphasised else 1.0,
                  ls="-" if emphasised else "--", label=arm)
-    top.set_ylabel("predicted probability of response")
+    what = f"predicted {outcome}" if outcome else "predicted probability of response"
+    top.set_ylabel(what)
     top.legend(title="arm", frameon=False, fontsize=8, ncols=min(len(arms), 4))
-    top.set_title(f"{feature}: predicted response by arm")
+    top.set_title(f"{feature}: {what if outcome else 'predicted response'} by arm")
     phi = result.values[feature]
     bottom.axhline(0, color="0.6", lw=0.8)
     bottom.scatter(x, phi, s=6, alpha=0.4, color="C3")
     centres, means = _binned(x, phi, n_bins)
     bottom.plot(centres, means, color="C3", lw=2)
-    bottom.set_ylabel(f"SHAP of {result.contrast.label}")
+    bottom.set_ylabel(f"SHAP of {result.contrast.describe('E' if outcome else 'p')}")
     bottom.set_xlabel(feature)
     return fig
 

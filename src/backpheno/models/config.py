@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from backpheno.config import InputPath, OutputPath, StrictModel
 from backpheno.dataset import DEFAULT_ARMS
@@ -21,6 +21,7 @@ def _default_blocks() -> list[BlockSettings]:
         BlockSettings(name="biomech", modalities=["biomech"]),
         BlockSettings(name="spine", modalities=["spine"], harmonize=True),
         BlockSettings(name="brain", modalities=["brain"], harmonize=True),
+        BlockSettings(name="clinical", modalities=["clinical"]),
     ]
 
 
@@ -30,6 +31,15 @@ def _valid_regex(value: str | None) -> str | None:
             re.compile(value)
         except re.error as err:
             raise ValueError(f"not a valid regular expression: {err}") from None
+    return value
+
+
+def _arm_names(value: Any) -> Any:
+    """Arm labels may be written as numbers (``[0, 1]``); they are compared as text."""
+    if isinstance(value, list):
+        return [str(int(v)) if isinstance(v, float) and v.is_integer()
+                else str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in value]
     return value
 
 
@@ -191,7 +201,9 @@ class TrainConfig(StrictModel):
     output: OutputPath = Field(Path("runs"), description="folder receiving the run directory")
     session: str = Field("ses-V0", pattern=r"^ses-[A-Za-z0-9]+$")
     arm_column: str = "arm1"
-    arms: list[str] = Field(default_factory=lambda: list(DEFAULT_ARMS), min_length=1)
+    arms: Annotated[list[str], BeforeValidator(_arm_names)] = Field(
+        default_factory=lambda: list(DEFAULT_ARMS), min_length=1,
+        description="arm labels as in the arm column (numbers allowed: 0, 1)")
     target: str = "responder"
     task: Literal["classification", "regression"] | None = Field(
         None, description="classification (binary target) or regression (continuous target); "

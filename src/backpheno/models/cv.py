@@ -5,7 +5,8 @@ The outer loop (:func:`outer_splits`) is repeated stratified K-fold by default, 
 (``task="regression"``) the folds are shuffled K-fold / group K-fold without stratification.
 Every outer training set is handed to a :class:`Tuner`, which clones the pipeline and runs the
 inner search on the training rows only (the groups travel into the inner loop too), refits the
-best configuration on the whole training set and predicts the held-out rows. Nothing is ever fitted on a held-out row.
+best configuration on the whole training set and predicts the held-out rows.
+Nothing is ever fitted on a held-out row.
 """
 
 from __future__ import annotations

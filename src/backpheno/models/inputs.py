@@ -35,6 +35,9 @@ class TrainingData:
     blocks : list of Block
     task : {"classification", "regression"}
         Configured, or inferred from the target (:func:`infer_task`).
+    population : {"deep", "all"}
+        The population actually used: ``all`` when the default ``deep`` was not configured
+        and the outcomes table has no deep-phenotyping column (a plain trial table).
     harmonized_columns : list of str
         Feature columns of the blocks ComBat harmonises (derived once, from ``blocks``).
     """
@@ -44,6 +47,7 @@ class TrainingData:
     y: pd.Series
     blocks: list[Block]
     task: str = "classification"
+    population: str = "deep"
     harmonized_columns: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -132,10 +136,16 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     if features.empty:
         raise InputError(f"no rows for session {config.session}", file=config.features)
     outcomes = read_outcomes(config.outcomes)
-    _require_columns(outcomes, _needed_columns(config), config.outcomes)
+    kind = config.population
+    if (kind == "deep" and "population" not in config.model_fields_set
+            and config.deep_column not in outcomes.columns):
+        kind = "all"
+        logger.info("population: all participants (the outcomes table has no %s column; set "
+                    "population: deep to require it)", config.deep_column)
+    _require_columns(outcomes, _needed_columns(config, kind), config.outcomes)
 
     population = outcomes
-    if config.population == "deep":
+    if kind == "deep":
         population = population[population[config.deep_column].astype("boolean").fillna(False)]
     for column, allowed in config.subset.items():
         population = population[population[column].isin(allowed)]
@@ -157,13 +167,22 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         raise InputError("no feature matches the configured blocks (modalities "
                          f"{sorted({m for b in config.blocks for m in b.modalities})}, role "
                          "feature)", file=config.features)
+    level = logging.WARNING if "blocks" in config.model_fields_set else logging.INFO
     for spec in specs:
         if spec.name not in {b.name for b in blocks}:
-            logger.warning("block %s has no features in this table; skipped", spec.name)
+            logger.log(level, "block %s has no features in this table; skipped", spec.name)
     columns = [c for b in blocks for c in b.columns]
     X = features.loc[keep, columns].astype(float)
-    aux = ([config.combat.site, *config.combat.covariates]
-           if any(b.harmonize for b in blocks) else [])
+    harmonized = [b.name for b in blocks if b.harmonize]
+    aux = [config.combat.site, *config.combat.covariates] if harmonized else []
+    absent = [c for c in aux if c not in population.columns]
+    if absent:
+        raise InputError(f"block(s) {harmonized} ask for ComBat harmonisation (harmonize: "
+                         f"true), which needs the site column {config.combat.site!r} to remove "
+                         f"site effects and the covariates {config.combat.covariates} to "
+                         f"preserve their effects; the outcomes table lacks {absent}. Add the "
+                         "columns, set combat.site / combat.covariates, or set harmonize: false",
+                         file=config.outcomes, column=absent[0])
     clash = set(aux) & set(X.columns)
     if clash:
         raise InputError(f"outcomes columns {sorted(clash)} clash with feature names")
@@ -181,17 +200,17 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         logger.info("task: %s (configured)", task)
     y = (binary_target(values, config.target, config.outcomes) if task == "classification"
          else continuous_target(values, config.target, config.outcomes))
-    data = TrainingData(X, population, y, blocks, task)
+    data = TrainingData(X, population, y, blocks, task, kind)
     _check_combat_inputs(data, aux, config.outcomes)
     return data
 
 
-def _needed_columns(config: TrainConfig) -> list[str]:
+def _needed_columns(config: TrainConfig, population: str) -> list[str]:
+    """Outcomes columns needed before the blocks are known (ComBat's are checked once the
+    harmonised blocks with features are)."""
     needed = [config.arm_column, config.target, *config.subset]
-    if config.population == "deep":
+    if population == "deep":
         needed.append(config.deep_column)
-    if config.harmonizes:
-        needed += [config.combat.site, *config.combat.covariates]
     for optional in (config.cv.groups, config.permutation.strata):
         if optional:
             needed.append(optional)

@@ -402,6 +402,8 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
         run.write_environment()
         run.write_inputs({"features": config.features, "outcomes": config.outcomes})
         data = load_training_data(config)
+        resolved.update(task=data.task, population=data.population)
+        write_text(run.config_yaml, yaml.safe_dump(resolved, sort_keys=False))
         logger.info("population: %d participants, %d features in %d blocks (%s)", len(data.X),
                     len(data.feature_columns), len(data.blocks),
                     ", ".join(f"{b.name}={len(b.columns)}" for b in data.blocks))
