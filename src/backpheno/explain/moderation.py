@@ -202,7 +202,8 @@ def moderation_table(data: pd.DataFrame, *, outcome: str, arm: str, moderators: 
     -------
     DataFrame
         The columns of :data:`COLUMNS`, one row per moderator × contrast plus, with three or
-        more arms, one omnibus row per moderator. Rows that could not be fitted have NaN statistics and a ``reason``.
+        more arms, one omnibus row per moderator. Rows that could not be fitted have NaN
+        statistics and a ``reason``.
     """
     if adjust not in ADJUSTMENTS:
         raise InputError(f"unknown multiplicity adjustment {adjust!r}; choose from "

@@ -230,7 +230,7 @@ def native_scale(estimator: BaseEstimator) -> str:
 
 
 def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: str = "",
-                scales: Sequence[str] = SCALES,
+                scales: Sequence[str] | None = None,
                 features: Sequence[str] | None = None) -> dict[str, ArmShap]:
     """Interventional SHAP values of one arm's model for the participants in ``X``.
 
@@ -245,6 +245,7 @@ def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: s
     arm : str
         Label stored in the result.
     scales : sequence of {"log_odds", "probability"}, or ("outcome",) for a regressor
+        Default: every scale of the model (both for a classifier, ``outcome`` for a regressor).
     features : sequence of str, optional
         The original feature columns to report (default: the columns of ``X``). Features the
         model does not use get 0; model inputs not traceable to one of them are appended.
@@ -260,6 +261,7 @@ def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: s
     preprocess, estimator = split_model(model)
     native = native_scale(estimator)
     allowed = (OUTCOME_SCALE,) if native == OUTCOME_SCALE else SCALES
+    scales = allowed if scales is None else scales
     unknown = set(scales) - set(allowed)
     if unknown:
         raise InputError(f"SHAP scales {sorted(unknown)} do not apply to a "
@@ -281,7 +283,7 @@ def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: s
 
 
 def explain_arms(models: Mapping[str, Any], X: pd.DataFrame, background: pd.DataFrame, *,
-                 scales: Sequence[str] = SCALES,
+                 scales: Sequence[str] | None = None,
                  features: Sequence[str] | None = None) -> dict[tuple[str, str], ArmShap]:
     """:func:`explain_arm` for every arm with the same participants and background.
 
