@@ -1,4 +1,4 @@
-"""Plain trial tables -> FeatureTable + outcomes table (backpheno.trial_table, `backpheno table`)."""
+"""Plain trial tables -> FeatureTable + outcomes table (trial_table, `backpheno table`)."""
 
 from __future__ import annotations
 
