@@ -132,3 +132,16 @@ def test_the_planted_moderator_ranks_first_in_19_of_20_seeds(tmp_path):
         _, explained, _ = run_trial(tmp_path / f"seed{seed}", seed=200 + seed)
         first += int(explained.ranking.sort_values("rank").iloc[0]["feature"] == "x2")
     assert first >= 19
+
+
+def test_report_words_follow_the_outcome_and_the_two_arms(recovered):
+    from backpheno.explain.report import build_report
+
+    trained, _, _ = recovered
+    text = build_report(trained.run_dir.root)
+    assert "xgboost regressor per arm (0, 1)" in text
+    assert "predicted difference in y (the one contrast between the two arms)" in text
+    assert "least-squares regression (HC3 standard errors)" in text
+    for untrue in ("against the mean of the others", "responder", "odds ratio",
+                   "risk difference", "risk-difference", "spine (spine", "ineligible", "permutations of the arm"):
+        assert untrue not in text, untrue

@@ -381,6 +381,9 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
                        "label": c.describe("E" if primary == "outcome" else "p")}
                       for c in contrasts],
         "formal_covariates": covariates,
+        "permutation_strata": (
+            [c for c in settings.permutation.strata if c in inputs.covariates.columns]
+            if settings.permutation.n_permutations else []),
         "figures": {name: str(path.relative_to(out)) for name, path in figures.items()},
         "settings": settings.model_dump(mode="json"),
         "timings": {k: round(v, 2) for k, v in {**timings,
