@@ -143,5 +143,6 @@ def test_report_words_follow_the_outcome_and_the_two_arms(recovered):
     assert "predicted difference in y (the one contrast between the two arms)" in text
     assert "least-squares regression (HC3 standard errors)" in text
     for untrue in ("against the mean of the others", "responder", "odds ratio",
-                   "risk difference", "risk-difference", "spine (spine", "ineligible", "permutations of the arm"):
+                   "risk difference", "risk-difference", "spine (spine", "ineligible",
+                   "permutations of the arm"):
         assert untrue not in text, untrue
