@@ -8,7 +8,10 @@ Writes, under ``out``:
     The wide baseline view: one row per participant, participants.tsv columns plus the
     ``ses-V0`` features.
 ``outcomes.parquet`` / ``outcomes.csv``
-    Responder labels, three-level response, stage-2 pathway and continuous targets.
+    Responder labels, three-level response, stage-2 pathway and continuous targets (PEG percent
+    change; improvement of PEG, LBP intensity, ODI, RMDQ, PROMIS PI / PF, positive = better).
+``outcomes_codebook.parquet`` / ``outcomes_codebook.csv``
+    Unit and direction of every outcome column.
 ``smart.parquet`` / ``smart.csv`` / ``smart_roles.json``
     The SMART regime export (:mod:`backpheno.regimes.export`).
 ``extract_summary.json``, ``logs/extract.log``
@@ -37,7 +40,7 @@ from backpheno.imaging.brain import BrainSettings
 from backpheno.imaging.spine import EXTRACTOR as SPINE_EXTRACTOR
 from backpheno.imaging.spine import SpineSettings
 from backpheno.io import atomic_path
-from backpheno.outcomes import OutcomeSettings, build_outcomes
+from backpheno.outcomes import OutcomeSettings, build_outcomes, outcomes_codebook
 from backpheno.questionnaires import QuestionnaireSettings, score_dataset
 from backpheno.regimes.export import RegimeExportSettings, export_regime
 from backpheno.table import FeatureTable
@@ -113,8 +116,9 @@ def run_extract(config: ExtractConfig) -> ExtractRun:
                            "dataset": str(config.dataset)})
     paths = table.write(out, "features")
     peg = table.data["q.peg.score"] if "q.peg.score" in table.data else None
-    outcomes = build_outcomes(dataset, config.outcomes, peg=peg)
+    outcomes = build_outcomes(dataset, config.outcomes, peg=peg, scores=table.data)
     paths.update(_write_frame(out, "outcomes", outcomes))
+    paths.update(_write_frame(out, "outcomes_codebook", outcomes_codebook(outcomes)))
     paths.update(_write_frame(out, "baseline", baseline_view(dataset, table)))
     regime = export_regime(table, outcomes, config.regime, out, "smart")
     paths.update({f"smart_{k}": v for k, v in regime.items()})
