@@ -30,8 +30,11 @@ def test_defaults(paths) -> None:
     cfg = validate_config(paths, TrainConfig)
     assert cfg.arms == ["ESC", "ACT", "EBEM", "DUL"] and cfg.target == "responder"
     assert cfg.model.name == "xgboost" and cfg.cv.scheme == "stratified_kfold"
-    assert [b.name for b in cfg.blocks] == ["questionnaires", "biomech", "spine", "brain"]
-    assert [b.harmonize for b in cfg.blocks] == [False, False, True, True]
+    assert [b.name for b in cfg.blocks] == ["questionnaires", "biomech", "spine", "brain",
+                                            "clinical"]
+    assert [b.harmonize for b in cfg.blocks] == [False, False, True, True, False]
+    assert cfg.task is None and cfg.scoring("regression") == "neg_mean_squared_error"
+    assert validate_config({**paths, "arms": [0, 1.0, "b"]}, TrainConfig).arms == ["0", "1", "b"]
 
 
 def test_errors_name_the_key(paths) -> None:
