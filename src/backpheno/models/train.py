@@ -402,7 +402,9 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
         run.write_environment()
         run.write_inputs({"features": config.features, "outcomes": config.outcomes})
         data = load_training_data(config)
-        resolved.update(task=data.task, population=data.population)
+        used = {b.name for b in data.blocks}
+        resolved.update(task=data.task, population=data.population,
+                        blocks=[b for b in resolved["blocks"] if b["name"] in used])
         write_text(run.config_yaml, yaml.safe_dump(resolved, sort_keys=False))
         logger.info("population: %d participants, %d features in %d blocks (%s)", len(data.X),
                     len(data.feature_columns), len(data.blocks),
