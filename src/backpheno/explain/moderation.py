@@ -366,6 +366,10 @@ def _unfittable(design: ModerationDesign, arms: list[str]) -> str | None:
     absent = [a for a in arms[1:] if f"arm[{a}]" not in present]
     if absent or design.endog.nunique() < 2:
         return f"arms without analysed participants {absent}" if absent else "outcome is constant"
+    rank = np.linalg.matrix_rank(design.exog.to_numpy(dtype=float))
+    if rank < k:
+        return (f"collinear design (rank {rank} of {k} columns): the arm x moderator "
+                "interaction is not estimable, e.g. a moderator level present in one arm only")
     return None
 
 
