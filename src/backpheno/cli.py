@@ -361,7 +361,8 @@ def predict(
     with atomic_path(out) as tmp:
         table.to_parquet(tmp, index=False)
     column = "prediction" if "prediction" in table.columns else "p_response"
-    wide = table.pivot(index="participant_id", columns="arm", values=column)
+    wide = table.pivot_table(index="participant_id", columns="arm", values=column,
+                             aggfunc="first", dropna=False)
     typer.echo(f"scored {len(wide)} participants under {list(wide.columns)}; wrote {out}")
 
 
