@@ -6,6 +6,7 @@ the only moderator, x1 only prognostic.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +56,11 @@ def ols_reference(frame: pd.DataFrame, cov_type: str):
     return smf.ols("y ~ C(arm) * x2z + C(site) + age + C(sex)", data).fit(cov_type=cov_type)
 
 
+def copy_run(trained, folder: Path) -> Path:
+    """A copy of the shared run directory, so re-explaining it leaves the original alone."""
+    return Path(shutil.copytree(trained.run_dir.root, folder / "run"))
+
+
 @pytest.fixture(scope="module")
 def recovered(tmp_path_factory):
     return run_trial(tmp_path_factory.mktemp("any_trial"), seed=1)
@@ -87,7 +93,7 @@ def test_the_planted_moderator_ranks_first_and_only_one_contrast_exists(recovere
 def test_formal_interaction_equals_statsmodels_ols(recovered, tmp_path, se):
     trained, explained, frame = recovered
     if se != "HC3":
-        explained = explain_run_dir(trained.run_dir.root, ExplainConfig(
+        explained = explain_run_dir(copy_run(trained, tmp_path), ExplainConfig(
             stability={"n_resamples": 0}, formal={"ols_se": se}))
     fit = ols_reference(frame, "HC3" if se == "HC3" else "nonrobust")
     row = explained.moderation.set_index("moderator").loc["x2"]
@@ -146,3 +152,12 @@ def test_report_words_follow_the_outcome_and_the_two_arms(recovered):
                    "risk difference", "risk-difference", "spine (spine", "ineligible",
                    "permutations of the arm"):
         assert untrue not in text, untrue
+
+
+def test_stability_and_permutation_null_run_on_the_outcome_scale(recovered, tmp_path):
+    trained, _, _ = recovered
+    explained = explain_run_dir(copy_run(trained, tmp_path), ExplainConfig(
+        stability={"n_resamples": 2}, permutation={"n_permutations": 2}))
+    assert set(explained.stability["contrast"]) == {"1_vs_0"}
+    assert "x2" in set(explained.permutation["feature"])
+    assert explained.summary["permutation_strata"] == ["site"]
