@@ -183,8 +183,11 @@ def _cohort_section(run: _Run) -> str:
                 row["outcome known"] = len(known)
                 if _is_binary(known):
                     events = int(known.astype(float).sum())
-                    row["responders"] = events
-                    row["response rate"] = _pct(events / len(known)) if len(known) else "n/a"
+                    label = "responders" if "respon" in target else f"{target} = 1"
+                    row[label] = events
+                    row["rate"] = _pct(events / len(known)) if len(known) else "n/a"
+                elif pd.api.types.is_numeric_dtype(known) and len(known):
+                    row[f"mean {target} (SD)"] = f"{known.mean():.2f} ({known.std():.2f})"
             if "deep_phenotyping" in group.columns:
                 row["deep phenotyping"] = int(group["deep_phenotyping"].astype("boolean")
                                               .fillna(False).sum())
