@@ -12,7 +12,8 @@ reads a training run directory (``backpheno train``) and writes into ``<run>/exp
       tables/moderator_ranking.csv  contrast x scale x feature: mean |SHAP|, rank, direction
       tables/moderator_stability.csv    rank frequency over resamples (if resamples > 0)
       tables/moderator_permutation.csv  permutation p-values of the top moderators (if any)
-      tables/moderation.csv         formal arm x moderator interactions (OR, CI, p, q, RD scale)
+      tables/moderation.csv         formal arm x moderator interactions (OR, CI, p, q, RD scale;
+                                    OLS beta for a continuous outcome)
       tables/moderation_<outcome>.csv   the same for each related outcome
       tables/credibility.csv        ICEMAN-style summary
       figures/*.png, *.svg          beeswarms, ranking heatmap, dependence plots, forest plot
@@ -158,7 +159,8 @@ class ExplainInputs:
     Attributes
     ----------
     models : dict
-        Arm -> fitted model with ``predict_proba`` (pipeline or classifier).
+        Arm -> fitted model: classifiers with ``predict_proba`` (binary outcome) or regressors
+        (continuous outcome; explained on the ``outcome`` scale), pipelines or bare estimators.
     X : DataFrame
         Participants to explain (index participant_id) with every column the models read.
     features : list of str
