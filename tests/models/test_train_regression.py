@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from backpheno.config import validate_config
-from backpheno.errors import InputError
+from backpheno.errors import ConfigError, InputError
 from backpheno.models.artifacts import load_models
 from backpheno.models.config import TrainConfig
 from backpheno.models.cv import outer_splits
@@ -92,6 +92,9 @@ def test_task_and_scoring_are_checked(inputs, tmp_path):
     with pytest.raises(ValueError, match="do not apply to the regression model elastic_net"):
         cfg(inputs, tmp_path, task="regression", model={"name": "elastic_net",
                                                         "params": {"C": 1.0}})
+    with pytest.raises(ConfigError, match=r"\['C'\] do not apply to the regression model"):
+        train(cfg(inputs, tmp_path, model={"name": "elastic_net", "params": {"C": 1.0}}),
+              tmp_path / "run2")
 
 
 def test_regression_folds_are_plain_k_fold():

@@ -39,7 +39,7 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from backpheno.errors import BackphenoError, InputError
+from backpheno.errors import BackphenoError, ConfigError, InputError
 from backpheno.io import json_clean, write_text
 from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
@@ -142,6 +142,11 @@ class TrainResult:
 def make_tuner(config: TrainConfig, data: TrainingData) -> Tuner:
     """Pipeline assembly: the pipeline and inner search described by ``config`` for the blocks
     of ``data``."""
+    unknown = config.model.unknown_parameters((data.task,))
+    if unknown:
+        raise ConfigError(f"model hyper-parameters {unknown} do not apply to the {data.task} "
+                          f"model {config.model.name} (task {data.task} from the target "
+                          f"{config.target}); see docs/training.md")
     combat = {"site": config.combat.site, "covariates": list(config.combat.covariates),
               "categorical": list(config.combat.categorical),
               "unseen_site": config.combat.unseen_site,
