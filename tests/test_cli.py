@@ -58,6 +58,39 @@ def test_extract_writes_table_outcomes_and_regime_export(small_cohort, tmp_path)
     assert "regime export" in result.output
 
 
+def test_score_maps_sdtm_visit_numbers_with_visit_options(small_cohort, tmp_path):
+    import pandas as pd
+
+    from backpheno.dataset import Dataset
+    from backpheno.questionnaires.sdtm import write_sdtm
+    from backpheno.table import read_feature_table
+
+    peg = Dataset(small_cohort).phenotype("peg")
+    qs_path = write_sdtm({"peg": peg}, tmp_path)["qs"]
+    qs = pd.read_csv(qs_path, dtype=str)
+    numbers = {"0": "1", "6": "2", "12": "3", "18": "4", "24": "5", "36": "7"}
+    qs["VISITNUM"] = qs["VISITNUM"].str.removesuffix(".0").map(numbers)
+    qs.to_csv(qs_path, index=False)
+    base = ["score", "--sdtm-qs", str(qs_path), "--pgic-coding", "bacpac_0_6"]
+    failed = runner.invoke(app, [*base, "--out", str(tmp_path / "a")])
+    assert failed.exit_code == 2
+    lines = failed.output.strip().splitlines()
+    assert len(lines) <= 20 and "Traceback" not in failed.output
+    assert f"{len(qs):,} rows, e.g." in failed.output and "--visit" in failed.output
+    visits = [f"--visit={n}={s}" for n, s in zip("123457", ("ses-V0", "ses-W06", "ses-V1",
+                                                           "ses-W18", "ses-V2", "ses-W36"),
+                                                 strict=True)]
+    result = runner.invoke(app, [*base, *visits, "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    table = read_feature_table(tmp_path / "b" / "questionnaires.parquet").data
+    expected = peg.set_index(["participant_id", "session_id"])[["peg_01", "peg_02", "peg_03"]]
+    scored = table["q.peg.score"].dropna()
+    assert len(scored) > 100
+    assert (scored - expected.loc[scored.index].astype(float).mean(axis=1)).abs().max() < 1e-12
+    bad = runner.invoke(app, [*base, "--visit", "1", "--out", str(tmp_path / "c")])
+    assert bad.exit_code == 2 and "VALUE=SESSION" in bad.output
+
+
 def test_extract_rejects_a_missing_dataset_before_any_work(tmp_path):
     config = tmp_path / "extract.yaml"
     config.write_text(f"dataset: {tmp_path / 'nowhere'}\nout: {tmp_path / 'o'}\n")

@@ -242,13 +242,20 @@ def score(
                                                  "table (physical exam, QST).")] = None,
     instrument: Annotated[list[str] | None, typer.Option(
         "--instrument", help="Score only this instrument (repeatable).")] = None,
+    visit: Annotated[list[str] | None, typer.Option(
+        "--visit", help="Map one SDTM visit to a session, VALUE=SESSION (repeatable), e.g. "
+        "--visit 1=ses-V0 --visit 3=ses-V1. Default: VISITNUM is weeks after baseline.")] = None,
+    visit_column: Annotated[str, typer.Option(
+        "--visit-column", help="SDTM column the --visit values refer to: VISITNUM or VISIT "
+        "(visit names).")] = "VISITNUM",
     stem: Annotated[str, typer.Option(help="File name stem of the outputs.")] = "questionnaires",
 ) -> None:
     """Score questionnaires, clinical tests and QST into a documented feature table.
 
     Reads phenotype/<instrument>.tsv of a dataset folder, or the BACPAC Minimum Dataset long
     tables (--sdtm-qs / --sdtm-ft), and writes <out>/<stem>.parquet with the codebook and QC
-    embedded, plus CSV / JSON / TSV sidecars.
+    embedded, plus CSV / JSON / TSV sidecars. SDTM visits become sessions by --visit (or the
+    config's visits setting, docs/inputs_freesurfer_sdtm.md); by default VISITNUM is weeks.
     """
     from backpheno.config import load_config
     from backpheno.dataset import Dataset
@@ -257,13 +264,28 @@ def score(
     settings = load_config(config, QuestionnaireSettings, {
         "pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
         "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
-        "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft), "instruments": instrument or None})
+        "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft), "instruments": instrument or None,
+        "visits": _visit_map(visit, visit_column)})
     table = score_dataset(None if dataset is None else Dataset(dataset), settings)
     paths = table.write(out, stem)
     flagged = int((table.qc["status"] == "flagged").sum())
     missing = int((table.qc["status"] == "missing").sum())
     typer.echo(f"scored {len(table.data)} participant-sessions, {len(table.features)} features; "
                f"QC: {missing} missing scores, {flagged} flagged inputs; wrote {paths['parquet']}")
+
+
+def _visit_map(pairs: list[str] | None, column: str) -> dict[str, Any] | None:
+    """``--visit VALUE=SESSION`` options as a ``visits`` setting."""
+    if not pairs:
+        return None
+    sessions = {}
+    for pair in pairs:
+        value, sep, session = pair.partition("=")
+        if not sep or not value.strip() or not session.strip():
+            raise typer.BadParameter(f"expected VALUE=SESSION, got {pair!r}",
+                                     param_hint="--visit")
+        sessions[value.strip()] = session.strip()
+    return {"column": column, "sessions": sessions}
 
 
 @app.command("spine-levels")
@@ -315,6 +337,9 @@ def brain_run(
     config: Annotated[Path | None, typer.Option(help="YAML with BrainSettings keys "
                                                 "(atlas, denoise, connectivity, qc, ...).")] = None,
     gm: Annotated[Path | None, typer.Option(help="GM probability map (label-GM_probseg).")] = None,
+    tr: Annotated[float | None, typer.Option(
+        "--tr", min=0.0, max=30.0, help="Repetition time in seconds, overriding the config, the "
+        "JSON sidecar and the NIfTI header (default: sidecar, else header pixdim[4]).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write name, role, unit, value as TSV.")] = None,
 ) -> None:
     """Extract the brain features of one BOLD run and print them with their QC."""
@@ -326,12 +351,12 @@ def brain_run(
     from backpheno.io import write_tsv
 
     settings = load_config(config, BrainSettings)
-    result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm)
+    result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm, t_r=tr)
     table = result.codebook[["role", "unit"]].assign(value=result.features)
     with pd.option_context("display.width", 160, "display.max_rows", 400):
         typer.echo(table.round(4).to_string())
     for record in result.qc_records:
-        if record["status"] != "ok":
+        if record["reason"]:
             typer.echo(f"QC {record['status']}: {record['item']}: {record['reason']}")
     if out is not None:
         write_tsv(out, table.reset_index())

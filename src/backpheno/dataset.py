@@ -56,6 +56,7 @@ MUSCLES = (
 SPINE_LABELS = (*VERTEBRAE, *DISCS, "canal", *MUSCLES)
 
 _PARTICIPANT_RE = re.compile(r"^sub-[A-Za-z0-9]+$")
+_SESSION_RE = re.compile(r"^ses-[A-Za-z0-9]+$")
 
 
 def bids_name(suffix: str, extension: str, **entities: str | None) -> str:
@@ -95,6 +96,13 @@ def check_participant_id(value: str) -> str:
     """Return ``value`` if it is a valid ``sub-<label>`` identifier, else raise InputError."""
     if not isinstance(value, str) or not _PARTICIPANT_RE.match(value):
         raise InputError(f"invalid participant_id {value!r}; expected sub-<alphanumeric>")
+    return value
+
+
+def check_session_id(value: str) -> str:
+    """Return ``value`` if it is a valid ``ses-<label>`` identifier, else raise InputError."""
+    if not isinstance(value, str) or not _SESSION_RE.match(value):
+        raise InputError(f"invalid session_id {value!r}; expected ses-<alphanumeric>")
     return value
 
 

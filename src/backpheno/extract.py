@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from backpheno.biomech import EXTRACTOR as BIOMECH_EXTRACTOR
 from backpheno.biomech import BiomechSettings
@@ -37,6 +37,8 @@ from backpheno.dataset import Dataset
 from backpheno.extractors import Extractor
 from backpheno.imaging.brain import EXTRACTOR as BRAIN_EXTRACTOR
 from backpheno.imaging.brain import BrainSettings
+from backpheno.imaging.freesurfer import EXTRACTOR as FREESURFER_EXTRACTOR
+from backpheno.imaging.freesurfer import FreeSurferSettings
 from backpheno.imaging.spine import EXTRACTOR as SPINE_EXTRACTOR
 from backpheno.imaging.spine import SpineSettings
 from backpheno.io import atomic_path
@@ -64,6 +66,9 @@ class ExtractConfig(StrictModel):
     brain: BrainSettings | None = Field(
         default_factory=BrainSettings,
         description="resting-state fMRI from fMRIPrep derivatives (null to skip)")
+    freesurfer: FreeSurferSettings | None = Field(
+        None, description="FreeSurfer aseg / aparc statistics as brain features (off unless "
+        "given; {} for the defaults)")
     spine: SpineSettings | None = Field(
         default_factory=SpineSettings,
         description="lumbar spine MRI: discs, vertebrae, paraspinal muscles (null to skip)")
@@ -72,6 +77,14 @@ class ExtractConfig(StrictModel):
         description="trunk IMU biomechanics (null to skip)")
     outcomes: OutcomeSettings = Field(default_factory=OutcomeSettings)
     regime: RegimeExportSettings = Field(default_factory=RegimeExportSettings)
+
+    @model_validator(mode="after")
+    def _freesurfer_session_extracted(self) -> ExtractConfig:
+        fs = self.freesurfer
+        if fs is not None and not fs.per_session and fs.session not in self.deep_sessions:
+            raise ValueError(f"freesurfer.session {fs.session} is not one of deep_sessions "
+                             f"{self.deep_sessions}; add it there or change freesurfer.session")
+        return self
 
 
 @dataclass
@@ -88,6 +101,8 @@ def configured_extractors(config: ExtractConfig) -> dict[str, tuple[Extractor, B
     enabled: dict[str, tuple[Extractor, BaseModel]] = {}
     if config.brain is not None:
         enabled["brain"] = (BRAIN_EXTRACTOR, config.brain)
+    if config.freesurfer is not None:
+        enabled["freesurfer"] = (FREESURFER_EXTRACTOR, config.freesurfer)
     if config.spine is not None:
         enabled["spine"] = (SPINE_EXTRACTOR, config.spine)
     if config.biomech is not None:

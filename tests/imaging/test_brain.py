@@ -136,12 +136,31 @@ def test_bad_input_3d_image(sim_run):
     assert sim_run.mask.name in str(err.value)
 
 
-def test_bad_input_tr_missing_from_sidecar(sim_run, tmp_path):
+def test_tr_missing_from_sidecar_comes_from_the_header(sim_run, tmp_path):
     files = _copy_run(sim_run, tmp_path)
     files["sidecar"].write_text(json.dumps({"TaskName": "rest"}), encoding="utf-8")
-    with pytest.raises(InputError, match="RepetitionTime missing") as err:
+    img = nib.load(str(files["bold"]))
+    img.header.set_xyzt_units("mm", "msec")
+    img.header["pixdim"][4] = 2000.0
+    nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header).to_filename(
+        files["bold"])
+    result = brain.extract_run(files["bold"], files["confounds"], files["mask"])
+    assert result.provenance["t_r"] == 2.0
+    row = next(r for r in result.qc_records if r["item"] == "run: repetition time")
+    assert row["status"] == "ok"
+    assert "from the NIfTI header (pixdim[4] = 2000 msec)" in row["reason"]
+    assert f"{files['sidecar'].name} has no RepetitionTime" in row["reason"]
+    img.header["pixdim"][4] = 0.0
+    nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header).to_filename(
+        files["bold"])
+    with pytest.raises(InputError, match="no repetition time.*pass --tr or set brain.t_r") as err:
         brain.extract_run(files["bold"], files["confounds"], files["mask"])
     assert files["sidecar"].name in str(err.value)
+    configured = brain.extract_run(files["bold"], files["confounds"], files["mask"],
+                                   settings=BrainSettings(t_r=2.0))
+    assert configured.provenance["t_r"] == 2.0
+    row = next(r for r in configured.qc_records if r["item"] == "run: repetition time")
+    assert "TR 2 s as configured (header: pixdim[4] = 0 msec)" in row["reason"]
 
 
 def test_bad_input_nan_voxels(sim_run, tmp_path):
@@ -256,3 +275,91 @@ def test_command_line_prints_and_writes_one_run(sim_run, tmp_path):
     bad = CliRunner().invoke(app, ["brain-run", str(sim_run.mask), "--confounds",
                                    str(sim_run.confounds)])
     assert bad.exit_code == 2 and "expected a 4-D BOLD series" in bad.output
+
+
+def _packaged_run(realdata, tmp_path, name: str) -> tuple[Path, Path, Path]:
+    """A real 4-D file without sidecar, a confounds table and a 2-parcel atlas on its grid."""
+    bold = realdata / "brain_fmri_small_packaged" / name
+    img = nib.load(str(bold))
+    n = img.shape[3]
+    rng = np.random.default_rng(0)
+    columns = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "white_matter", "csf",
+               "cosine00", "framewise_displacement"]
+    confounds = pd.DataFrame(rng.standard_normal((n, len(columns))), columns=columns)
+    confounds["framewise_displacement"] = 0.1
+    path = tmp_path / "sub-1_task-rest_desc-confounds_timeseries.tsv"
+    confounds.to_csv(path, sep="\t", index=False)
+    labels = np.zeros(img.shape[:3], np.int32)
+    half = img.shape[0] // 2
+    labels[:half] = 1
+    labels[half:] = 2
+    nib.Nifti1Image(labels, img.affine).to_filename(tmp_path / "atlas.nii.gz")
+    pd.DataFrame({"index": [1, 2], "name": ["left", "right"], "network": ["A", "B"]}).to_csv(
+        tmp_path / "atlas.tsv", sep="\t", index=False)
+    config = tmp_path / "brain.yaml"
+    config.write_text(
+        f"atlas: {{builtin: null, image: {tmp_path / 'atlas.nii.gz'}, "
+        f"table: {tmp_path / 'atlas.tsv'}}}\n"
+        "denoise: {strategy: simple, global_signal: null, motion: basic, wm_csf: basic}\n"
+        "connectivity: {seeds: [], seed_pairs: []}\n"
+        "structural: {enabled: false}\n"
+        "qc: {min_retained_seconds: 10}\n", encoding="utf-8")
+    return bold, path, config
+
+
+@pytest.mark.parametrize(("name", "t_r"), [("nipy_functional.nii.gz", 2.0),
+                                           ("nitime_fmri1.nii.gz", 1.35)])
+def test_command_line_on_real_files_without_sidecar(realdata, tmp_path, name, t_r):
+    from typer.testing import CliRunner
+
+    from backpheno.cli import app
+
+    bold, confounds, config = _packaged_run(realdata, tmp_path, name)
+    out = tmp_path / "features.tsv"
+    result = CliRunner().invoke(app, ["brain-run", str(bold), "--confounds", str(confounds),
+                                      "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    stem = name.removesuffix(".nii.gz")
+    assert (f"QC ok: run: repetition time: TR {t_r:g} s from the NIfTI header (pixdim[4] = "
+            f"{t_r:g} sec); no sidecar {stem}.json") in result.output
+    table = pd.read_csv(out, sep="\t").set_index("name")
+    assert table.loc["brain.qc.retained_s", "value"] == pytest.approx(
+        t_r * nib.load(str(bold)).shape[3])
+    assert np.isfinite(table.loc["brain.fc.A__B", "value"])
+    override = CliRunner().invoke(app, ["brain-run", str(bold), "--confounds", str(confounds),
+                                        "--config", str(config), "--tr", "2.5", "--out",
+                                        str(out)])
+    assert override.exit_code == 0, override.output
+    assert "TR 2.5 s as configured" in override.output
+    assert pd.read_csv(out, sep="\t").set_index("name").loc[
+        "brain.qc.retained_s", "value"] == pytest.approx(2.5 * nib.load(str(bold)).shape[3])
+
+
+def test_an_unreadable_run_leaves_the_other_runs(sim_run, tmp_path):
+    dataset = _partial_dataset(sim_run, tmp_path, runs=("_run-1", "_run-2"))
+    func = tmp_path / "derivatives" / "fmriprep" / sim_run.participant_id / "ses-V0" / "func"
+    broken = next(func.glob("*_run-2_*desc-preproc_bold.nii.gz"))
+    broken.unlink()
+    broken.write_bytes(b"not a NIfTI file")
+    settings = BrainSettings(qc=QCSettings(exclude_flagged_runs=False))
+    inputs = brain.EXTRACTOR.find_inputs(dataset, sim_run.participant_id, "ses-V0", settings)
+    result = brain.EXTRACTOR.extract(inputs, settings, sim_run.participant_id, "ses-V0")
+    failed = [r for r in result.qc if r["status"] == "failed"]
+    assert [r["item"] for r in failed] == ["run run-2"]
+    assert "cannot read BOLD image" in failed[0]["reason"] and broken.name in failed[0]["reason"]
+    single = brain.extract_run(sim_run.bold, sim_run.confounds, sim_run.mask, settings=settings)
+    assert result.features["brain.fc.DefaultMode__Salience"] == pytest.approx(
+        single.features["brain.fc.DefaultMode__Salience"])
+
+
+def test_a_space_that_is_not_a_template_is_flagged(sim_run, tmp_path):
+    dataset = _partial_dataset(sim_run, tmp_path)
+    func = tmp_path / "derivatives" / "fmriprep" / sim_run.participant_id / "ses-V0" / "func"
+    for link in func.glob("*space-MNI152NLin2009cAsym*"):
+        link.rename(link.with_name(link.name.replace("MNI152NLin2009cAsym", "T1w")))
+    settings = BrainSettings(structural={"enabled": False})
+    inputs = brain.EXTRACTOR.find_inputs(dataset, sim_run.participant_id, "ses-V0", settings)
+    result = brain.EXTRACTOR.extract(inputs, settings, sim_run.participant_id, "ses-V0")
+    row = next(r for r in result.qc if r["item"] == "inputs")
+    assert row["status"] == "flagged"
+    assert "space-T1w (default choice" in row["reason"] and "not an MNI template" in row["reason"]

@@ -145,3 +145,29 @@ def test_strategy_options_are_validated():
     with pytest.raises(ValueError, match="compcor"):
         DenoiseSettings(strategy="scrubbing", n_compcor=5)
     assert DenoiseSettings().label == "scrubbing.5+gsr"
+
+
+def test_a_fully_censored_run_gives_an_empty_sample_mask_and_nilearns_reason(realdata,
+                                                                            tmp_path):
+    """The real high-motion nilearn fixture: every volume is an outlier (not an error)."""
+    source = realdata / "fmriprep_confounds_real" / "nilearn_fixtures"
+    for suffix in (".tsv", ".json"):
+        shutil.copy(source / f"test-v21_desc-confounds_timeseries{suffix}",
+                    tmp_path / f"sub-1_desc-confounds_timeseries{suffix}")
+    denoising = load_confounds(tmp_path / "sub-1_desc-confounds_timeseries.tsv",
+                               DenoiseSettings(), t_r=2.0)
+    assert len(denoising.sample_mask) == 0 and denoising.n_censored == denoising.n_volumes == 30
+    assert any(w.startswith("All volumes were marked as motion outliers.")
+               for w in denoising.warnings)
+
+
+def test_nilearn_messages_are_kept_whole(realdata, tmp_path):
+    """A pre-1.2 fMRIPrep table: nilearn lists every column; the message must not be cut."""
+    table = realdata / "fmriprep_confounds_real" / "ds000031_neurocaps" / (
+        "sub-01_ses-002_task-rest_run-001_desc-confounds_timeseries.tsv")
+    path = tmp_path / table.name
+    shutil.copy(table, path)
+    last_column = table.read_text(encoding="utf-8").splitlines()[0].split("\t")[-1]
+    with pytest.raises(InputError, match="We only support fmriprep outputs >= 1.2.0") as err:
+        load_confounds(path, DenoiseSettings(), t_r=2.0)
+    assert f"'{last_column}'" in str(err.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from backpheno.dataset import Dataset
 from backpheno.errors import InputError
@@ -12,6 +13,7 @@ from backpheno.questionnaires import (
     AnswerError,
     QuestionnaireSettings,
     SdtmInput,
+    VisitMap,
     score_dataset,
     score_tables,
 )
@@ -271,3 +273,86 @@ def test_derived_rows_are_recomputed_even_without_the_derived_flag():
     table = score_tables(read_sdtm(qs, ft), SETTINGS).data.iloc[0]
     assert table["q.peg.score"] == pytest.approx(17 / 3)
     assert table["q.physical_exam.lumbar_flexion_deg"] == pytest.approx(31.2)
+
+
+#: A BACPAC-style export numbering its visits instead of giving weeks.
+VISIT_NUMBERS = {0: 1, 6: 2, 12: 3, 18: 4, 24: 5, 36: 6}
+VISIT_NAMES = {0: "Baseline", 6: "Week 6", 12: "Visit 1 (Week 12)", 18: "Week 18",
+               24: "Visit 2 (Week 24)", 36: "Week 36"}
+NUMBERS_TO_SESSIONS = {1: "ses-V0", 2: "ses-W06", 3: "ses-V1", 4: "ses-W18", 5: "ses-V2",
+                       6: "ses-W36"}
+
+
+def _numbered_export(dataset, folder):
+    """write_sdtm's tables with VISITNUM as visit numbers and VISIT as visit names."""
+    paths = write_sdtm(dataset, folder)
+    for path in paths.values():
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        weeks = frame["VISITNUM"].astype(float).astype(int)
+        frame["VISITNUM"] = weeks.map(VISIT_NUMBERS).astype(str)
+        frame["VISIT"] = weeks.map(VISIT_NAMES)
+        frame.to_csv(path, index=False)
+    return paths
+
+
+@pytest.mark.parametrize("visits", [
+    VisitMap(sessions=NUMBERS_TO_SESSIONS),
+    VisitMap(column="VISIT", sessions={"BASELINE": "ses-V0", "week 6": "ses-W06",
+                                       "Visit 1 (Week 12)": "ses-V1", "Week 18": "ses-W18",
+                                       "Visit 2 (Week 24)": "ses-V2", "Week 36": "ses-W36"}),
+], ids=["VISITNUM", "VISIT"])
+def test_visit_numbers_score_like_the_bids_tables_once_mapped(small_cohort, tmp_path, visits):
+    dataset = Dataset(small_cohort)
+    bids = score_dataset(dataset, SETTINGS)
+    paths = _numbered_export(dataset, tmp_path)
+    settings = QuestionnaireSettings(pgic_coding="bacpac_0_6", visits=visits,
+                                     sdtm=SdtmInput(qs=paths["qs"], ft=paths["ft"]))
+    sdtm = score_dataset(dataset, settings)
+    assert sdtm.data.index.equals(bids.data.index)
+    pd.testing.assert_frame_equal(sdtm.data, bids.data)
+    pd.testing.assert_frame_equal(sdtm.qc.reset_index(drop=True), bids.qc.reset_index(drop=True))
+
+
+def test_unmapped_visit_numbers_are_one_problem_with_count_and_fix(small_cohort, tmp_path):
+    paths = _numbered_export(Dataset(small_cohort), tmp_path)
+    qs = pd.read_csv(paths["qs"], dtype=str)
+    unmapped = int((qs["VISITNUM"] != "6").sum())  # visit 6 reads as week 6 under 'weeks'
+    settings = QuestionnaireSettings(pgic_coding="bacpac_0_6", sdtm=SdtmInput(qs=paths["qs"]))
+    with pytest.raises(AnswerError) as err:
+        score_dataset(None, settings)
+    message = str(err.value)
+    assert unmapped > 1000 and len(err.value.offenders) >= unmapped
+    assert len(message.splitlines()) <= 20
+    visit_line = next(line for line in message.splitlines() if "VISITNUM is not" in line)
+    assert f"{unmapped:,} rows, e.g. sub-" in visit_line
+    assert "questionnaires.visits" in visit_line and "--visit" in visit_line
+
+
+def test_many_kinds_of_problem_still_print_at_most_20_lines():
+    offenders = pd.DataFrame({"participant_id": "sub-1", "session_id": "ses-V0",
+                              "instrument": "inst", "column": "c", "value": None,
+                              "problem": [f"problem {i}" for i in range(30)]})
+    lines = str(AnswerError(offenders)).splitlines()
+    assert len(lines) == 20
+    assert lines[1] == "  - sub-1 ses-V0 inst.c: problem 0"
+    assert lines[-1].startswith("  ... and 12 more line(s) of problems")
+    few = str(AnswerError(offenders.head(3).assign(problem="same"))).splitlines()
+    assert len(few) == 4  # three rows of one problem are listed one by one
+
+
+def test_visit_map_names_skips_and_validation():
+    qs = pd.concat([_qs().assign(VISITNUM="-1"), _qs().assign(VISITNUM="1")])
+    visits = VisitMap(sessions={1: "ses-V0"}, skip=[-1])
+    tables = read_sdtm(qs, visits=visits)
+    assert tables["peg"]["session_id"].tolist() == ["ses-V0"]
+    with pytest.raises(AnswerError, match="VISITNUM is not one of the mapped visits"):
+        read_sdtm(qs, visits=VisitMap(sessions={"1.0": "ses-V0"}))
+    named = _qs().assign(VISIT=" baseline ")
+    tables = read_sdtm(named, visits=VisitMap(column="VISIT", sessions={"Baseline": "ses-V1"}))
+    assert set(tables["peg"]["session_id"]) == {"ses-V1"}
+    for bad in ({"sessions": {"one": "ses-V0"}}, {"sessions": {1: "V0"}}, {"sessions": {}},
+                {"column": "VISITDY", "sessions": {1: "ses-V0"}}):
+        with pytest.raises(ValidationError):
+            VisitMap(**bad)
+    with pytest.raises(InputError, match="QS table: visits.column is VISIT"):
+        read_sdtm(qs, visits=VisitMap(column="VISIT", sessions={"x": "ses-V0"}))

@@ -10,7 +10,7 @@ Two ways in:
       result.features, result.connectivity, result.qc
 
 * the cohort runner: :data:`EXTRACTOR` (modality ``"brain"``) finds a session's files with
-  :meth:`BrainExtractor.find_inputs` and turns them into an
+  :meth:`BrainExtractor.find_inputs` (:mod:`backpheno.imaging.fmriprep`) and turns them into an
   :class:`~backpheno.extractors.ExtractionResult`; runs of a session that pass QC are averaged
   (weighted by retained volumes).
 
@@ -27,14 +27,16 @@ Modules of the brain modality, one concept each:
 ``templates``     the MNI152NLin2009cAsym grid and nilearn's offline templates
 ``atlas``         label and coordinate atlases (Seitzman 2018 offline default)
 ``parcellate``    the one-pass parcellation kernel (equal to nilearn's maskers)
-``inputs``        reading and checking one fMRIPrep run's files
+``derivatives``   BIDS-derivatives file names: entities parsed, files selected by entity
+``fmriprep``      one session's fMRIPrep files (space, resolution, runs, tissue maps)
+``inputs``        reading and checking one run's files; the repetition time
 ``denoise``       nilearn fMRIPrep confound strategies and signal cleaning
 ``connectivity``  correlation, partial correlation, Fisher z, network summaries
 ``tangent``       tangent-space connectivity (scikit-learn transformer)
 ``alff``          ALFF / fALFF
 ``structural``    grey-matter volumes, FreeSurfer stats readers
 ``qc``            run QC measures and exclusion rules
-``features``      feature names and codebook rows
+``features``      feature names (one builder), codebook rows, values from a matrix
 ``store``         per-run connectome files for cross-participant models
 ``xcpd``          XCP-D outputs as input
 ``settings``      pydantic settings with documented, cited defaults
@@ -61,19 +63,27 @@ from backpheno.imaging.atlas import Atlas, load_label_atlas, load_sphere_atlas, 
 from backpheno.imaging.connectivity import (
     correlation_matrix,
     fisher_z,
-    network_summary,
     partial_correlation_matrix,
-    upper_triangle,
 )
 from backpheno.imaging.denoise import Denoising, clean_signals, load_confounds
-from backpheno.imaging.inputs import load_mask, open_bold, read_repetition_time, sidecar_path
-from backpheno.imaging.parcellate import Regions, extract_signals, label_regions, sphere_regions
+from backpheno.imaging.derivatives import parse_name
+from backpheno.imaging.fmriprep import find_session
+from backpheno.imaging.inputs import RepetitionTime, load_mask, open_bold, repetition_time
+from backpheno.imaging.parcellate import (
+    Regions,
+    VoxelMoments,
+    extract_signals,
+    label_regions,
+    sphere_regions,
+)
 from backpheno.imaging.qc import RunQC, framewise_displacement, run_exclusion_reasons, run_qc
 from backpheno.imaging.settings import BrainSettings
 from backpheno.imaging.store import connectome_path, write_connectome
 from backpheno.io import read_tsv
 
 MODALITY = feat.MODALITY
+#: Fewest retained volumes for which signals are cleaned and correlated.
+MIN_RETAINED_VOLUMES = 3
 
 
 @dataclass
@@ -201,132 +211,252 @@ def extract_run(bold: str | Path | nib.Nifti1Image, confounds: str | Path,
     settings : BrainSettings, optional
         Defaults documented in :mod:`backpheno.imaging.settings`.
     t_r : float, optional
-        Repetition time (s); read from the BOLD's JSON sidecar when not given.
+        Repetition time (s) overriding ``settings.t_r``, the BOLD's JSON sidecar and the NIfTI
+        header (in that order of precedence; a QC row says which was used).
     gm_probseg, wm_probseg, csf_probseg : path, optional
-        Tissue probability maps for grey-matter volumes and the intracranial volume proxy.
+        Tissue probability maps for grey-matter volumes and the intracranial volume proxy; a
+        path that does not exist gives a ``missing`` QC row naming it.
     participant_id, session_id, run : str, optional
         Named in errors and QC rows.
 
     Returns
     -------
     RunResult
+        A run with too little data after censoring (fewer than 3 volumes, or fewer retained
+        seconds than ``qc.min_retained_seconds``) is excluded with a QC row giving the reason,
+        not raised.
 
     Raises
     ------
     InputError
-        Missing confounds file, BOLD/mask grid mismatch, a 3-D image where 4-D is expected, a
-        repetition time missing from the sidecar, NaN voxels in the brain mask, or confounds
-        nilearn cannot use.
+        Missing confounds file, BOLD/mask grid mismatch, a 3-D image where 4-D is expected, no
+        repetition time anywhere, NaN voxels in the brain mask, or confounds nilearn cannot use.
     """
     settings = settings or BrainSettings()
     atlas = atlas or load_atlas(settings)
-    where = {"participant": participant_id, "session": session_id}
-    bold_file = None if isinstance(bold, nib.spatialimages.SpatialImage) else Path(bold)
-    confounds_path = Path(confounds)
-    if not confounds_path.is_file():
-        raise InputError("confounds file not found", file=confounds_path, **where)
-    img = open_bold(bold, participant_id, session_id)
-    if t_r is None:
-        if bold_file is None:
-            raise InputError("t_r is required when the BOLD series is given as an image", **where)
-        t_r = read_repetition_time(sidecar_path(bold_file), participant_id, session_id)
-    mask_data = None if mask is None else load_mask(mask, img, bold_file, participant_id,
-                                                    session_id)
-    denoising = load_confounds(confounds_path, settings.denoise, t_r, n_volumes=img.shape[3])
-    confounds_raw = read_tsv(confounds_path)
-
-    shape, affine = img.shape[:3], img.affine
-    atlas_regions = compile_regions(atlas, shape, affine, mask_data)
-    seeds = seed_regions(settings, shape, affine, mask_data)
-    (raw, seed_raw), moments = extract_signals(img, [atlas_regions, seeds], mask_data,
-                                               block_volumes=settings.block_volumes)
-    if moments.nonfinite.any():
-        raise InputError(f"{int(moments.nonfinite.sum())} voxels "
-                         f"{'inside the brain mask ' if mask_data is not None else ''}hold NaN or "
-                         "infinite values", file=bold_file, **where)
-    try:
-        qc = run_qc(confounds_raw, denoising, t_r, atlas_regions, moments,
-                    settings.qc.fd_limit_mm)
-    except KeyError:
-        raise InputError("confounds table lacks the framewise_displacement column",
-                         file=confounds_path, column="framewise_displacement", **where) from None
-
+    ctx = _RunContext(participant_id, session_id, run)
+    opened = _open_run(bold, confounds, mask, t_r, settings, ctx)
+    signals = _parcel_signals(opened, atlas, settings, ctx)
+    qc = _measure_qc(opened, signals, settings, ctx)
+    usable_raw = _drop_low_coverage(signals.raw, qc, atlas, settings, ctx)
+    reasons, too_little = _exclusion_reasons(qc, opened.denoising, settings)
+    timeseries, seed_timeseries = _clean(usable_raw, signals, opened.denoising, atlas, settings,
+                                         too_little)
+    connectivity = _connectivity(timeseries, settings)
     rows = feat.codebook(settings, atlas, feat.provenance_text(settings, atlas))
-    provenance = _provenance(settings, atlas, denoising, bold_file, confounds_path, t_r)
     values = feat.empty_features(rows)
-    item = f"run {run}" if run else "run"
-    records: list[dict[str, object]] = []
-
-    low = qc.low_coverage_rois(settings.qc.min_roi_coverage)
-    usable_raw = raw.copy()
-    usable_raw[:, np.isin(atlas.names, low)] = np.nan
-    if low:
-        records.append(_record(participant_id, session_id, f"{item}: ROI coverage", "flagged",
-                               f"{len(low)} of {len(atlas.names)} ROIs below "
-                               f"{settings.qc.min_roi_coverage:.0%} coverage, treated as "
-                               f"missing: {', '.join(low[:10])}{' ...' if len(low) > 10 else ''}"))
-    retained = len(denoising.sample_mask)
-    reasons = run_exclusion_reasons(qc, settings.qc)
-    if retained < 3:
-        reasons.append(f"only {retained} volumes retained after censoring")
-    index_retained = pd.Index(denoising.sample_mask, name="volume")
-    if retained >= 3:
-        cleaned = clean_signals(usable_raw, denoising)
-        seed_signals = _seed_signals(seed_raw, seeds, settings)
-        cleaned_seeds = clean_signals(seed_signals.to_numpy(), denoising)
-    else:
-        cleaned = np.full((retained, len(atlas.names)), np.nan)
-        seed_signals = _seed_signals(seed_raw, seeds, settings)
-        cleaned_seeds = np.full((retained, seed_signals.shape[1]), np.nan)
-    timeseries = pd.DataFrame(cleaned, index=index_retained, columns=atlas.names)
-    seed_timeseries = pd.DataFrame(cleaned_seeds, index=index_retained,
-                                   columns=list(seed_signals.columns))
-    if settings.connectivity.kind == "correlation":
-        r = correlation_matrix(cleaned)
-    else:
-        r = partial_correlation_matrix(cleaned)
-    connectivity = pd.DataFrame(r, index=atlas.names, columns=atlas.names)
-
-    if retained >= 3:
-        values.update(_connectivity_values(r, atlas, settings))
-        values.update(_seed_values(seed_timeseries, settings, records, participant_id,
-                                   session_id, item))
-        if settings.amplitude.enabled:
-            values.update(_amplitude_values(usable_raw, denoising, t_r, atlas, settings))
-        _flag_empty_networks(values, settings, records, participant_id, session_id, item)
-    values.update({f"brain.qc.{k}": v
+    if not too_little:
+        values.update(_functional_values(connectivity, seed_timeseries, usable_raw, opened,
+                                         atlas, settings, ctx))
+    values.update({feat.feature_name("qc", k): v
                    for k, v in qc.as_dict(settings.qc.min_roi_coverage).items()})
     if settings.structural.enabled:
         values.update(_structural_values(atlas, settings, gm_probseg, wm_probseg, csf_probseg,
-                                         mask, records, participant_id, session_id))
-
-    excluded = bool(reasons) and settings.qc.exclude_flagged_runs
-    if reasons:
-        action = "excluded (features set to missing)" if excluded else "kept (exclusion disabled)"
-        records.append(_record(participant_id, session_id, item, "flagged",
-                               f"{'; '.join(reasons)}; run {action}"))
-        if excluded:
-            roles = feat.feature_roles(rows)
-            for name in roles.index[roles == "feature"]:
-                if not name.startswith(("brain.gmv.",)):
-                    values[name] = np.nan
-    else:
-        records.append(_record(participant_id, session_id, item, "ok", ""))
-    records.extend(_record(participant_id, session_id, f"{item}: nilearn", "ok", w)
-                   for w in denoising.warnings[:3])
+                                         mask, ctx))
+    excluded = _apply_exclusion(values, rows, reasons, too_little, settings, ctx)
+    ctx.add_nilearn_warnings(opened.denoising.warnings)
 
     codebook = pd.DataFrame(rows).set_index("name")
-    features = pd.Series(values, dtype=float).reindex(codebook.index)
-    fd = pd.Series(framewise_displacement(confounds_raw), name="framewise_displacement_mm")
-    result = RunResult(features, codebook, timeseries, pd.DataFrame(raw, columns=atlas.names),
-                       seed_timeseries, connectivity, denoising.confounds, fd, qc, records,
-                       excluded, provenance, denoising)
-    if settings.timeseries_dir is not None and participant_id and session_id:
-        path = connectome_path(settings.timeseries_dir, participant_id, session_id, run,
-                               atlas.name, settings.denoise.label)
-        write_connectome(path, timeseries, denoising.sample_mask,
-                         atlas.regions["network"].tolist(), t_r, provenance)
+    provenance = _provenance(settings, atlas, opened.denoising, opened.bold_file,
+                             opened.confounds_path, opened.t_r.seconds)
+    result = RunResult(pd.Series(values, dtype=float).reindex(codebook.index), codebook,
+                       timeseries, pd.DataFrame(signals.raw, columns=atlas.names),
+                       seed_timeseries, connectivity, opened.denoising.confounds,
+                       pd.Series(framewise_displacement(opened.confounds_raw),
+                                 name="framewise_displacement_mm"),
+                       qc, ctx.records, excluded, provenance, opened.denoising)
+    _store_connectome(result, atlas, settings, ctx, opened.t_r.seconds)
     return result
+
+
+@dataclass
+class _RunContext:
+    """Who and which run the QC rows of one :func:`extract_run` call are about."""
+
+    participant_id: str | None
+    session_id: str | None
+    run: str | None
+    records: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def item(self) -> str:
+        return f"run {self.run}" if self.run else "run"
+
+    @property
+    def where(self) -> dict[str, str | None]:
+        return {"participant": self.participant_id, "session": self.session_id}
+
+    def record(self, what: str | None, status: str, reason: str) -> None:
+        item = f"{self.item}: {what}" if what else self.item
+        self.records.append(_record(self.participant_id, self.session_id, item, status, reason))
+
+    def add_nilearn_warnings(self, messages: list[str]) -> None:
+        for message in dict.fromkeys(messages):  # whole messages, each once
+            self.record("nilearn", "ok", message)
+
+
+@dataclass
+class _OpenedRun:
+    img: nib.Nifti1Image
+    bold_file: Path | None
+    confounds_path: Path
+    confounds_raw: pd.DataFrame
+    mask_data: np.ndarray | None
+    t_r: RepetitionTime
+    denoising: Denoising
+
+
+@dataclass
+class _Signals:
+    raw: np.ndarray
+    seed_raw: np.ndarray
+    regions: Regions
+    seeds: Regions
+    moments: VoxelMoments
+
+
+def _open_run(bold, confounds, mask, t_r: float | None, settings: BrainSettings,
+              ctx: _RunContext) -> _OpenedRun:
+    """Check and open the run's files; choose the repetition time; select confounds."""
+    bold_file = None if isinstance(bold, nib.spatialimages.SpatialImage) else Path(bold)
+    confounds_path = Path(confounds)
+    if not confounds_path.is_file():
+        raise InputError("confounds file not found", file=confounds_path, **ctx.where)
+    img = open_bold(bold, ctx.participant_id, ctx.session_id)
+    override = t_r if t_r is not None else settings.t_r
+    tr = repetition_time(img, bold_file, override, ctx.participant_id, ctx.session_id)
+    ctx.record("repetition time", "flagged" if tr.flagged else "ok", tr.note)
+    mask_data = None if mask is None else load_mask(mask, img, bold_file, ctx.participant_id,
+                                                    ctx.session_id)
+    denoising = load_confounds(confounds_path, settings.denoise, tr.seconds,
+                               n_volumes=img.shape[3])
+    return _OpenedRun(img, bold_file, confounds_path, read_tsv(confounds_path), mask_data, tr,
+                      denoising)
+
+
+def _parcel_signals(opened: _OpenedRun, atlas: Atlas, settings: BrainSettings,
+                    ctx: _RunContext) -> _Signals:
+    """Atlas and seed signals and voxel moments in one pass over the BOLD data."""
+    shape, affine = opened.img.shape[:3], opened.img.affine
+    regions = compile_regions(atlas, shape, affine, opened.mask_data)
+    seeds = seed_regions(settings, shape, affine, opened.mask_data)
+    (raw, seed_raw), moments = extract_signals(opened.img, [regions, seeds], opened.mask_data,
+                                               block_volumes=settings.block_volumes)
+    if moments.nonfinite.any():
+        inside = "inside the brain mask " if opened.mask_data is not None else ""
+        raise InputError(f"{int(moments.nonfinite.sum())} voxels {inside}hold NaN or infinite "
+                         "values", file=opened.bold_file, **ctx.where)
+    return _Signals(raw, seed_raw, regions, seeds, moments)
+
+
+def _measure_qc(opened: _OpenedRun, signals: _Signals, settings: BrainSettings,
+                ctx: _RunContext) -> RunQC:
+    try:
+        return run_qc(opened.confounds_raw, opened.denoising, opened.t_r.seconds,
+                      signals.regions, signals.moments, settings.qc.fd_limit_mm)
+    except KeyError:
+        raise InputError("confounds table lacks the framewise_displacement column",
+                         file=opened.confounds_path, column="framewise_displacement",
+                         **ctx.where) from None
+
+
+def _drop_low_coverage(raw: np.ndarray, qc: RunQC, atlas: Atlas, settings: BrainSettings,
+                       ctx: _RunContext) -> np.ndarray:
+    """Parcel signals with ROIs below the coverage threshold set to NaN (and a QC row)."""
+    low = qc.low_coverage_rois(settings.qc.min_roi_coverage)
+    usable = raw.copy()
+    usable[:, np.isin(atlas.names, low)] = np.nan
+    if low:
+        ctx.record("ROI coverage", "flagged",
+                   f"{len(low)} of {len(atlas.names)} ROIs below "
+                   f"{settings.qc.min_roi_coverage:.0%} coverage, treated as missing: "
+                   f"{', '.join(low[:10])}{f' and {len(low) - 10} more' if len(low) > 10 else ''}")
+    return usable
+
+
+def _exclusion_reasons(qc: RunQC, denoising: Denoising,
+                       settings: BrainSettings) -> tuple[list[str], bool]:
+    """Why the run fails QC, and whether too few volumes are left to compute anything."""
+    reasons = run_exclusion_reasons(qc, settings.qc)
+    retained = len(denoising.sample_mask)
+    too_little = retained < MIN_RETAINED_VOLUMES
+    if too_little:
+        reasons.append(f"only {retained} of {denoising.n_volumes} volumes retained after "
+                       "censoring")
+    return reasons, too_little
+
+
+def _clean(usable_raw: np.ndarray, signals: _Signals, denoising: Denoising, atlas: Atlas,
+           settings: BrainSettings, too_little: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Denoised parcel and seed signals of the retained volumes (NaN when too few)."""
+    index = pd.Index(denoising.sample_mask, name="volume")
+    seed_signals = _seed_signals(signals.seed_raw, signals.seeds, settings)
+    retained = len(denoising.sample_mask)
+    if too_little:
+        cleaned = np.full((retained, len(atlas.names)), np.nan)
+        cleaned_seeds = np.full((retained, seed_signals.shape[1]), np.nan)
+    else:
+        cleaned = clean_signals(usable_raw, denoising)
+        cleaned_seeds = clean_signals(seed_signals.to_numpy(), denoising)
+    return (pd.DataFrame(cleaned, index=index, columns=atlas.names),
+            pd.DataFrame(cleaned_seeds, index=index, columns=list(seed_signals.columns)))
+
+
+def _connectivity(timeseries: pd.DataFrame, settings: BrainSettings) -> pd.DataFrame:
+    """ROI x ROI Pearson or partial correlation (``connectivity.kind``)."""
+    data = timeseries.to_numpy()
+    if len(data) < MIN_RETAINED_VOLUMES:
+        r = np.full((data.shape[1], data.shape[1]), np.nan)
+    elif settings.connectivity.kind == "correlation":
+        r = correlation_matrix(data)
+    else:
+        r = partial_correlation_matrix(data)
+    return pd.DataFrame(r, index=timeseries.columns, columns=timeseries.columns)
+
+
+def _functional_values(connectivity: pd.DataFrame, seed_timeseries: pd.DataFrame,
+                       usable_raw: np.ndarray, opened: _OpenedRun, atlas: Atlas,
+                       settings: BrainSettings, ctx: _RunContext) -> dict[str, float]:
+    """Connectivity, seed and amplitude columns of a run with enough data."""
+    values = feat.connectivity_values(connectivity.to_numpy(), atlas, settings)
+    values.update(_seed_values(seed_timeseries, settings, ctx))
+    if settings.amplitude.enabled:
+        values.update(_amplitude_values(usable_raw, opened.denoising, opened.t_r.seconds, atlas,
+                                        settings))
+    _flag_empty_networks(values, settings, ctx)
+    return values
+
+
+def _apply_exclusion(values: dict[str, float], rows: list[dict[str, object]],
+                     reasons: list[str], too_little: bool, settings: BrainSettings,
+                     ctx: _RunContext) -> bool:
+    """Write the run's QC verdict; blank its functional features when it is excluded."""
+    if not reasons:
+        ctx.record(None, "ok", "")
+        return False
+    excluded = settings.qc.exclude_flagged_runs or too_little
+    action = ("excluded (features set to missing)" if excluded
+              else "kept (exclusion disabled)")
+    ctx.record(None, "missing" if too_little else "flagged", f"{'; '.join(reasons)}; run {action}")
+    if excluded:
+        roles = feat.feature_roles(rows)
+        for name in roles.index[roles == "feature"]:
+            if feat.group_of(name) != "gmv":
+                values[name] = np.nan
+    return excluded
+
+
+def _store_connectome(result: RunResult, atlas: Atlas, settings: BrainSettings,
+                      ctx: _RunContext, t_r: float) -> None:
+    """Write the run's connectome file when ``timeseries_dir`` is set (not for excluded runs)."""
+    if settings.timeseries_dir is None or not ctx.participant_id or not ctx.session_id:
+        return
+    if len(result.timeseries) < MIN_RETAINED_VOLUMES:
+        return
+    path = connectome_path(settings.timeseries_dir, ctx.participant_id, ctx.session_id, ctx.run,
+                           atlas.name, settings.denoise.label)
+    write_connectome(path, result.timeseries, result.denoising.sample_mask,
+                     atlas.regions["network"].tolist(), t_r, result.provenance)
 
 
 def combine_runs(results: list[RunResult], participant_id: str | None = None,
@@ -344,30 +474,30 @@ def combine_runs(results: list[RunResult], participant_id: str | None = None,
     frame = pd.DataFrame([r.features for r in results])
     kept = [i for i, r in enumerate(results) if not r.excluded]
     out = pd.Series(np.nan, index=codebook.index, dtype=float)
-    feature_cols = codebook.index[(codebook["role"] == "feature")
-                                  & ~codebook.index.str.startswith("brain.gmv.")]
+    groups = codebook.index.map(feat.group_of)
+    feature_cols = codebook.index[(codebook["role"] == "feature") & (groups != "gmv")]
     if kept:
         weights = np.array([results[i].n_retained for i in kept], dtype=float)
         block = frame.iloc[kept][feature_cols]
         weighted = (block.mul(weights, axis=0)).sum(min_count=1) / (
             block.notna().mul(weights, axis=0).sum().replace(0, np.nan))
         out[feature_cols] = weighted
-    static = codebook.index[codebook.index.str.startswith(("brain.gmv.", "brain.anat."))]
+    static = codebook.index[groups.isin(["gmv", "anat"])]
     out[static] = frame.iloc[0][static]
     volumes = np.array([r.qc.n_volumes for r in results], dtype=float)
+    measure = {key: frame[feat.feature_name("qc", key)] for key in feat.QC_MEASURES}
     qc = {
-        "mean_fd_mm": np.average(frame["brain.qc.mean_fd_mm"], weights=volumes),
-        "high_motion_fraction": np.average(frame["brain.qc.high_motion_fraction"],
-                                           weights=volumes),
-        "n_censored": frame["brain.qc.n_censored"].sum(),
-        "pct_censored": 100 * frame["brain.qc.n_censored"].sum() / volumes.sum(),
-        "retained_s": frame["brain.qc.retained_s"].sum(),
-        "tsnr_median": frame["brain.qc.tsnr_median"].mean(),
-        "roi_coverage_mean": frame["brain.qc.roi_coverage_mean"].mean(),
-        "n_rois_low_coverage": frame["brain.qc.n_rois_low_coverage"].max(),
+        "mean_fd_mm": np.average(measure["mean_fd_mm"], weights=volumes),
+        "high_motion_fraction": np.average(measure["high_motion_fraction"], weights=volumes),
+        "n_censored": measure["n_censored"].sum(),
+        "pct_censored": 100 * measure["n_censored"].sum() / volumes.sum(),
+        "retained_s": measure["retained_s"].sum(),
+        "tsnr_median": measure["tsnr_median"].mean(),
+        "roi_coverage_mean": measure["roi_coverage_mean"].mean(),
+        "n_rois_low_coverage": measure["n_rois_low_coverage"].max(),
     }
     for key, value in qc.items():
-        out[f"brain.qc.{key}"] = float(value)
+        out[feat.feature_name("qc", key)] = float(value)
     records = [rec for r in results for rec in r.qc_records]
     records.append(_record(participant_id, session_id, "runs", "ok" if kept else "flagged",
                            f"{len(kept)} of {len(results)} runs passed QC and were averaged"
@@ -384,42 +514,17 @@ class BrainExtractor:
 
     def find_inputs(self, dataset: Dataset, participant_id: str, session_id: str,
                     settings: BrainSettings) -> dict[str, Path] | None:
-        """Files of one session: ``<run>/bold|confounds|mask|sidecar`` and ``anat/<tissue>``.
+        """Files of one session: ``<run>/bold|confounds|mask[|sidecar]`` and ``anat/<tissue>``.
 
         Returns ``None`` when the participant has no derivative folder for the session; raises
-        :class:`InputError` when the folder exists but a required file is missing.
+        :class:`InputError` when the folder exists but a required file is missing (see
+        :func:`backpheno.imaging.fmriprep.find_session`).
         """
         if settings.input == "xcpd":
             return xcpd.find_inputs(dataset, participant_id, session_id, settings)
-        func = dataset.derivatives_dir("fmriprep") / participant_id / session_id / "func"
-        if not func.is_dir():
-            return None
-        where = {"participant": participant_id, "session": session_id}
-        pattern = (f"{participant_id}_{session_id}_task-{settings.task}"
-                   f"{'_run-' + settings.run if settings.run else '*'}_space-{settings.space}"
-                   "*_desc-preproc_bold.nii*")
-        bolds = sorted(func.glob(pattern))
-        if not bolds:
-            raise InputError(f"no BOLD series matching {pattern}", file=func, **where)
-        inputs: dict[str, Path] = {}
-        prefix = f"{participant_id}_{session_id}_task-{settings.task}"
-        for bold in bolds:
-            stem = bold.name.split("_space-")[0]
-            # entities between task and space (run-1, acq-mb_run-2, ...) name the run
-            run = stem[len(prefix):].strip("_") or "run"
-            files = {
-                "bold": bold,
-                "sidecar": sidecar_path(bold),
-                "confounds": func / f"{stem}_desc-confounds_timeseries.tsv",
-                "mask": bold.with_name(bold.name.replace("_desc-preproc_bold",
-                                                         "_desc-brain_mask")),
-            }
-            for key, path in files.items():
-                if not path.is_file():
-                    raise InputError(f"{key} file of {bold.name} is missing", file=path, **where)
-                inputs[f"{run}/{key}"] = path
-        inputs.update(_anat_inputs(dataset, participant_id, session_id, settings))
-        return inputs
+        found = find_session(dataset.derivatives_dir("fmriprep"), participant_id, session_id,
+                             settings)
+        return None if found is None else found.as_inputs()
 
     def extract(self, inputs: dict[str, Path], settings: BrainSettings, participant_id: str,
                 session_id: str) -> ExtractionResult:
@@ -428,16 +533,24 @@ class BrainExtractor:
             return xcpd.extract(inputs, settings, load_atlas(settings), participant_id,
                                 session_id)
         runs = sorted({key.split("/")[0] for key in inputs if not key.startswith("anat/")})
-        results = []
+        results, failed, errors = [], [], []
         for run in runs:
-            results.append(extract_run(
-                inputs[f"{run}/bold"], inputs[f"{run}/confounds"], inputs[f"{run}/mask"],
-                settings=settings, t_r=read_repetition_time(inputs[f"{run}/sidecar"],
-                                                            participant_id, session_id),
-                gm_probseg=inputs.get("anat/gm"), wm_probseg=inputs.get("anat/wm"),
-                csf_probseg=inputs.get("anat/csf"), participant_id=participant_id,
-                session_id=session_id, run=None if run == "run" else run))
+            try:
+                results.append(extract_run(
+                    inputs[f"{run}/bold"], inputs[f"{run}/confounds"], inputs[f"{run}/mask"],
+                    settings=settings, gm_probseg=inputs.get("anat/gm"),
+                    wm_probseg=inputs.get("anat/wm"), csf_probseg=inputs.get("anat/csf"),
+                    participant_id=participant_id, session_id=session_id,
+                    run=None if run == "run" else run))
+            except InputError as err:  # one unreadable run leaves the others
+                errors.append(err)
+                failed.append(_record(participant_id, session_id, f"run {run}", "failed",
+                                      str(err)))
+        if not results:
+            raise errors[0]
         values, records = combine_runs(results, participant_id, session_id)
+        records[:0] = [_record(participant_id, session_id, "inputs",
+                               *_describe_inputs(inputs, runs, settings)), *failed]
         codebook = results[0].codebook.reset_index().to_dict(orient="records")
         return ExtractionResult({k: float(v) for k, v in values.items()}, codebook, records)
 
@@ -446,18 +559,23 @@ class BrainExtractor:
 EXTRACTOR = BrainExtractor()
 
 
-def _anat_inputs(dataset: Dataset, participant_id: str, session_id: str,
-                 settings: BrainSettings) -> dict[str, Path]:
-    base = dataset.derivatives_dir("fmriprep") / participant_id
-    found = {}
-    for folder, prefix in ((base / session_id / "anat", f"{participant_id}_{session_id}"),
-                           (base / "anat", participant_id)):
-        for key, suffix in (("gm", "label-GM_probseg"), ("wm", "label-WM_probseg"),
-                            ("csf", "label-CSF_probseg")):
-            path = folder / f"{prefix}_space-{settings.space}_{suffix}.nii.gz"
-            if path.is_file() and f"anat/{key}" not in found:
-                found[f"anat/{key}"] = path
-    return found
+def _describe_inputs(inputs: dict[str, Path], runs: list[str],
+                     settings: BrainSettings) -> tuple[str, str]:
+    """QC status and text: which BOLD series were read, in which space and resolution, and why.
+
+    Flagged when the space is not an MNI template (the atlases are in MNI millimetres).
+    """
+    parsed = parse_name(inputs[f"{runs[0]}/bold"])
+    space = (parsed.get("space") if parsed is not None else None) or ""
+    res = parsed.get("res") if parsed is not None else None
+    how = "configured" if settings.space is not None else "default choice; brain.space changes it"
+    res_text = f", res-{res}" if res else ""
+    text = (f"{len(runs)} run(s) of task-{settings.task} in space-{space} ({how}){res_text}: "
+            f"{', '.join(Path(inputs[f'{r}/bold']).name for r in runs)}")
+    if not space.startswith("MNI"):
+        return "flagged", (f"{text}; space-{space} is not an MNI template: atlas regions in MNI "
+                           "millimetres do not line up with it")
+    return "ok", text
 
 
 def _seed_signals(seed_raw: np.ndarray, seeds: Regions, settings: BrainSettings) -> pd.DataFrame:
@@ -469,37 +587,20 @@ def _seed_signals(seed_raw: np.ndarray, seeds: Regions, settings: BrainSettings)
                    and seeds.counts[i] > 0]
         columns[seed.name] = (np.nanmean(seed_raw[:, members], axis=1) if members
                               else np.full(seed_raw.shape[0], np.nan))
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, index=pd.RangeIndex(seed_raw.shape[0]))
 
 
-def _connectivity_values(r: np.ndarray, atlas: Atlas, settings: BrainSettings) -> dict:
-    conn = settings.connectivity
-    z = fisher_z(r)
-    values = {}
-    group = "fc" if conn.kind == "correlation" else "pfc"
-    if conn.network_summaries:
-        summary = network_summary(z, atlas.regions["network"].tolist(),
-                                  tuple(settings.atlas.exclude_networks))
-        values.update({f"brain.{group}.{k}": v for k, v in summary.items()})
-    if conn.edges:
-        edge_group = "edge" if conn.kind == "correlation" else "pedge"
-        values.update({f"brain.{edge_group}.{k}": v
-                       for k, v in upper_triangle(z, atlas.names).items()})
-    return values
-
-
-def _seed_values(seed_timeseries: pd.DataFrame, settings: BrainSettings, records: list,
-                 participant_id, session_id, item: str) -> dict:
+def _seed_values(seed_timeseries: pd.DataFrame, settings: BrainSettings,
+                 ctx: _RunContext) -> dict:
     z = fisher_z(correlation_matrix(seed_timeseries.to_numpy()))
     position = {name: i for i, name in enumerate(seed_timeseries.columns)}
     values = {}
     missing = [c for c in seed_timeseries.columns if seed_timeseries[c].isna().all()]
     for pair in settings.connectivity.seed_pairs:
-        values[f"brain.seed.{pair.a}__{pair.b}"] = z[position[pair.a], position[pair.b]]
+        values[feat.feature_name("seed", pair.a, pair.b)] = z[position[pair.a], position[pair.b]]
     if missing:
-        records.append(_record(participant_id, session_id, f"{item}: seeds", "flagged",
-                               f"seed regions without voxels in the brain mask: "
-                               f"{', '.join(missing)}; their pairs are missing"))
+        ctx.record("seeds", "flagged", f"seed regions without voxels in the brain mask: "
+                                       f"{', '.join(missing)}; their pairs are missing")
     return values
 
 
@@ -512,57 +613,53 @@ def _amplitude_values(raw: np.ndarray, denoising: Denoising, t_r: float, atlas: 
     table = alff_falff(regressed, denoising.sample_mask, denoising.n_volumes, t_r, amp.band_hz,
                        mean_signal)
     table.index = atlas.names
-    if amp.level == "roi":
-        units = table
-    else:
-        nets = atlas.regions.set_index("name")["network"]
-        units = table.groupby(nets.reindex(table.index).to_numpy()).mean()
-        units = units.reindex(atlas.network_names(tuple(settings.atlas.exclude_networks)))
+    units = feat.parcel_units(table, atlas, amp.level, settings)
     values = {}
     for unit_name, row in units.iterrows():
-        values[f"brain.alff.{unit_name}"] = row["alff_pct"]
-        values[f"brain.falff.{unit_name}"] = row["falff"]
+        values[feat.feature_name("alff", unit_name)] = row["alff_pct"]
+        values[feat.feature_name("falff", unit_name)] = row["falff"]
     return values
 
 
 def _structural_values(atlas: Atlas, settings: BrainSettings, gm, wm, csf, mask,
-                       records: list, participant_id, session_id) -> dict:
+                       ctx: _RunContext) -> dict:
     values: dict[str, float] = {}
-    if gm is None:
-        records.append(_record(participant_id, session_id, "grey-matter volumes", "missing",
-                               "no GM probability map (label-GM_probseg) for this session"))
+    where = (ctx.participant_id, ctx.session_id)
+    if gm is None or not Path(gm).is_file():
+        looked = f"looked for {Path(gm).name}" if gm is not None else "none given"
+        ctx.records.append(_record(*where, "grey-matter volumes", "missing",
+                                   f"no GM probability map (label-GM_probseg; {looked})"))
         return values
     gm_img = nib.load(str(gm))
     volumes = structural.regional_gm_volume(gm_img, atlas, file=gm)
     if settings.structural.level == "roi":
-        values.update({f"brain.gmv.{k}": v for k, v in volumes.items()})
+        values.update({feat.feature_name("gmv", k): v for k, v in volumes.items()})
     else:
         nets = atlas.regions.set_index("name")["network"].reindex(volumes.index)
         sums = volumes.groupby(nets.to_numpy()).sum()
         for network in atlas.network_names(tuple(settings.atlas.exclude_networks)):
-            values[f"brain.gmv.{network}"] = float(sums.get(network, np.nan))
-    values["brain.gmv.total"] = structural.total_volume_ml(gm_img, gm)
-    tissue = [nib.load(str(p)) if p is not None else None for p in (wm, csf)]
+            values[feat.feature_name("gmv", network)] = float(sums.get(network, np.nan))
+    values[feat.feature_name("gmv", "total")] = structural.total_volume_ml(gm_img, gm)
+    tissue = [nib.load(str(p)) if p is not None and Path(p).is_file() else None
+              for p in (wm, csf)]
     mask_img = mask if isinstance(mask, nib.spatialimages.SpatialImage) else (
         nib.load(str(mask)) if mask is not None else None)
     tiv, how = structural.tiv_proxy_ml(gm_img, tissue[0], tissue[1], mask_img)
-    values["brain.anat.tiv_proxy_ml"] = tiv
+    values[feat.feature_name("anat", "tiv_proxy_ml")] = tiv
     if how != "sum of GM, WM and CSF probability maps":
-        records.append(_record(participant_id, session_id, "intracranial volume", "flagged",
-                               f"TIV proxy from {how} (WM/CSF probability maps missing)"))
+        ctx.records.append(_record(*where, "intracranial volume", "flagged",
+                                   f"TIV proxy from {how} (WM/CSF probability maps missing)"))
     return values
 
 
-def _flag_empty_networks(values: dict, settings: BrainSettings, records: list,
-                         participant_id, session_id, item: str) -> None:
-    group = "fc" if settings.connectivity.kind == "correlation" else "pfc"
+def _flag_empty_networks(values: dict, settings: BrainSettings, ctx: _RunContext) -> None:
+    group, _ = feat.connectivity_groups(settings.connectivity.kind)
     missing = sorted(k for k, v in values.items()
-                     if k.startswith(f"brain.{group}.") and not np.isfinite(v))
+                     if feat.group_of(k) == group and not np.isfinite(v))
     if missing and settings.connectivity.network_summaries:
-        records.append(_record(participant_id, session_id, f"{item}: network summaries",
-                               "flagged", f"{len(missing)} network summaries missing (networks "
-                               f"without usable ROIs): {', '.join(missing[:6])}"
-                               f"{' ...' if len(missing) > 6 else ''}"))
+        ctx.record("network summaries", "flagged",
+                   f"{len(missing)} network summaries missing (networks without usable ROIs): "
+                   f"{', '.join(missing)}")
 
 
 def _provenance(settings: BrainSettings, atlas: Atlas, denoising: Denoising,

@@ -40,7 +40,8 @@ class Denoising:
     confounds : DataFrame
         Selected (demeaned) confound regressors, one row per volume.
     sample_mask : ndarray of int
-        Indices of the retained volumes (every volume when nothing is censored).
+        Indices of the retained volumes (every volume when nothing is censored; empty when
+        every volume is censored, ``warnings`` then holds nilearn's explanation).
     n_volumes : int
         Volumes in the run.
     strategy : str
@@ -131,12 +132,12 @@ def load_confounds(confounds_tsv: str | Path, settings: DenoiseSettings, t_r: fl
                     str(Path(tmp) / _STAGED_BOLD), denoise_strategy=settings.strategy, **kwargs)
             except (ValueError, KeyError, FileNotFoundError, json.JSONDecodeError) as err:
                 raise InputError(f"nilearn could not select '{settings.strategy}' confounds: "
-                                 f"{_first_line(err)}", file=path) from None
+                                 f"{_message(err)}", file=path) from None
             except Exception as err:  # nilearn's MissingConfoundError is not a ValueError
                 if type(err).__name__ != "MissingConfoundError":
                     raise
                 raise InputError(f"confounds needed by strategy '{settings.strategy}' are "
-                                 f"missing: {_first_line(err)}", file=path) from None
+                                 f"missing: {_message(err)}", file=path) from None
     messages = [str(w.message) for w in caught
                 if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
     total = len(confounds)
@@ -146,9 +147,11 @@ def load_confounds(confounds_tsv: str | Path, settings: DenoiseSettings, t_r: fl
     if sample_mask is None:
         sample_mask = np.arange(total)
     sample_mask = np.asarray(sample_mask, dtype=int)
-    if confounds.isna().any().any():
+    # with every volume censored nilearn demeans over no volume: NaN confounds, nothing to clean
+    if len(sample_mask) and confounds.isna().any().any():
         bad = confounds.columns[confounds.isna().any()].tolist()
-        raise InputError(f"selected confounds contain missing values in {bad[:5]}", file=path)
+        raise InputError(f"selected confounds contain missing values in {len(bad)} columns: "
+                         f"{', '.join(bad)}", file=path)
     clean_kwargs = {**settings.clean_kwargs(), "t_r": float(t_r)}
     return Denoising(confounds, sample_mask, total, settings.strategy, kwargs, clean_kwargs,
                      messages)
@@ -191,6 +194,7 @@ def clean_signals(signals: np.ndarray, denoising: Denoising,
     return out
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+def _message(err: BaseException) -> str:
+    """nilearn's whole message on one line (never cut: its lists of columns are the answer)."""
+    text = " ".join(line.strip() for line in str(err).strip().splitlines() if line.strip())
+    return text or type(err).__name__

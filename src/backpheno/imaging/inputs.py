@@ -1,14 +1,16 @@
 """Reading and checking the files of one fMRIPrep BOLD run before any long work starts.
 
 Each check raises :class:`~backpheno.errors.InputError` naming the file and the problem: a
-missing file, an image that is not 4-D, a repetition time missing from the sidecar, a brain mask
-on another grid than the BOLD series. NaN voxels are found during the single pass over the data
-(:func:`backpheno.imaging.parcellate.extract_signals`) and reported by the caller.
+missing file, an image that is not 4-D, no repetition time anywhere, a brain mask on another grid
+than the BOLD series. :func:`repetition_time` takes the repetition time from the configuration,
+the JSON sidecar or the NIfTI header, in that order. NaN voxels are found during the single pass
+over the data (:func:`backpheno.imaging.parcellate.extract_signals`) and reported by the caller.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -60,14 +62,94 @@ def sidecar_path(bold_path: str | Path) -> Path:
     return path.with_suffix(".json")
 
 
-def read_repetition_time(sidecar: str | Path, participant: str | None = None,
-                         session: str | None = None) -> float:
-    """``RepetitionTime`` (s) from a BIDS JSON sidecar.
+#: Relative difference between the sidecar's and the header's repetition time that is flagged.
+TR_TOLERANCE = 0.01
+#: NIfTI ``xyzt_units`` time codes → seconds per unit.
+_TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
+
+
+@dataclass(frozen=True)
+class RepetitionTime:
+    """The repetition time used for a run, where it came from and what the QC row says.
+
+    ``source`` is ``"configured"``, ``"sidecar"`` or ``"header"``; ``flagged`` is true when the
+    sidecar and the NIfTI header disagree by more than :data:`TR_TOLERANCE`.
+    """
+
+    seconds: float
+    source: str
+    note: str
+    flagged: bool = False
+
+
+def repetition_time(img: nib.Nifti1Image, bold_path: str | Path | None,
+                    override: float | None = None, participant: str | None = None,
+                    session: str | None = None) -> RepetitionTime:
+    """Repetition time (s): ``override``, else the JSON sidecar, else the NIfTI header.
+
+    The header value is ``pixdim[4]`` in its ``xyzt_units`` time unit (seconds when the unit is
+    unknown). A sidecar and a header that disagree by more than 1 % are flagged.
 
     Raises
     ------
     InputError
-        If the sidecar is missing or unreadable, or has no positive ``RepetitionTime``.
+        If no source gives a plausible value (0 < TR <= 30 s), naming the sidecar looked for
+        and the header value, with the settings that fix it.
+    """
+    where = {"participant": participant, "session": session}
+    header, header_text = header_repetition_time(img)
+    if override is not None:
+        if not 0 < override <= 30:
+            raise InputError(f"configured repetition time {override} s is not plausible "
+                             "(0 < TR <= 30 s)", file=bold_path, **where)
+        return RepetitionTime(float(override), "configured",
+                              f"TR {override:g} s as configured (header: {header_text})")
+    sidecar = sidecar_path(bold_path) if bold_path is not None else None
+    if sidecar is not None and sidecar.is_file():
+        value = read_repetition_time(sidecar, participant, session, required=False)
+        if value is not None:
+            if header is not None and abs(header - value) > TR_TOLERANCE * value:
+                return RepetitionTime(value, "sidecar", (
+                    f"TR {value:g} s from {sidecar.name}; the NIfTI header says {header_text} "
+                    f"(differs by more than {TR_TOLERANCE:.0%}); the sidecar is used"), True)
+            return RepetitionTime(value, "sidecar", f"TR {value:g} s from {sidecar.name}")
+        looked = f"{sidecar.name} has no RepetitionTime"
+    else:
+        looked = (f"no sidecar {sidecar.name}" if sidecar is not None
+                  else "no sidecar (image given in memory)")
+    if header is None:
+        raise InputError(f"no repetition time: {looked} and the NIfTI header gives none "
+                         f"({header_text}); pass --tr or set brain.t_r",
+                         file=sidecar or bold_path, **where)
+    return RepetitionTime(header, "header", f"TR {header:g} s from the NIfTI header "
+                                            f"({header_text}); {looked}")
+
+
+def header_repetition_time(img: nib.Nifti1Image) -> tuple[float | None, str]:
+    """``pixdim[4]`` in seconds (``None`` when absent or implausible) and how it reads."""
+    try:
+        value = float(img.header["pixdim"][4])
+        unit = img.header.get_xyzt_units()[1]
+    except (KeyError, TypeError, IndexError, ValueError):
+        return None, "no pixdim[4]"
+    text = f"pixdim[4] = {value:g} {unit}"
+    seconds = float(f"{value * _TIME_UNITS.get(unit, 1.0):.6g}")  # float32 header: 6 digits
+    if not np.isfinite(seconds) or seconds <= 0:
+        return None, text
+    if seconds > 30:
+        return None, f"{text}, not a plausible repetition time"
+    return seconds, text
+
+
+def read_repetition_time(sidecar: str | Path, participant: str | None = None,
+                         session: str | None = None, required: bool = True) -> float | None:
+    """``RepetitionTime`` (s) from a BIDS JSON sidecar (``None`` if absent and not required).
+
+    Raises
+    ------
+    InputError
+        If the sidecar is missing or unreadable, or its ``RepetitionTime`` is not a plausible
+        positive number (or is absent while ``required``).
     """
     path = Path(sidecar)
     where = {"participant": participant, "session": session, "file": path}
@@ -79,6 +161,8 @@ def read_repetition_time(sidecar: str | Path, participant: str | None = None,
         raise InputError(f"sidecar is not valid JSON ({err})", **where) from None
     value = meta.get("RepetitionTime") if isinstance(meta, dict) else None
     if value is None:
+        if not required:
+            return None
         raise InputError("RepetitionTime missing from the sidecar", **where)
     try:
         t_r = float(value)

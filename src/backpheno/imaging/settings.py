@@ -27,6 +27,9 @@ from backpheno.config import InputPath, OutputPath, StrictModel
 #: Framewise-displacement censoring threshold of the default strategy (mm), Wang et al. 2024.
 DEFAULT_FD_THRESHOLD_MM = 0.5
 
+#: The template space picked when ``space`` is not configured (fMRIPrep's default output space).
+DEFAULT_SPACE = "MNI152NLin2009cAsym"
+
 
 class AtlasSettings(StrictModel):
     """Which atlas defines the regions.
@@ -280,11 +283,30 @@ class BrainSettings(StrictModel):
     """Settings of the ``brain`` extractor."""
 
     input: Literal["fmriprep", "xcpd"] = "fmriprep"
-    task: str = Field("rest", pattern=r"^[A-Za-z0-9]+$")
-    space: str = Field("MNI152NLin2009cAsym", pattern=r"^[A-Za-z0-9]+$")
+    task: str = Field("rest", pattern=r"^[A-Za-z0-9]+$", description="task- entity of the BOLD")
+    space: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9]+$",
+        description=f"space- entity; null: {DEFAULT_SPACE} when present, else the only space "
+                    "found (a QC row says which was used)")
+    resolution: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9]+$",
+        description="res- entity of the BOLD and tissue maps; null: the only one found, else "
+                    "the first in sort order (a QC row says which)")
+    acquisition: str | None = Field(None, pattern=r"^[A-Za-z0-9]+$",
+                                    description="acq- entity; null: every acquisition")
     run: str | None = Field(None, pattern=r"^[A-Za-z0-9]+$",
                             description="use one run; null: every run found, QC-passing runs "
                                         "averaged")
+    echo: str | None = Field(None, pattern=r"^[A-Za-z0-9]+$",
+                             description="echo- entity of a multi-echo output; null: the "
+                                         "optimally combined BOLD (no echo- entity)")
+    t_r: float | None = Field(None, gt=0, le=30,
+                              description="repetition time (s) overriding the sidecar and the "
+                                          "NIfTI header")
+    sessionless_as: str | None = Field(
+        "ses-V0", pattern=r"^ses-[A-Za-z0-9]+$",
+        description="session whose features come from derivatives without a ses- level "
+                    "(sub-XX/func); null: such derivatives are not read")
     atlas: AtlasSettings = Field(default_factory=AtlasSettings)
     denoise: DenoiseSettings = Field(default_factory=DenoiseSettings)
     connectivity: ConnectivitySettings = Field(default_factory=ConnectivitySettings)

@@ -10,8 +10,10 @@ volumes. The intracranial volume proxy (:func:`tiv_proxy_ml`) is the sum of the 
 probabilities when all three maps exist, else the volume of a brain mask.
 
 FreeSurfer readers follow the documented ``mri_segstats`` / ``mris_anatomical_stats`` formats:
-``# Measure <name>, <short>, <description>, <value>, <unit>`` lines and a
-``# ColHeaders`` line naming the columns of the table that follows.
+``# Measure <name>, <short>, <description>, <value>, <unit>`` lines (FreeSurfer 6's
+``mris_anatomical_stats`` drops the comma after ``CortexVol``; that line is read too) and a
+``# ColHeaders`` line naming the columns of the table that follows. Features built from them:
+:mod:`backpheno.imaging.freesurfer`.
 """
 
 from __future__ import annotations
@@ -134,6 +136,9 @@ def read_freesurfer_stats(path: str | Path) -> FreeSurferStats:
             body = line.lstrip("#").strip()
             if body.startswith("Measure "):
                 parts = [p.strip() for p in body[len("Measure "):].split(",")]
+                if len(parts) == 4 and " " in parts[1]:
+                    # FreeSurfer 6 writes "Cortex, CortexVol Total cortical ..." (comma missing)
+                    parts[1:2] = parts[1].split(" ", 1)
                 if len(parts) < 5:
                     raise InputError(f"line {number}: malformed Measure line", file=path)
                 try:

@@ -18,7 +18,7 @@ Examples
 from backpheno.questionnaires.api import score, score_dataset, score_instrument, score_tables
 from backpheno.questionnaires.engine import AnswerError, ScoreResult
 from backpheno.questionnaires.registry import INSTRUMENT_NAMES, get_instrument
-from backpheno.questionnaires.settings import QuestionnaireSettings, SdtmInput
+from backpheno.questionnaires.settings import QuestionnaireSettings, SdtmInput, VisitMap
 
 __all__ = [
     "INSTRUMENT_NAMES",
@@ -26,6 +26,7 @@ __all__ = [
     "QuestionnaireSettings",
     "ScoreResult",
     "SdtmInput",
+    "VisitMap",
     "get_instrument",
     "score",
     "score_dataset",

@@ -46,11 +46,42 @@ class AnswerError(InputError):
 
     def __init__(self, offenders: pd.DataFrame, file: str | None = None) -> None:
         self.offenders = offenders.reset_index(drop=True)
-        lines = [f"  - {_describe(row)}" for row in self.offenders.itertuples(index=False)]
-        message = (f"{len(lines)} invalid questionnaire input(s); fix them or score with "
-                   "invalid_answers='set_missing' to set them missing and record them in the "
-                   "QC table:\n" + "\n".join(lines))
+        message = (f"{len(self.offenders):,} invalid questionnaire input(s); fix them or score "
+                   "with invalid_answers='set_missing' to set them missing and record each in "
+                   "the QC table:\n" + "\n".join(_summary_lines(self.offenders)))
         super().__init__(message, file=file)
+
+
+#: An AnswerError's message has at most this many lines.
+MAX_MESSAGE_LINES = 20
+#: A problem shared by more rows than this is one line: its count and this many examples.
+_EXAMPLES = 3
+
+
+def _summary_lines(offenders: pd.DataFrame) -> list[str]:
+    """One line per problem row, or per kind of problem when it affects many rows."""
+    lines = []
+    for problem, rows in offenders.groupby(offenders["problem"].fillna(""), sort=False):
+        if len(rows) <= _EXAMPLES:
+            lines += [f"  - {_describe(row)}" for row in rows.itertuples(index=False)]
+            continue
+        varied = pd.concat([rows.drop_duplicates("value"), rows]).drop_duplicates()
+        examples = "; ".join(_example(row)
+                             for row in varied.head(_EXAMPLES).itertuples(index=False))
+        lines.append(f"  - {problem}: {len(rows):,} rows, e.g. {examples}")
+    budget = MAX_MESSAGE_LINES - 1  # the first line says how many inputs
+    if len(lines) > budget:
+        rest = len(lines) - (budget - 1)
+        lines = [*lines[:budget - 1], f"  ... and {rest:,} more line(s) of problems (every one "
+                 "is in the error's offenders table and, with set_missing, in the QC table)"]
+    return lines
+
+
+def _example(row) -> str:
+    where = [str(v) for v in (row.participant_id, row.session_id) if _present(v)]
+    target = f"{row.instrument}.{row.column}" if _present(row.column) else row.instrument
+    value = f" (value {row.value!r})" if _present(row.value) else ""
+    return " ".join([*where, str(target)]) + value
 
 
 def _describe(row) -> str:

@@ -7,9 +7,12 @@ Reading
 
     * ``USUBJID`` → ``participant_id``: a leading ``<STUDYID>-`` is removed, the rest keeps its
       letters and digits: ``SMART-0201-00001`` → ``sub-020100001``.
-    * ``VISITNUM`` (weeks after baseline) → ``session_id`` through the session weeks
-      (``ses-V0`` = 0, ``ses-W06`` = 6, ``ses-V1`` = 12, ``ses-W18`` = 18, ``ses-V2`` = 24,
-      ``ses-W36`` = 36).
+    * Visits → ``session_id`` by the ``visits`` setting. The ``weeks`` preset (default) reads
+      ``VISITNUM`` as weeks after baseline through the session weeks (``ses-V0`` = 0,
+      ``ses-W06`` = 6, ``ses-V1`` = 12, ``ses-W18`` = 18, ``ses-V2`` = 24, ``ses-W36`` = 36); a
+      :class:`~backpheno.questionnaires.settings.VisitMap` maps ``VISITNUM`` visit numbers
+      (1, 2, 3 ...) or ``VISIT`` names to sessions. Rows of an unmapped visit are one input
+      problem, reported once with its count and the setting that fixes it.
     * QS rows go to the instrument named by ``QSSCAT`` (backpheno's labels and the Minimum
       Dataset's, e.g. "PROMIS Pain Interference"); rows without a known ``QSSCAT`` are assigned
       by item code (``QSTESTCD``, case-insensitive) to the complete forms present, the largest
@@ -39,9 +42,10 @@ import pandas as pd
 from backpheno.dataset import DEFAULT_SESSION_WEEKS, Dataset
 from backpheno.errors import InputError
 from backpheno.io import atomic_path
-from backpheno.questionnaires.engine import AnswerError, _offenders
+from backpheno.questionnaires.engine import OFFENDER_COLUMNS, AnswerError, _offenders
 from backpheno.questionnaires.instruments.pain import PGIC_CODINGS
 from backpheno.questionnaires.registry import INSTRUMENT_NAMES, all_instruments, get_instrument
+from backpheno.questionnaires.settings import VisitMap
 from backpheno.questionnaires.spec import Instrument
 
 QS_REQUIRED = ("USUBJID", "VISITNUM", "QSTESTCD", "QSSTRESN")
@@ -100,6 +104,7 @@ def read_sdtm(qs: str | Path | pd.DataFrame | None = None,
               pgic_coding: str = "bacpac_0_6", studyid: str | None = None,
               instruments: list[str] | None = None,
               session_weeks: Mapping[str, float] | None = None,
+              visits: str | VisitMap = "weeks",
               invalid_answers: str = "error") -> dict[str, pd.DataFrame]:
     """Wide item tables, keyed by instrument name, from the Minimum Dataset long format.
 
@@ -108,8 +113,12 @@ def read_sdtm(qs: str | Path | pd.DataFrame | None = None,
     qs, ft : path or DataFrame, optional
         The QS (questionnaires) and FT (physical exam, QST) tables.
     settings : QuestionnaireSettings, optional
-        Supplies ``pgic_coding``, ``sdtm.studyid``, ``instruments``, ``session_weeks`` and
-        ``invalid_answers`` (the keyword arguments are used when it is not given).
+        Supplies ``pgic_coding``, ``sdtm.studyid``, ``instruments``, ``visits``,
+        ``session_weeks`` and ``invalid_answers`` (the keyword arguments are used when it is
+        not given).
+    visits : "weeks" or VisitMap
+        How visits become sessions: ``weeks`` reads ``VISITNUM`` as weeks after baseline
+        through ``session_weeks``; a :class:`VisitMap` maps ``VISITNUM`` or ``VISIT`` values.
 
     Returns
     -------
@@ -125,7 +134,7 @@ def read_sdtm(qs: str | Path | pd.DataFrame | None = None,
     """
     tables, problems = read_sdtm_with_problems(
         qs, ft, settings=settings, pgic_coding=pgic_coding, studyid=studyid,
-        instruments=instruments, session_weeks=session_weeks)
+        instruments=instruments, session_weeks=session_weeks, visits=visits)
     policy = settings.invalid_answers if settings is not None else invalid_answers
     if policy == "error" and len(problems):
         raise AnswerError(problems)
@@ -135,14 +144,19 @@ def read_sdtm(qs: str | Path | pd.DataFrame | None = None,
 def read_sdtm_with_problems(qs=None, ft=None, *, settings=None, pgic_coding: str = "bacpac_0_6",
                             studyid: str | None = None, instruments: list[str] | None = None,
                             session_weeks: Mapping[str, float] | None = None,
+                            visits: str | VisitMap = "weeks",
                             ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Like :func:`read_sdtm`, returning ``(tables, problems)`` instead of raising."""
     if settings is not None:
         pgic_coding = settings.pgic_coding
         instruments = settings.instruments
         session_weeks = settings.session_weeks
+        visits = settings.visits
         studyid = settings.sdtm.studyid if settings.sdtm is not None else None
     weeks = dict(DEFAULT_SESSION_WEEKS if session_weeks is None else session_weeks)
+    if isinstance(visits, str) and visits != "weeks":
+        raise InputError(f"visits must be 'weeks' or a VisitMap, got {visits!r}",
+                         column="visits")
     everything = all_instruments(pgic_coding)
     registry = [i for i in everything if instruments is None or i.name in instruments]
     selected = {i.name for i in registry}
@@ -151,7 +165,7 @@ def read_sdtm_with_problems(qs=None, ft=None, *, settings=None, pgic_coding: str
     problems: list[pd.DataFrame] = []
     if qs is not None:
         frame = _as_frame(qs, QS_REQUIRED, "QS")
-        long, found = _prepare(frame, "QS", weeks, studyid)
+        long, found = _prepare(frame, "QS", visits, weeks, studyid)
         problems.append(found)
         long = long[~long["code"].isin(ignored)]
         got, found = _qs_tables(long, [i for i in registry if i.domain == "QS"],
@@ -160,7 +174,7 @@ def read_sdtm_with_problems(qs=None, ft=None, *, settings=None, pgic_coding: str
         problems.append(found)
     if ft is not None:
         frame = _as_frame(ft, FT_REQUIRED, "FT")
-        long, found = _prepare(frame, "FT", weeks, studyid)
+        long, found = _prepare(frame, "FT", visits, weeks, studyid)
         problems.append(found)
         long = long[~long["code"].isin({c.split("@")[0].split("#")[0] for c in ignored})]
         got, found = _ft_tables(long, [i for i in registry if i.domain == "FT"])
@@ -200,7 +214,7 @@ def _text(series: pd.Series) -> pd.Series:
     return series.astype("string").str.strip()
 
 
-def _prepare(frame: pd.DataFrame, domain: str, weeks: dict[str, float],
+def _prepare(frame: pd.DataFrame, domain: str, visits: str | VisitMap, weeks: dict[str, float],
              studyid: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Identifiers, sessions and numeric values of a long table; problems found on the way."""
     prefix = domain  # QS or FT
@@ -220,9 +234,12 @@ def _prepare(frame: pd.DataFrame, domain: str, weeks: dict[str, float],
         u = u.removeprefix(f"{st}-") if st else u
         labels[k] = "sub-" + re.sub(r"[^A-Za-z0-9]", "", u)
     frame["participant_id"] = key.map(labels).to_numpy(dtype=object)
-    week_to_session = {float(w): s for s, w in weeks.items()}
-    visit = pd.to_numeric(_text(frame["VISITNUM"]), errors="coerce")
-    frame["session_id"] = visit.map(week_to_session)
+    try:
+        sessions, skipped, visit_column, problem = visit_sessions(frame, visits, weeks)
+    except InputError as err:
+        raise InputError(f"{domain} table: {err.reason}", column=err.column) from None
+    frame["session_id"] = sessions
+    frame = frame[~skipped].copy()
     value_text = _text(frame[f"{prefix}STRESN"])
     value = pd.to_numeric(value_text, errors="coerce")
     frame["value"] = value.astype(float)
@@ -230,11 +247,11 @@ def _prepare(frame: pd.DataFrame, domain: str, weeks: dict[str, float],
     frame["code"] = _text(frame[f"{prefix}TESTCD"]).str.upper()
     rows = []
     bad_visit = frame["session_id"].isna()
-    for r in frame.loc[bad_visit, ["participant_id", "code", "VISITNUM"]].itertuples():
-        rows.append(dict(participant_id=r.participant_id, instrument=domain, column=r.code,
-                         value=r.VISITNUM,
-                         problem=f"VISITNUM has no session (known weeks: "
-                                 f"{sorted(week_to_session)})"))
+    unmapped = frame.loc[bad_visit]
+    unmapped = pd.DataFrame({"participant_id": unmapped["participant_id"], "instrument": domain,
+                             "column": unmapped["code"].astype(object),
+                             "value": unmapped[visit_column].astype(object),
+                             "problem": problem}).reindex(columns=list(OFFENDER_COLUMNS))
     empty_id = frame["participant_id"] == "sub-"
     for r in frame.loc[empty_id & ~bad_visit].itertuples():
         rows.append(dict(session_id=r.session_id, instrument=domain, column=r.code,
@@ -246,7 +263,55 @@ def _prepare(frame: pd.DataFrame, domain: str, weeks: dict[str, float],
                          instrument=domain, column=r.code, value=r.value_text,
                          problem=f"{prefix}STRESN is not a number"))
     keep = ~bad_visit & ~empty_id
-    return frame[keep], _offenders(rows)
+    found = [p for p in (unmapped, _offenders(rows)) if len(p)]
+    return frame[keep], (pd.concat(found, ignore_index=True) if found else _offenders([]))
+
+
+#: Where the visit mapping is set, named in the problem of an unmapped visit.
+VISITS_KEY = ("the visits setting (questionnaires.visits in an extract config, --visit / "
+              "--visit-column on backpheno score; docs/inputs_freesurfer_sdtm.md)")
+
+
+def visit_sessions(frame: pd.DataFrame, visits: str | VisitMap, weeks: Mapping[str, float],
+                   ) -> tuple[pd.Series, pd.Series, str, str]:
+    """The session of every row of a long table, by the ``visits`` setting.
+
+    Returns
+    -------
+    sessions : Series
+        Session label per row; missing where the visit is not mapped.
+    skipped : Series of bool
+        Rows of a visit listed in ``VisitMap.skip``.
+    column : str
+        The column that was read (``VISITNUM`` or ``VISIT``).
+    problem : str
+        The input problem of an unmapped row, naming the setting that fixes it.
+    """
+    column = "VISITNUM" if isinstance(visits, str) else visits.column
+    if column not in frame.columns:
+        raise InputError(f"visits.column is {column} but the table has no such column",
+                         column=column)
+    skipped = pd.Series(False, index=frame.index)
+    if isinstance(visits, str):
+        number = pd.to_numeric(_text(frame[column]), errors="coerce")
+        sessions = number.map({float(w): s for s, w in weeks.items()})
+        known = ", ".join(f"{w:g}" for w in sorted(float(w) for w in weeks.values()))
+        problem = (f"VISITNUM is not a week after baseline of session_weeks ({known}; "
+                   "visits preset 'weeks'); if "
+                   f"the export numbers its visits (1, 2, 3 ...) map them with {VISITS_KEY}")
+        return sessions.astype(object), skipped, column, problem
+    if column == "VISITNUM":
+        values = pd.to_numeric(_text(frame[column]), errors="coerce")
+        lookup = {float(k): v for k, v in visits.sessions.items()}
+        skip = [float(k) for k in visits.skip]
+    else:
+        values = _text(frame[column]).str.casefold()
+        lookup = {k.casefold(): v for k, v in visits.sessions.items()}
+        skip = [k.casefold() for k in visits.skip]
+    skipped = values.isin(skip).fillna(False).astype(bool)
+    problem = (f"{column} is not one of the mapped visits {list(visits.sessions)}: add it to "
+               f"visits.sessions (or visits.skip) in {VISITS_KEY}")
+    return values.map(lookup).astype(object), skipped, column, problem
 
 
 def _label_index(instruments: list[Instrument]) -> dict[str, Instrument]:
