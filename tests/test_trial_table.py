@@ -11,9 +11,10 @@ import yaml
 from typer.testing import CliRunner
 
 from backpheno.cli import app
+from backpheno.dataset import arm_labels
 from backpheno.errors import InputError
 from backpheno.table import FeatureTable, read_feature_table
-from backpheno.trial_table import TableRoles, arm_labels, build_trial_tables
+from backpheno.trial_table import TableRoles, build_trial_tables
 
 
 def trial_frame() -> pd.DataFrame:

@@ -32,6 +32,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from backpheno.config import StrictModel
+from backpheno.dataset import arm_labels
 from backpheno.errors import InputError
 from backpheno.io import atomic_path, write_json
 from backpheno.table import FeatureTable, codebook_row, make_codebook
@@ -102,16 +103,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.suffix in (".csv", ".tsv", ".txt"):
         return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
     raise InputError("table must be .csv, .tsv or .parquet", file=path)
-
-
-def arm_labels(values: pd.Series) -> pd.Series:
-    """Arm labels as strings; whole numbers written without a decimal part (``1.0`` -> ``1``)."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        numbers = values.astype(float)
-        whole = numbers.dropna().eq(numbers.dropna().round()).all()
-        out = numbers.map(lambda v: "" if pd.isna(v) else (str(int(v)) if whole else str(v)))
-        return out.replace("", pd.NA).astype("string")
-    return values.astype("string")
 
 
 def build_trial_tables(frame: pd.DataFrame, roles: TableRoles,

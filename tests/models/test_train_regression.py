@@ -28,7 +28,8 @@ def inputs(tmp_path_factory):
     frame = simulate_two_arm_trial(160, n_nuisance=4, seed=5)
     tables = build_trial_tables(frame, ROLES)
     tables.features.write(folder)
-    outcomes = tables.outcomes.assign(y_binary=(tables.outcomes["y"] > 0).astype(int))
+    outcomes = tables.outcomes.assign(y_binary=(tables.outcomes["y"] > 0).astype(int),
+                                      arm=tables.outcomes["arm"].astype(float))  # 0.0 / 1.0
     outcomes.to_parquet(folder / "outcomes.parquet")
     return folder / "features.parquet", folder / "outcomes.parquet"
 

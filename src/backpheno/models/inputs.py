@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backpheno.dataset import arm_labels
 from backpheno.errors import InputError
 from backpheno.models.config import TrainConfig
 from backpheno.models.pipelines import Block, BlockSpec, select_blocks
@@ -136,6 +137,9 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     if features.empty:
         raise InputError(f"no rows for session {config.session}", file=config.features)
     outcomes = read_outcomes(config.outcomes)
+    arm = outcomes.get(config.arm_column)
+    if arm is not None and pd.api.types.is_numeric_dtype(arm):  # 0/1 read as 0.0/1.0
+        outcomes[config.arm_column] = arm_labels(arm).astype(object)
     kind = config.population
     if (kind == "deep" and "population" not in config.model_fields_set
             and config.deep_column not in outcomes.columns):
