@@ -458,9 +458,11 @@ def explain(
                              allow_changed_inputs=allow_changed_inputs)
     flagged = result.moderation[(result.moderation["kind"] == "pair")
                                 & (result.moderation["q"] < settings.formal.alpha)]
+    n_contrasts = len(result.summary["contrasts"])
     typer.echo(f"explained {result.summary['n_explained']} participants, "
-               f"{result.summary['n_features']} features, {len(result.summary['contrasts'])} "
-               f"contrasts; {len(flagged)} arm-pair interactions pass q < "
+               f"{result.summary['n_features']} features, {n_contrasts} "
+               f"contrast{'s' if n_contrasts != 1 else ''}; {len(flagged)} arm-pair "
+               f"interaction{'s pass' if len(flagged) != 1 else ' passes'} q < "
                f"{settings.formal.alpha:g}")
     typer.echo(f"explain outputs: {run.explain.root}")
 

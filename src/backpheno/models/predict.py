@@ -101,7 +101,7 @@ def predict_run(run_dir: str | Path, features: str | Path | FeatureTable,
         X = X.drop(columns=[c for c in aux if c in X.columns]).join(cov[aux])
     frames = []
     for arm, model in models.items():
-        regression = model.entry.get("task") == "regression"
+        regression = not hasattr(model.pipeline, "predict_proba")
         p = (model.pipeline.predict(X[model.input_columns]) if regression
              else model.pipeline.predict_proba(X[model.input_columns])[:, 1])
         frames.append(pd.DataFrame({"participant_id": X.index, "arm": arm,
