@@ -6,6 +6,7 @@ that number and its double. The text ``boom`` makes it raise (a broken participa
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -41,6 +42,21 @@ class FakeExtractor:
 
 
 EXTRACTOR = FakeExtractor()
+
+
+class PidExtractor(FakeExtractor):
+    """The fake extractor, also reporting which process computed each participant.
+
+    Defined here, not in a test module, so that worker processes unpickle it by the name of a
+    top-level module (an installed package named ``tests`` would shadow ``tests.test_cohort``).
+    """
+
+    def extract(self, inputs, settings, participant_id, session_id):
+        result = super().extract(inputs, settings, participant_id, session_id)
+        result.features["fake.x.pid"] = float(os.getpid())
+        result.codebook.append(codebook_row("fake.x.pid", modality="fake", source="fake 1",
+                                            unit="1", description="process id"))
+        return result
 
 
 def make_dataset(root: Path, n: int = 12, broken: tuple[int, ...] = ()) -> Path:

@@ -21,9 +21,10 @@ SRC = Path(backpheno.__file__).parent
 #: Top-level unit (module or subpackage of backpheno) -> layer; imports go to lower layers only.
 LAYERS = {
     # 0-1: plumbing
-    "__init__": 0, "errors": 0, "lazy": 0, "docstrings": 0, "io": 1, "progress": 1,
+    "__init__": 0, "errors": 0, "lazy": 0, "docstrings": 0, "io": 1, "progress": 1, "lock": 1,
     # 2: shared contracts
     "config": 2, "dataset": 2, "table": 2, "extractors": 2,
+    "failures": 2,
     # 3: per-participant feature extraction, one subpackage per modality; running extractors
     "questionnaires": 3, "imaging": 3, "biomech": 3, "cohort": 3,
     # 4: cohort-level tables and models

@@ -10,10 +10,11 @@ import time
 
 import pandas as pd
 import pytest
-from fake_extractor import EXTRACTOR, FakeSettings, make_dataset
+from fake_extractor import EXTRACTOR, FakeSettings, PidExtractor, make_dataset
 
 from backpheno.cohort import extract_cohort, summary
 from backpheno.dataset import Dataset
+from backpheno.extractors import ExtractionResult
 from backpheno.io import read_json
 from backpheno.table import codebook_row
 
@@ -116,22 +117,86 @@ def test_killed_run_resumes_to_the_uninterrupted_table(tmp_path):
     pd.testing.assert_frame_equal(resumed.table.data, fresh.table.data)
 
 
-class _PidExtractor(type(EXTRACTOR)):
-    """The fake extractor, also reporting which process computed each participant."""
-
-    def extract(self, inputs, settings, participant_id, session_id):
-        result = super().extract(inputs, settings, participant_id, session_id)
-        result.features["fake.x.pid"] = float(os.getpid())
-        result.codebook.append(codebook_row("fake.x.pid", modality="fake", source="fake 1",
-                                            unit="1", description="process id"))
-        return result
-
-
 def test_parallel_run_computes_one_task_here_before_workers_start(tmp_path):
     """Compiled kernels (numba) get cached by one process before the pool shares the cache."""
     root = make_dataset(tmp_path / "ds", n=6)
-    result = extract_cohort(Dataset(root), {"fake": (_PidExtractor(), FakeSettings())},
+    result = extract_cohort(Dataset(root), {"fake": (PidExtractor(), FakeSettings())},
                             tmp_path / "cache", n_jobs=2)
     pids = result.table.data["fake.x.pid"]
     assert pids.loc[("sub-001", "ses-V0")] == os.getpid()
     assert (pids.drop(("sub-001", "ses-V0")) != os.getpid()).all()
+
+
+class _CountingExtractor:
+    """Reads nothing and counts its calls: tells whether the runner recomputed a task."""
+
+    modality = "counting"
+    settings_model = FakeSettings
+
+    def __init__(self):
+        self.calls = 0
+
+    def extract(self, inputs, settings, participant_id, session_id):
+        self.calls += 1
+        book = [codebook_row("counting.x.n", modality="counting", source="test", unit="1",
+                             description="calls")]
+        return ExtractionResult({"counting.x.n": float(self.calls)}, book, [])
+
+
+def _motion_tree(root):
+    """A BIDS-motion recording with same-stem, participant-level and dataset-level metadata."""
+    root.mkdir(parents=True)
+    (root / "dataset_description.json").write_text('{"Name": "t", "BIDSVersion": "1.9.0"}')
+    folder = root / "sub-01" / "ses-V0" / "motion"
+    folder.mkdir(parents=True)
+    stem = "sub-01_ses-V0_task-walk_tracksys-imu"
+    files = {
+        "data": folder / f"{stem}_motion.tsv",
+        "sidecar": folder / f"{stem}_motion.json",
+        "channels": folder / "sub-01_ses-V0_tracksys-imu_channels.tsv",
+        "inherited": root / "task-walk_tracksys-imu_motion.json",
+        "channels_json": root / "tracksys-imu_channels.json",
+    }
+    for name, path in files.items():
+        path.write_text(f"{name} v1\n")
+    return files
+
+
+def test_every_file_setting_and_version_a_task_depends_on_recomputes_it(tmp_path, monkeypatch):
+    import backpheno.cohort as cohort
+
+    files = _motion_tree(tmp_path / "ds")
+    (tmp_path / "ds" / "task-flexion_tracksys-imu_motion.json").write_text("other task\n")
+    extractor = _CountingExtractor()
+    task = cohort.Task("counting", "sub-01", "ses-V0", {"walk": files["data"]})
+
+    def recomputed(settings=None):
+        before = extractor.calls
+        outcome = cohort.run_task(task, extractor, settings or FakeSettings(),
+                                  tmp_path / "cache")
+        assert not outcome.failed
+        return extractor.calls > before
+
+    assert recomputed()
+    assert not recomputed()
+    for name, path in files.items():
+        path.write_text(f"{name} v2\n")
+        assert recomputed(), f"changing {name} ({path.name}) kept the cached result"
+        assert not recomputed()
+    (tmp_path / "ds" / "task-flexion_tracksys-imu_motion.json").write_text("changed\n")
+    assert not recomputed(), "metadata of another task must not invalidate this one"
+    assert recomputed(FakeSettings(scale=3.0))
+    monkeypatch.setattr(cohort, "__version__", "999.0")
+    assert recomputed(FakeSettings(scale=3.0))
+
+
+def test_the_cache_key_does_not_depend_on_where_the_dataset_is(tmp_path):
+    import shutil
+
+    from backpheno.cohort import Task, task_key
+
+    files = _motion_tree(tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    moved = tmp_path / "b" / files["data"].relative_to(tmp_path / "a")
+    assert (task_key(Task("m", "sub-01", "ses-V0", {"walk": files["data"]}), FakeSettings())
+            == task_key(Task("m", "sub-01", "ses-V0", {"walk": moved}), FakeSettings()))

@@ -94,3 +94,10 @@ def test_relative_paths_become_absolute_so_a_saved_config_reloads_anywhere(tmp_p
     saved.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     monkeypatch.chdir(saved.parent)
     assert load_config(saved, TrainConfig).features == config.features
+
+
+def test_bytes_that_are_not_utf8_give_the_config_error_format(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"participants: 10\nsites: [caf\xe9]\n")
+    with pytest.raises(ConfigError, match=r"config.yaml: line 2: not UTF-8 text \(byte 0xe9"):
+        load_config(path, SimulateConfig)

@@ -1,7 +1,9 @@
 """The ``backpheno`` command line: one command, one sub-command per stage.
 
 Errors caused by bad input or configuration print one readable message (no traceback) and exit
-with status 2.
+with status 2. Any other exception is reported the same way, naming the corrupt file among the
+command's file arguments when there is one (:func:`backpheno.failures.named_error`); its
+traceback goes to the log at debug level.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import typer
 
 from backpheno import __version__
 from backpheno.errors import BackphenoError
+from backpheno.failures import named_error
+from backpheno.lock import output_lock
 from backpheno.progress import setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,7 +46,7 @@ AllowChangedOption = Annotated[bool, typer.Option(
 
 
 def friendly_errors(func: F) -> F:
-    """Turn backpheno's own errors into a one-line message and exit status 2."""
+    """Turn every error of a command into a one-line message and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -50,6 +54,14 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (BackphenoError, FileExistsError) as err:
             typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=2) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - never a bare library traceback
+            logger.debug("%s failed", func.__name__, exc_info=True)
+            files = [v for v in (*args, *kwargs.values()) if isinstance(v, Path)]
+            command = func.__name__.removesuffix("_command").replace("_", "-")
+            typer.echo(f"error: {named_error(err, files, doing=command)}", err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -164,8 +176,9 @@ def export_regime_command(
     settings = load_config(config, RegimeExportSettings)
     counterfactual = None if run is None else open_run(run, force=force).counterfactual()
     table = read_feature_table(features)
-    paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
-                          counterfactual=counterfactual)
+    with output_lock(out, "export-regime"):
+        paths = export_regime(table, pd.read_parquet(outcomes), settings, out,
+                              counterfactual=counterfactual)
     typer.echo(f"regime export: {paths['parquet']} (roles: {paths['roles']})")
 
 
@@ -193,7 +206,10 @@ def train(
 
     settings = load_config(config, TrainConfig, {"n_jobs": n_jobs,
                                                  "permutation.n_permutations": permutations})
-    result = run_training(settings, run_dir, overwrite=overwrite)
+    try:
+        result = run_training(settings, run_dir, overwrite=overwrite)
+    except Exception as err:  # noqa: BLE001 - named with the input files the config points at
+        raise named_error(err, [settings.features, settings.outcomes], doing="train") from err
     for arm, arm_result in result.arms.items():
         if arm_result.status != "ok":
             typer.echo(f"{arm:>6}: {arm_result.status} - {arm_result.reason}")
@@ -260,14 +276,17 @@ def score(
     from backpheno.config import load_config
     from backpheno.dataset import Dataset
     from backpheno.questionnaires import QuestionnaireSettings, score_dataset
+    from backpheno.table import flag_out_of_range
 
     settings = load_config(config, QuestionnaireSettings, {
         "pgic_coding": pgic_coding, "invalid_answers": invalid_answers,
         "sdtm.qs": None if sdtm_qs is None else str(sdtm_qs),
         "sdtm.ft": None if sdtm_ft is None else str(sdtm_ft), "instruments": instrument or None,
         "visits": _visit_map(visit, visit_column)})
-    table = score_dataset(None if dataset is None else Dataset(dataset), settings)
-    paths = table.write(out, stem)
+    with output_lock(out, "score"):
+        table = flag_out_of_range(score_dataset(None if dataset is None else Dataset(dataset),
+                                                settings))
+        paths = table.write(out, stem)
     flagged = int((table.qc["status"] == "flagged").sum())
     missing = int((table.qc["status"] == "missing").sum())
     typer.echo(f"scored {len(table.data)} participant-sessions, {len(table.features)} features; "
@@ -306,13 +325,21 @@ def spine_levels(
     """Measure one lumbar label map and print its per-level (or per-muscle) table."""
     import pandas as pd
 
+    from backpheno.errors import ConfigError
     from backpheno.imaging.spine import measure_muscles, measure_sagittal
+    from backpheno.imaging.spine.labels import load_scheme
     from backpheno.io import write_tsv
 
-    spec: str | dict[int, str] = scheme
-    if "=" in scheme:
-        pairs = [item.split("=", 1) for item in scheme.split(",") if item.strip()]
-        spec = {int(value): name.strip() for value, name in pairs}
+    try:
+        spec: str | dict[int, str] = scheme
+        if "=" in scheme:
+            pairs = [item.split("=", 1) for item in scheme.split(",") if item.strip()]
+            spec = {int(value): name.strip() for value, name in pairs}
+        spec = load_scheme(spec)
+    except ValueError as err:  # InputError (a scheme file's own problem) passes unchanged
+        if isinstance(err, BackphenoError):
+            raise
+        raise ConfigError(f"--scheme {scheme!r}: {err}") from None
     if axial:
         result = measure_muscles(labels, fat_fraction, scheme=spec)
         table = result.muscles
@@ -349,13 +376,16 @@ def brain_run(
     from backpheno.imaging.brain import extract_run
     from backpheno.imaging.settings import BrainSettings
     from backpheno.io import write_tsv
+    from backpheno.table import out_of_range
 
     settings = load_config(config, BrainSettings)
     result = extract_run(bold, confounds, mask, settings=settings, gm_probseg=gm, t_r=tr)
     table = result.codebook[["role", "unit"]].assign(value=result.features)
     with pd.option_context("display.width", 160, "display.max_rows", 400):
         typer.echo(table.round(4).to_string())
-    for record in result.qc_records:
+    values = pd.DataFrame([result.features], index=pd.MultiIndex.from_tuples(
+        [("-", "-")], names=["participant_id", "session_id"]))
+    for record in [*result.qc_records, *out_of_range(values, result.codebook)]:
         if record["reason"]:
             typer.echo(f"QC {record['status']}: {record['item']}: {record['reason']}")
     if out is not None:
@@ -454,8 +484,9 @@ def explain(
         "stability.n_resamples": resamples, "permutation.n_permutations": permutations,
         "n_jobs": n_jobs})
     setup_logging(str(run.explain_log))
-    result = explain_run_dir(run.root, settings, force=force,
-                             allow_changed_inputs=allow_changed_inputs)
+    with output_lock(run.root, "explain", create=False):
+        result = explain_run_dir(run.root, settings, force=force,
+                                 allow_changed_inputs=allow_changed_inputs)
     flagged = result.moderation[(result.moderation["kind"] == "pair")
                                 & (result.moderation["q"] < settings.formal.alpha)]
     n_contrasts = len(result.summary["contrasts"])
@@ -483,7 +514,8 @@ def report(
     """
     from backpheno.explain.report import write_report
 
-    path = write_report(run_dir, out, force=force, allow_changed_inputs=allow_changed_inputs)
+    with output_lock(run_dir, "report", create=False):
+        path = write_report(run_dir, out, force=force, allow_changed_inputs=allow_changed_inputs)
     typer.echo(f"report: {path}")
 
 

@@ -1,7 +1,9 @@
 """Run per-participant extractors over a whole dataset: parallel, cached, resumable, isolated.
 
 Each participant × session × modality is one task. A task's result is cached on disk under a
-key made of the input files' SHA-256 checksums, the modality settings and the package version,
+key made of the SHA-256 checksums of the input files and of every BIDS metadata file that
+applies to them (sidecars, channels tables, inherited dataset- or subject-level metadata), the
+modality settings and the package version,
 so a rerun (or a run resumed after being killed) skips finished work and ends with the same
 table as an uninterrupted run. Tasks run in local worker processes (joblib) or on an existing
 Dask distributed cluster (``scheduler_address``) through the same function. A task that raises
@@ -14,6 +16,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +26,13 @@ from joblib import Parallel, delayed
 from pydantic import BaseModel
 
 from backpheno import __version__
-from backpheno.dataset import Dataset
+from backpheno.dataset import Dataset, metadata_files
 from backpheno.errors import BackphenoError
 from backpheno.extractors import ExtractionResult, Extractor
+from backpheno.failures import named_error
 from backpheno.io import file_sha256, read_json, write_json
 from backpheno.progress import progress_bar
-from backpheno.table import FeatureTable, make_codebook, make_qc, qc_row
+from backpheno.table import FeatureTable, flag_out_of_range, make_codebook, make_qc, qc_row
 
 logger = logging.getLogger("backpheno.cohort")
 
@@ -98,13 +102,19 @@ def plan_tasks(dataset: Dataset, extractors: Mapping[str, tuple[Extractor, BaseM
 
 
 def task_key(task: Task, settings: BaseModel) -> str:
-    """Cache key: SHA-256 of the version, modality, settings and input checksums."""
+    """Cache key: SHA-256 of the version, modality, settings and the checksums of the inputs
+    and of their BIDS metadata (:func:`backpheno.dataset.metadata_files`)."""
     digest = hashlib.sha256()
     digest.update(f"backpheno {__version__}\n{task.modality}\n".encode())
     digest.update(settings.model_dump_json().encode())
+    metadata: dict[str, Path] = {}
     for name in sorted(task.inputs):
         path = Path(task.inputs[name])
         digest.update(f"\n{name}={file_sha256(path) if path.is_file() else 'missing'}".encode())
+        # named relative to the data file, so the key does not depend on the dataset's place
+        metadata.update({os.path.relpath(m, path.parent): m for m in metadata_files(path)})
+    for name in sorted(metadata):
+        digest.update(f"\nmetadata {name}={file_sha256(metadata[name])}".encode())
     return digest.hexdigest()
 
 
@@ -128,7 +138,11 @@ def run_task(task: Task, extractor: Extractor, settings: BaseModel,
         result: ExtractionResult = extractor.extract(task.inputs, settings, task.participant_id,
                                                      task.session_id)
     except Exception as err:  # noqa: BLE001 - one participant's failure must not stop a cohort
-        return _failed(task, f"{type(err).__name__}: {err}")
+        files = [*task.inputs.values(), *(m for p in task.inputs.values()
+                                          for m in metadata_files(p))]
+        error = named_error(err, files, participant=task.participant_id,
+                            session=task.session_id, doing=f"{task.modality} extraction")
+        return _failed(task, str(error))
     payload = {"features": {k: _jsonable(v) for k, v in result.features.items()},
                "codebook": result.codebook, "qc": result.qc}
     write_json(path, payload)
@@ -187,6 +201,7 @@ def extract_cohort(
     table = FeatureTable(data, codebook, qc)
     for other in extra:
         table = join_tables(table, other)
+    table = flag_out_of_range(table)
     n_cached = sum(o.cached for o in outcomes)
     return CohortResult(table, len(tasks), n_cached, failures)
 

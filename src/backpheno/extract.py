@@ -33,7 +33,7 @@ from backpheno.biomech import EXTRACTOR as BIOMECH_EXTRACTOR
 from backpheno.biomech import BiomechSettings
 from backpheno.cohort import CohortResult, extract_cohort, write_json_summary
 from backpheno.config import InputPath, OutputPath, StrictModel
-from backpheno.dataset import Dataset
+from backpheno.dataset import DEFAULT_ARMS, DEFAULT_SESSION_WEEKS, Dataset, UnknownPolicy
 from backpheno.extractors import Extractor
 from backpheno.imaging.brain import EXTRACTOR as BRAIN_EXTRACTOR
 from backpheno.imaging.brain import BrainSettings
@@ -42,10 +42,11 @@ from backpheno.imaging.freesurfer import FreeSurferSettings
 from backpheno.imaging.spine import EXTRACTOR as SPINE_EXTRACTOR
 from backpheno.imaging.spine import SpineSettings
 from backpheno.io import atomic_path
+from backpheno.lock import output_lock
 from backpheno.outcomes import OutcomeSettings, build_outcomes, outcomes_codebook
 from backpheno.questionnaires import QuestionnaireSettings, score_dataset
 from backpheno.regimes.export import RegimeExportSettings, export_regime
-from backpheno.table import FeatureTable
+from backpheno.table import FeatureTable, make_qc
 
 
 class ExtractConfig(StrictModel):
@@ -58,6 +59,18 @@ class ExtractConfig(StrictModel):
     scheduler_address: str | None = Field(
         None, description="Dask distributed scheduler address (tcp://host:8786); workers "
         "must see the dataset and cache folders")
+    arms: list[str] = Field(default_factory=lambda: list(DEFAULT_ARMS), min_length=2,
+                            description="the trial's arms: every arm in treatment.tsv (each part "
+                            "of an augmented A+B) must be one of them")
+    sessions: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SESSION_WEEKS), min_length=1,
+        description="the trial's sessions: every session_id of a phenotype table must be one "
+        "of them")
+    unknown_arms: UnknownPolicy = Field(
+        "error", description="an arm outside `arms`: error (naming file, line and value) or "
+        "drop (the row is dropped and gets a failed QC row)")
+    unknown_sessions: UnknownPolicy = Field(
+        "error", description="a session outside `sessions`: error or drop (as unknown_arms)")
     deep_sessions: list[str] = Field(default_factory=lambda: ["ses-V0"], min_length=1,
                                      description="sessions the imaging and IMU extractors read")
     questionnaires: QuestionnaireSettings | None = Field(
@@ -84,6 +97,21 @@ class ExtractConfig(StrictModel):
         if fs is not None and not fs.per_session and fs.session not in self.deep_sessions:
             raise ValueError(f"freesurfer.session {fs.session} is not one of deep_sessions "
                              f"{self.deep_sessions}; add it there or change freesurfer.session")
+        return self
+
+    @model_validator(mode="after")
+    def _configured_sessions(self) -> ExtractConfig:
+        rule = self.outcomes.responder
+        used = {"deep_sessions": self.deep_sessions,
+                "outcomes.responder.baseline_session": [rule.baseline_session],
+                "outcomes.responder.followup_session": [rule.followup_session],
+                "outcomes.stage2_followup_session": [self.outcomes.stage2_followup_session],
+                "outcomes.peg_change_sessions": self.outcomes.peg_change_sessions}
+        for key, sessions in used.items():
+            unknown = [s for s in sessions if s is not None and s not in self.sessions]
+            if unknown:
+                raise ValueError(f"{key}: {unknown} not among the configured sessions "
+                                 f"{self.sessions}")
         return self
 
 
@@ -118,8 +146,18 @@ def cohort_tables(dataset: Dataset, config: ExtractConfig) -> list[FeatureTable]
 
 
 def run_extract(config: ExtractConfig) -> ExtractRun:
-    """Extract every configured modality, build outcomes and the regime export, write all."""
-    dataset = Dataset(config.dataset)
+    """Extract every configured modality, build outcomes and the regime export, write all.
+
+    The output folder is locked for the run (:func:`backpheno.lock.output_lock`): a second
+    extract into the same folder stops with an error instead of interleaving.
+    """
+    with output_lock(config.out, "extract"):
+        return _run_extract(config)
+
+
+def _run_extract(config: ExtractConfig) -> ExtractRun:
+    dataset = Dataset(config.dataset, arms=tuple(config.arms), sessions=tuple(config.sessions),
+                      unknown_arms=config.unknown_arms, unknown_sessions=config.unknown_sessions)
     out = Path(config.out)
     cache = Path(config.cache) if config.cache is not None else out / "cache"
     result = extract_cohort(dataset, configured_extractors(config), cache,
@@ -129,9 +167,10 @@ def run_extract(config: ExtractConfig) -> ExtractRun:
     table = result.table
     table.metadata.update({"config": config.model_dump(mode="json"),
                            "dataset": str(config.dataset)})
-    paths = table.write(out, "features")
     peg = table.data["q.peg.score"] if "q.peg.score" in table.data else None
     outcomes = build_outcomes(dataset, config.outcomes, peg=peg, scores=table.data)
+    table.qc = make_qc([*table.qc.to_dict("records"), *dataset.problems])
+    paths = table.write(out, "features")
     paths.update(_write_frame(out, "outcomes", outcomes))
     paths.update(_write_frame(out, "outcomes_codebook", outcomes_codebook(outcomes)))
     paths.update(_write_frame(out, "baseline", baseline_view(dataset, table)))

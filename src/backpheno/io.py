@@ -127,16 +127,43 @@ def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     Raises
     ------
     InputError
-        If the file does not exist or cannot be parsed.
+        If the file does not exist or cannot be parsed, a line has more or fewer fields than
+        the header, or a numeric column holds ``inf``.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", file=path)
     try:
-        return pd.read_csv(path, sep="\t", na_values=[NA_VALUE, ""], keep_default_na=False,
-                           **kwargs)
+        frame = pd.read_csv(path, sep="\t", na_values=[NA_VALUE, ""], keep_default_na=False,
+                            **kwargs)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise InputError(f"cannot parse TSV ({err})", file=path) from None
+    ragged = ragged_line(path, frame.shape[1])
+    if ragged is not None:
+        raise InputError(f"cannot parse TSV ({ragged})", file=path)
+    numeric = frame.select_dtypes("number")
+    infinite = np.isinf(numeric.to_numpy(float))
+    if infinite.any():
+        row, col = (int(v[0]) for v in infinite.nonzero())
+        raise InputError(f"infinite value on line {row + 2} (write n/a for a missing value)",
+                         file=path, column=str(numeric.columns[col]))
+    return frame
+
+
+def ragged_line(path: str | Path, n_fields: int, header: bool = True) -> str | None:
+    """The first line of a TSV whose field count differs from ``n_fields``, described.
+
+    pandas pads a short row with missing values without a word; a BIDS TSV has the same
+    number of fields on every line (blank lines are ignored).
+    """
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number == 1 and header:
+                continue
+            count = line.rstrip("\r\n").count("\t") + 1
+            if line.strip() and count != n_fields:
+                return f"line {number} has {count} fields, expected {n_fields}"
+    return None
 
 
 def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:

@@ -13,6 +13,10 @@ A :class:`FeatureTable` holds three pandas objects:
 On disk the table is a Parquet file with the codebook and QC embedded in its metadata, plus
 sidecars a statistician can open without Python: ``<stem>.csv``, ``<stem>_codebook.csv``,
 ``<stem>_codebook.json`` and ``<stem>_qc.tsv``. Every file is written atomically.
+
+:func:`flag_out_of_range` checks every value against its codebook's valid range: a value outside
+``[valid_min, valid_max]`` is kept (it may be a true extreme) but gets a ``flagged`` QC row naming
+the feature, the value and the range.
 """
 
 from __future__ import annotations
@@ -298,22 +302,79 @@ def read_feature_table(path: str | Path) -> FeatureTable:
     Raises
     ------
     InputError
-        If the file is missing or has no embedded backpheno codebook.
+        If the file is missing, unreadable, has no embedded backpheno codebook, or its data,
+        codebook and QC disagree.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("feature table not found", file=path)
-    arrow = pq.read_table(path)
+    try:
+        arrow = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(f"not a readable Parquet file, truncated or corrupt ({err})",
+                         file=path) from None
     meta = (arrow.schema.metadata or {}).get(_META_KEY)
     if meta is None:
         raise InputError("Parquet file has no backpheno codebook in its metadata", file=path)
-    payload = json.loads(meta)
-    data = arrow.to_pandas()
-    codebook = make_codebook(payload["codebook"])
-    qc = make_qc(payload["qc"])
-    return FeatureTable(data, codebook, qc, payload.get("metadata", {}))
+    try:
+        payload = json.loads(meta)
+        table = FeatureTable(arrow.to_pandas(), make_codebook(payload["codebook"]),
+                             make_qc(payload["qc"]), payload.get("metadata", {}))
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"inconsistent feature table ({err})", file=path) from None
+    return table
 
 
 def _codebook_records(codebook: pd.DataFrame) -> list[dict[str, object]]:
     frame = codebook.reset_index()
     return json.loads(frame.to_json(orient="records"))
+
+
+# ------------------------------------------------------------------ valid ranges
+
+#: Relative slack on a bound, for floating-point round-off (a proportion of 1.0000000001).
+_SLACK = 1e-9
+
+
+def out_of_range(data: pd.DataFrame, codebook: pd.DataFrame) -> list[dict[str, object]]:
+    """``flagged`` QC records for each value of ``data`` outside its codebook range.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Indexed by (participant_id, session_id), one column per feature.
+    codebook : DataFrame
+        Indexed by feature name with ``valid_min``, ``valid_max``, ``unit`` and ``modality``.
+    """
+    rows: list[dict[str, object]] = []
+    for name in data.columns:
+        if name not in codebook.index:
+            continue
+        low, high = codebook.at[name, "valid_min"], codebook.at[name, "valid_max"]
+        values = data[name].to_numpy(dtype=float)
+        bad = np.zeros(len(values), bool)
+        if pd.notna(low):
+            bad |= values < low - _SLACK * max(abs(low), 1.0)
+        if pd.notna(high):
+            bad |= values > high + _SLACK * max(abs(high), 1.0)
+        unit = codebook.at[name, "unit"]
+        for i in np.flatnonzero(bad):
+            pid, session = data.index[i]
+            rows.append({
+                "participant_id": pid, "session_id": session,
+                "modality": codebook.at[name, "modality"], "item": name, "status": "flagged",
+                "reason": f"{name} = {values[i]:.6g} {unit} is outside the codebook's valid "
+                          f"range [{_bound(low)}, {_bound(high)}]"})
+    return rows
+
+
+def flag_out_of_range(table: FeatureTable) -> FeatureTable:
+    """The table with a ``flagged`` QC row added for each out-of-range value."""
+    rows = out_of_range(table.data, table.codebook)
+    if rows:
+        table.qc = make_qc([*table.qc.to_dict("records"), *rows])
+    return table
+
+
+def _bound(value: float) -> str:
+    return "none" if pd.isna(value) else f"{value:g}"

@@ -4,9 +4,11 @@ For one participant × session it finds the BIDS-motion recordings of every conf
 ``sub-XXX/ses-YY/motion/`` and extracts all features. A session without a ``motion`` folder (or
 with no task recording) has no biomechanics (``find_inputs`` returns None). Within a session
 each task stands alone: a missing task recording gives a ``missing`` QC row and NaN features for
-that task, an unreadable one (bad units, gaps, wrong sampling rate...) a ``failed`` row with the
-reader's message, and the other tasks are still extracted. Every participant gets the same
-feature columns (:func:`backpheno.biomech.features.feature_names`).
+that task, an unreadable one (bad units, gaps, wrong sampling rate...) or one whose features
+cannot be computed a ``failed`` row naming the file, and the other tasks are still extracted.
+A recording that is physically implausible (:mod:`backpheno.biomech.plausibility`: gravity,
+rotation rate against tilt, cadence, duration) is extracted and ``flagged`` with the numbers.
+Every participant gets the same feature columns (:func:`backpheno.biomech.features.feature_names`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from backpheno.biomech.features import (
 )
 from backpheno.biomech.gait import gait_features
 from backpheno.biomech.io import ImuRecording, find_motion_files, read_bids_motion
+from backpheno.biomech.plausibility import implausibilities
 from backpheno.biomech.settings import BiomechSettings
 from backpheno.biomech.sts import sit_to_stand_features
 from backpheno.biomech.tasks import asymmetry_features, trunk_task_features
-from backpheno.dataset import Dataset
-from backpheno.errors import InputError
+from backpheno.dataset import Dataset, metadata_files
 from backpheno.extractors import ExtractionResult
+from backpheno.failures import named_error
 from backpheno.table import qc_row
 
 
@@ -75,14 +78,20 @@ def extract_session(inputs: dict[str, Path], settings: BiomechSettings, particip
         if task not in inputs:
             results[task] = TaskResult.unmeasurable(task, "missing", "no recording of this task")
             continue
+        doubts: list[str] = []
         try:
             recording = read_task(inputs[task], task, settings, participant_id, session_id)
+            doubts = implausibilities(recording, task)
             results[task] = task_features(task, recording, settings)
-        except InputError as err:
-            results[task] = TaskResult.unmeasurable(task, "failed", str(err))
+        except Exception as err:  # noqa: BLE001 - one broken task must not blank the others
+            error = named_error(err, [inputs[task], *metadata_files(inputs[task])],
+                                participant=participant_id, session=session_id,
+                                doing=f"computing {task} features")
+            results[task] = TaskResult.unmeasurable(task, "failed",
+                                                    "; ".join([str(error), *doubts]))
             continue
-        if recording.notes:
-            results[task].flag("; ".join(recording.notes))
+        for note in (*recording.notes, *doubts):
+            results[task].flag(note)
 
     names = feature_names(settings.tasks)
     features = dict.fromkeys(names, float("nan"))

@@ -34,6 +34,7 @@ from backpheno.biomech.io import ACC_COLUMNS, IMU_COLUMNS, ImuRecording
 from backpheno.biomech.orientation import estimate_orientation, gravity_direction
 from backpheno.biomech.settings import BiomechSettings
 from backpheno.docstrings import fill_doc
+from backpheno.errors import InputError
 
 #: Shortest recording handed to mobgap (s); its gait sequence detector needs several windows.
 MIN_DURATION_S = 5.0
@@ -167,7 +168,7 @@ def gait_features(recording: ImuRecording, settings: BiomechSettings | None = No
         return TaskResult.unmeasurable("walk", "failed", f"recording too short "
                                        f"({recording.duration_s:.1f} s < {MIN_DURATION_S:.0f} s)")
     given = recording.metadata.get("SensorHeight", {}).get(settings.gait_sensor)
-    height = float(given) if given is not None else settings.sensor_height_m
+    height = settings.sensor_height_m if given is None else _sensor_height(given, recording)
     pipeline = run_mobgap(imu, fs, sensor_height_m=height, pipeline=settings.gait_pipeline,
                           stride_length_factor=settings.stride_length_factor)
     strides = pipeline.per_stride_parameters_
@@ -238,3 +239,21 @@ def _tilt_corrected(imu: pd.DataFrame, sampling_rate_hz: float,
     anterior = np.array([0.0, 0.0, 1.0]) - up * up[:, 2:3]
     anterior /= np.linalg.norm(anterior, axis=1, keepdims=True)
     return vertical - np.median(vertical), np.sum(acc * anterior, axis=1)
+
+
+#: Plausible height of a trunk sensor above the floor in upright standing (m).
+SENSOR_HEIGHT_RANGE_M = (0.3, 2.0)
+
+
+def _sensor_height(value: object, recording: ImuRecording) -> float:
+    """The recording's ``SensorHeight`` (m); InputError unless a plausible number."""
+    low, high = SENSOR_HEIGHT_RANGE_M
+    try:
+        height = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        height = float("nan")
+    if not low <= height <= high:
+        raise InputError(f"SensorHeight {value!r} (motion.json metadata) is not a height in "
+                         f"metres between {low:g} and {high:g}", participant=recording.participant,
+                         session=recording.session, file=recording.source, column="SensorHeight")
+    return height

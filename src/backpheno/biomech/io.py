@@ -20,8 +20,10 @@ metadata may sit at the dataset or subject level. One addition to BIDS: ``Sensor
 
 Bad input raises :class:`~backpheno.errors.InputError` naming the file and channel: missing
 sidecars or channels, unknown units, a sampling frequency that disagrees with the timestamps or
-the recording duration or is too low, irregular timestamps, and gaps of missing samples longer
-than ``max_gap_s`` (shorter gaps are linearly interpolated and reported in ``notes``).
+the recording duration or is too low, irregular timestamps, rows with a missing or extra field,
+infinite samples, and gaps of missing samples longer than ``max_gap_s`` (shorter gaps are
+linearly interpolated and reported in ``notes``). Without timestamps or a duration, a wrong
+sampling frequency shows in the signal itself (:mod:`backpheno.biomech.plausibility`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backpheno.dataset import applicable_files
 from backpheno.docstrings import fill_doc
 from backpheno.errors import InputError
-from backpheno.io import read_json, read_tsv
+from backpheno.io import ragged_line, read_json, read_tsv
 
 #: Canonical columns of one tracked point, in order.
 ACC_COLUMNS = ("acc_x", "acc_y", "acc_z")
@@ -189,40 +192,15 @@ def motion_sidecars(motion_path: str | Path) -> dict[str, object]:
     stem = motion_path.name.removesuffix("_motion.tsv")
     if stem == motion_path.name:
         raise InputError("BIDS motion data files must end in _motion.tsv", file=motion_path)
-    channels = _applicable(motion_path, "channels.tsv")
-    channels_json = _applicable(motion_path, "channels.json")
-    sidecars = _applicable(motion_path, "motion.json")
+    channels = applicable_files(motion_path, "channels.tsv")
+    channels_json = applicable_files(motion_path, "channels.json")
+    sidecars = applicable_files(motion_path, "motion.json")
     return {
         "channels": channels[-1] if channels else motion_path.with_name(f"{stem}_channels.tsv"),
         "channels_json": channels_json[-1] if channels_json else None,
         "sidecars": sidecars,
         "sidecar": sidecars[-1] if sidecars else motion_path.with_name(f"{stem}_motion.json"),
     }
-
-
-def _entities(name: str) -> tuple[dict[str, str], str]:
-    """BIDS entities and ``suffix.extension`` of a file name."""
-    parts = name.split("_")
-    entities = dict(part.split("-", 1) for part in parts[:-1] if "-" in part)
-    return entities, parts[-1]
-
-
-def _applicable(data_path: Path, suffix: str) -> list[Path]:
-    """Sidecars with ``suffix`` that apply to ``data_path``, outermost first."""
-    wanted, _ = _entities(data_path.name)
-    found: list[Path] = []
-    folder = data_path.parent
-    for _ in range(4):  # motion/, ses-*/, sub-*/, the dataset root
-        level = []
-        for candidate in folder.glob(f"*{suffix}"):
-            entities, tail = _entities(candidate.name)
-            if tail == suffix and entities.items() <= wanted.items():
-                level.append((len(entities), candidate))
-        found = [path for _, path in sorted(level)] + found
-        if (folder / "dataset_description.json").is_file() or folder.parent == folder:
-            break
-        folder = folder.parent
-    return found
 
 
 def find_motion_files(folder: str | Path, participant: str, session: str,
@@ -490,11 +468,20 @@ def _read_samples(path: Path, n_channels: int, where: dict) -> np.ndarray:
     if frame.shape[1] != n_channels:
         raise InputError(f"{frame.shape[1]} columns but channels.tsv lists {n_channels} "
                          "channels", file=path, **where)
+    ragged = ragged_line(path, n_channels, header=False)
+    if ragged is not None:
+        raise InputError(ragged, file=path, **where)
     nonnumeric = [i for i in range(frame.shape[1])
                   if not pd.api.types.is_numeric_dtype(frame[i])]
     if nonnumeric:
         raise InputError(f"non-numeric values in column {nonnumeric[0] + 1}", file=path, **where)
-    return frame.to_numpy(float)
+    values = frame.to_numpy(float)
+    infinite = np.argwhere(np.isinf(values))
+    if len(infinite):
+        line, column = (int(v) + 1 for v in infinite[0])
+        raise InputError(f"infinite value on line {line}, column {column} "
+                         f"({len(infinite)} in all)", file=path, **where)
+    return values
 
 
 def _check_duration(sidecar: dict, n_samples: int, fs: float, path: Path, where: dict) -> None:

@@ -1,4 +1,4 @@
-"""Imaging feature extractors (brain fMRI, lumbar spine MRI).
+"""Imaging feature extractors (brain fMRI, FreeSurfer statistics, lumbar spine MRI).
 
 Public API (imported lazily; the lumbar spine has its own face, :mod:`backpheno.imaging.spine`)::
 
@@ -6,6 +6,8 @@ Public API (imported lazily; the lumbar spine has its own face, :mod:`backpheno.
     BrainSettings                                          settings.py
     Atlas, load_label_atlas, load_sphere_atlas            atlas.py
     TangentSpace, EdgeTangentSpace                         tangent.py
+    FreeSurferSettings, FreeSurferExtractor,               freesurfer.py
+    freesurfer_features
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ _EXPORTS = {
     "load_sphere_atlas": "atlas",
     "TangentSpace": "tangent",
     "EdgeTangentSpace": "tangent",
+    "FreeSurferSettings": "freesurfer",
+    "FreeSurferExtractor": "freesurfer",
+    "freesurfer_features": "freesurfer",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -80,6 +80,7 @@ from backpheno.imaging.qc import RunQC, framewise_displacement, run_exclusion_re
 from backpheno.imaging.settings import BrainSettings
 from backpheno.imaging.store import connectome_path, write_connectome
 from backpheno.io import read_tsv
+from backpheno.table import qc_row
 
 MODALITY = feat.MODALITY
 #: Fewest retained volumes for which signals are cleaned and correlated.
@@ -682,5 +683,5 @@ def _provenance(settings: BrainSettings, atlas: Atlas, denoising: Denoising,
 
 
 def _record(participant_id, session_id, item: str, status: str, reason: str) -> dict:
-    return {"participant_id": participant_id, "session_id": session_id, "modality": MODALITY,
-            "item": item, "status": status, "reason": reason}
+    return qc_row(participant_id, session_id, modality=MODALITY, item=item, status=status,
+                  reason=reason)

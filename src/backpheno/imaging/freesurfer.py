@@ -54,7 +54,7 @@ from backpheno.dataset import Dataset, check_session_id
 from backpheno.errors import InputError
 from backpheno.extractors import ExtractionResult
 from backpheno.imaging.structural import FreeSurferStats, read_aparc_stats, read_aseg_stats
-from backpheno.table import codebook_row
+from backpheno.table import codebook_row, qc_row
 
 #: Modality of the features in the codebook (they are brain features).
 MODALITY = "brain"
@@ -429,8 +429,8 @@ class FreeSurferExtractor:
         except InputError as err:
             raise InputError(err.reason, participant=participant_id, session=session_id,
                              file=err.file, column=err.column) from None
-        rows = [{"participant_id": participant_id, "session_id": session_id,
-                 "modality": EXTRACTOR_NAME, **row} for row in qc.to_dict(orient="records")]
+        rows = [qc_row(participant_id, session_id, modality=EXTRACTOR_NAME, **row)
+                for row in qc.to_dict(orient="records")]
         return ExtractionResult(features.to_dict(), codebook, rows)
 
 

@@ -47,6 +47,7 @@ from backpheno.imaging.fmriprep import RUN_ENTITIES, choose_space, session_folde
 from backpheno.imaging.settings import BrainSettings
 from backpheno.imaging.store import connectome_path, write_connectome
 from backpheno.io import read_tsv
+from backpheno.table import qc_row
 
 #: linc_qc.tsv columns read (all three are required).
 QC_COLUMNS = ("mean_fd", "num_censored_volumes", "num_retained_volumes")
@@ -454,5 +455,5 @@ def _cifti(path: str | Path) -> tuple[nib.Cifti2Image, tuple]:
 
 
 def _record(participant_id, session_id, item: str, status: str, reason: str) -> dict:
-    return {"participant_id": participant_id, "session_id": session_id,
-            "modality": feat.MODALITY, "item": item, "status": status, "reason": reason}
+    return qc_row(participant_id, session_id, modality=feat.MODALITY, item=item, status=status,
+                  reason=reason)

@@ -13,6 +13,7 @@ import pandas as pd
 from backpheno.dataset import arm_labels
 from backpheno.errors import InputError
 from backpheno.models.config import TrainConfig
+from backpheno.models.finite import require_finite
 from backpheno.models.pipelines import Block, BlockSpec, select_blocks
 from backpheno.table import read_feature_table
 
@@ -177,6 +178,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             logger.log(level, "block %s has no features in this table; skipped", spec.name)
     columns = [c for b in blocks for c in b.columns]
     X = features.loc[keep, columns].astype(float)
+    require_finite(X, columns, config.features)
     harmonized = [b.name for b in blocks if b.harmonize]
     aux = [config.combat.site, *config.combat.covariates] if harmonized else []
     absent = [c for c in aux if c not in population.columns]

@@ -18,6 +18,7 @@ from backpheno.errors import InputError
 from backpheno.io import read_tsv
 from backpheno.models.artifacts import load_models
 from backpheno.models.cv import PREDICTION_COLUMNS
+from backpheno.models.finite import require_finite
 from backpheno.models.rundir import open_run
 from backpheno.table import FeatureTable, read_feature_table
 
@@ -87,6 +88,7 @@ def predict_run(run_dir: str | Path, features: str | Path | FeatureTable,
     if missing:
         raise InputError(f"{len(missing)} feature(s) the models were trained on are missing "
                          f"from the new table, e.g. {missing[:5]}")
+    require_finite(X, features_needed, None if isinstance(features, FeatureTable) else features)
     if aux:
         if covariates is None:
             raise InputError(f"the models need columns {aux} (site / covariates for ComBat); "
