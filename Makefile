@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo
 NJOBS ?= 2
 
-.PHONY: demo test venv lint bench clean-demo
+.PHONY: demo test venv lint bench clean-demo docs test-lowest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ demo: $(STAMP) $(DEMO_DIR)/dataset/ground_truth.json
 	$(BIN)/backpheno export-regime $(DEMO_DIR)/features/features.parquet \
 		$(DEMO_DIR)/features/outcomes.parquet --config configs/demo_regime.yaml \
 		--run $(DEMO_DIR)/runs/best_stage1 --out $(DEMO_DIR)/runs/best_stage1/regime
-	$(BIN)/backpheno explain $(DEMO_DIR)/runs/best_stage1
+	$(BIN)/backpheno explain $(DEMO_DIR)/runs/best_stage1 --permutations 19
 	$(BIN)/backpheno report $(DEMO_DIR)/runs/best_stage1
 
 $(DEMO_DIR)/dataset/ground_truth.json: configs/demo_simulate.yaml $(STAMP)
@@ -46,3 +46,20 @@ bench: $(STAMP)
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
+
+# The documentation site (Sphinx + MyST): reference pages generated from the code, notebooks
+# rendered with their stored outputs, warnings are errors. Output: docs/_build/html/index.html.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html -q docs docs/_build/html
+
+# The quick suite on the lowest versions pyproject.toml allows: every direct dependency at its
+# lower bound (uv's lowest-direct resolution), in a separate environment .venv-lowest.
+LOWEST := .venv-lowest
+test-lowest:
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet uv
+	$(LOWEST)/bin/python -m uv pip compile pyproject.toml --extra dev \
+		--resolution lowest-direct --python $(LOWEST)/bin/python -o $(LOWEST)/requirements.txt
+	VIRTUAL_ENV=$(LOWEST) $(LOWEST)/bin/python -m uv pip install -r $(LOWEST)/requirements.txt
+	VIRTUAL_ENV=$(LOWEST) $(LOWEST)/bin/python -m uv pip install --no-deps -e .
+	$(LOWEST)/bin/python -m pytest -n $(NJOBS) --dist load

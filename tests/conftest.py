@@ -43,8 +43,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    """End the worker with a stack dump if one test (set-up included) outlasts the watchdog."""
-    faulthandler.dump_traceback_later(HUNG_TEST_S, exit=True)
+    """End the worker with a stack dump if one test (set-up included) outlasts the watchdog
+    (four times as long for tests marked slow)."""
+    limit = HUNG_TEST_S * (4 if item.get_closest_marker("slow") else 1)
+    faulthandler.dump_traceback_later(limit, exit=True)
     try:
         return (yield)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 from typer.testing import CliRunner
@@ -27,10 +28,10 @@ def test_simulate_writes_a_dataset(tmp_path):
     result = runner.invoke(app, ["simulate", "--out", str(out), "--participants", "12",
                                  "--seed", "1", "--deep-fraction", "0"])
     assert result.exit_code == 0, result.output
-    assert "wrote 12 participants" in result.output
+    assert result.output.count("wrote 12 participants") <= 1  # said once, not twice
     truth = json.loads((out / "ground_truth.json").read_text())
     assert len(truth["participants"]) == 12
-    assert (out / "logs" / "simulate.log").is_file()
+    assert "wrote 12 participants" in (out / "logs" / "simulate.log").read_text()
 
 
 def test_bad_option_gives_a_message_not_a_traceback(tmp_path):
@@ -56,6 +57,10 @@ def test_extract_writes_table_outcomes_and_regime_export(small_cohort, tmp_path)
                  "extract_summary.json"):
         assert (out / name).is_file(), name
     assert "regime export" in result.output
+    # CSV sidecars for R: logicals as TRUE/FALSE, missing as NA
+    with (out / "outcomes.csv").open(newline="") as handle:
+        responder = {row["responder"] for row in csv.DictReader(handle)}
+    assert responder <= {"TRUE", "FALSE", "NA"} and {"TRUE", "FALSE"} & responder
 
 
 def test_score_maps_sdtm_visit_numbers_with_visit_options(small_cohort, tmp_path):
@@ -98,3 +103,10 @@ def test_extract_rejects_a_missing_dataset_before_any_work(tmp_path):
     assert result.exit_code == 2
     assert "dataset: path does not exist" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_score_help_lists_every_pgic_coding():
+    from backpheno.questionnaires.instruments.pain import PGIC_CODINGS
+
+    text = runner.invoke(app, ["score", "--help"], terminal_width=200).output
+    assert all(coding in text for coding in PGIC_CODINGS), text

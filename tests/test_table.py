@@ -54,7 +54,7 @@ def test_round_trip_keeps_values_codebook_qc_and_metadata(tmp_path):
     assert csv.shape == table.data.shape
     records = json.loads(paths["codebook_json"].read_text())
     assert [r["name"] for r in records] == ["q.peg.score", "brain.qc.mean_fd"]
-    assert set(records[0]) == set(CODEBOOK_COLUMNS)
+    assert set(records[0]) == {*CODEBOOK_COLUMNS, "r_name"}  # the name in the CSV, for R
     assert pd.read_csv(paths["qc"], sep="\t")["status"].tolist() == ["missing"]
     assert not list(tmp_path.glob(".*tmp"))
 

@@ -107,9 +107,8 @@ def simulate(
     settings = load_config(config, SimulateConfig, {
         "participants": participants, "seed": seed, "deep_fraction": deep_fraction,
         "n_jobs": n_jobs})
-    result = run(settings, out, overwrite=overwrite, log_file=Path(out) / "logs" / "simulate.log")
-    n_deep = int(result.participants["deep_phenotyping"].sum())
-    typer.echo(f"wrote {len(result.participants)} participants ({n_deep} deep) to {result.root}")
+    # the last message ("wrote N participants ...") is logged by the simulation itself
+    run(settings, out, overwrite=overwrite, log_file=Path(out) / "logs" / "simulate.log")
 
 
 @app.command()
@@ -122,7 +121,8 @@ def extract(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (overrides the "
                                              "config).")] = None,
     allow_failures: Annotated[bool, typer.Option(
-        "--allow-failures", help="Exit 0 even if some participants failed.")] = False,
+        "--allow-failures", help="Exit 0 even if some participants failed (a bare flag: "
+                                 "write --allow-failures, not --allow-failures true).")] = False,
 ) -> None:
     """Extract one feature table from a dataset, with outcomes and the SMART regime export.
 
@@ -144,6 +144,8 @@ def extract(
     typer.echo(f"feature table: {run.paths['parquet']}")
     typer.echo(f"regime export: {run.paths['smart_parquet']}")
     if run.result.failures and not allow_failures:
+        typer.echo("exit status 1: some participants failed (QC rows above); add "
+                   "--allow-failures to exit 0 with the same outputs", err=True)
         raise typer.Exit(code=1)
 
 
@@ -248,7 +250,9 @@ def score(
                                                 "override it.")] = None,
     pgic_coding: Annotated[str | None, typer.Option(
         "--pgic-coding", help="How the PGIC answers are numbered: bacpac_0_6 "
-        "(0 = very much improved .. 6 = very much worse) or common_1_7.")] = None,
+        "(0 = very much improved .. 6 = very much worse), common_1_7 (1 = very much improved "
+        ".. 7 = very much worse) or reversed_1_7 (1 = very much worse .. 7 = very much "
+        "improved).")] = None,
     invalid_answers: Annotated[str | None, typer.Option(
         "--invalid-answers", help="error (default: one error listing every problem) or "
         "set_missing (record each in the QC table).")] = None,

@@ -45,6 +45,7 @@ from backpheno.io import atomic_path
 from backpheno.lock import output_lock
 from backpheno.outcomes import OutcomeSettings, build_outcomes, outcomes_codebook
 from backpheno.questionnaires import QuestionnaireSettings, score_dataset
+from backpheno.rcsv import write_r_csv
 from backpheno.regimes.export import RegimeExportSettings, export_regime
 from backpheno.table import FeatureTable, make_qc
 
@@ -192,6 +193,5 @@ def _write_frame(folder: Path, stem: str, frame: pd.DataFrame) -> dict[str, Path
     paths = {stem: folder / f"{stem}.parquet", f"{stem}_csv": folder / f"{stem}.csv"}
     with atomic_path(paths[stem]) as tmp:
         frame.to_parquet(tmp)
-    with atomic_path(paths[f"{stem}_csv"]) as tmp:
-        frame.to_csv(tmp, na_rep="")
+    write_r_csv(frame, paths[f"{stem}_csv"])
     return paths

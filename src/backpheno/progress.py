@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +24,16 @@ R = TypeVar("R")
 
 logger = logging.getLogger("backpheno")
 
+#: Without a terminal, progress is logged at least this often (seconds) while items finish.
+LOG_EVERY_S = 5.0
+
 
 @contextmanager
 def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]]:
     """Yield an ``advance(n=1)`` function that moves a progress display forward.
 
-    On a terminal a rich bar is drawn on stderr; otherwise progress is logged at every 10 %.
+    On a terminal a rich bar is drawn on stderr; otherwise progress is logged when the work
+    starts, at every 10 % and at least every :data:`LOG_EVERY_S` seconds while items finish.
     """
     console = Console(stderr=True)
     if console.is_terminal and total > 0:
@@ -38,14 +43,18 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
         return
-    state = {"done": 0, "next": 0.1}
+    state = {"done": 0, "tenth": 1, "logged": time.monotonic()}
+    if total > 1:
+        logger.info("%s: 0/%d", description, total)
 
     def advance(n: int = 1) -> None:
         state["done"] += n
-        if total and state["done"] / total >= state["next"]:
+        due = time.monotonic() - state["logged"] >= LOG_EVERY_S
+        if total and (10 * state["done"] >= state["tenth"] * total or due):
             logger.info("%s: %d/%d", description, state["done"], total)
-            while state["done"] / total >= state["next"]:
-                state["next"] += 0.1
+            state["logged"] = time.monotonic()
+            while 10 * state["done"] >= state["tenth"] * total:
+                state["tenth"] += 1
 
     yield advance
 

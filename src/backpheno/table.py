@@ -12,7 +12,10 @@ A :class:`FeatureTable` holds three pandas objects:
 
 On disk the table is a Parquet file with the codebook and QC embedded in its metadata, plus
 sidecars a statistician can open without Python: ``<stem>.csv``, ``<stem>_codebook.csv``,
-``<stem>_codebook.json`` and ``<stem>_qc.tsv``. Every file is written atomically.
+``<stem>_codebook.json`` and ``<stem>_qc.tsv``. Every file is written atomically. The CSV is
+written for R (:mod:`backpheno.rcsv`: ``NA`` for missing, R-safe column names); the codebook
+sidecars add ``r_name``, the column's name in the CSV (the same as ``name`` unless the name has
+characters R rewrites, such as ``-``).
 
 :func:`flag_out_of_range` checks every value against its codebook's valid range: a value outside
 ``[valid_min, valid_max]`` is kept (it may be a true extreme) but gets a ``flagged`` QC row naming
@@ -33,6 +36,7 @@ import pyarrow.parquet as pq
 
 from backpheno.errors import InputError
 from backpheno.io import atomic_path, write_json, write_tsv
+from backpheno.rcsv import r_name, write_r_csv
 
 INDEX_NAMES = ("participant_id", "session_id")
 
@@ -270,11 +274,11 @@ class FeatureTable:
             "qc": folder / f"{stem}_qc.tsv",
         }
         write_feature_parquet(paths["parquet"], self)
-        with atomic_path(paths["csv"]) as tmp:
-            self.data.to_csv(tmp, na_rep="")
+        write_r_csv(self.data, paths["csv"])
+        codebook = self.codebook.assign(r_name=[r_name(n) for n in self.codebook.index])
         with atomic_path(paths["codebook_csv"]) as tmp:
-            self.codebook.to_csv(tmp)
-        write_json(paths["codebook_json"], _codebook_records(self.codebook))
+            codebook.to_csv(tmp)
+        write_json(paths["codebook_json"], _codebook_records(codebook))
         write_tsv(paths["qc"], self.qc)
         return paths
 

@@ -164,12 +164,24 @@ def write_fake_training_run(root: Path, X: pd.DataFrame, outcomes: pd.DataFrame,
     data = X.copy()
     data.index = pd.MultiIndex.from_arrays([X.index, ["ses-V0"] * len(X)],
                                            names=["participant_id", "session_id"])
-    codebook = make_codebook(codebook_row(c, modality="sim", source="test", unit="a.u.",
-                                          description=f"test feature {c}") for c in X.columns)
+    # a questionnaire modality whose extractor records problems only (every 10th participant
+    # missing), and an outcome-role column never measured at baseline
+    data["q.pain.score"] = np.where(np.arange(len(X)) % 10 == 0, np.nan, 1.0)
+    data["q.pgic.change_v2"] = np.nan
+    codebook = make_codebook(
+        [codebook_row(c, modality="sim", source="test", unit="a.u.",
+                      description=f"test feature {c}") for c in X.columns]
+        + [codebook_row("q.pain.score", modality="questionnaire", source="test", unit="points",
+                        description="pain score"),
+           codebook_row("q.pgic.change_v2", modality="questionnaire", source="test",
+                        unit="points", description="PGIC at V2", role="outcome")])
     qc = make_qc([{"participant_id": p, "session_id": "ses-V0", "modality": "sim", "item": "",
                    "status": "failed" if i % 40 == 0 else "ok",
                    "reason": "unreadable file" if i % 40 == 0 else ""}
-                  for i, p in enumerate(X.index)])
+                  for i, p in enumerate(X.index)]
+                 + [{"participant_id": p, "session_id": "ses-V0", "modality": "questionnaire",
+                     "item": "pain", "status": "missing", "reason": "no answers"}
+                    for p in X.index[::10]])
     FeatureTable(data, codebook, qc).write(root / "inputs", "features")
     outcomes.to_parquet(root / "inputs" / "outcomes.parquet")
     config = {"name": "fake", "features": str(root / "inputs" / "features.parquet"),
@@ -220,6 +232,7 @@ def fake_run() -> object:
 def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
     """A fake training run explained with backpheno.explain.run.explain (tiny settings)."""
     from backpheno.explain.run import ExplainConfig, ExplainInputs, explain
+    from backpheno.explain.signal import arm_signal
 
     X, ys = small
     rng = np.random.default_rng(1)
@@ -239,7 +252,12 @@ def explained_run(tmp_path_factory: pytest.TempPathFactory, small):
         hypotheses=[{"moderator": "f0", "contrast": "DUL_vs_ESC", "direction": "-",
                      "source": "analysis plan v1"}],
         figures={"dependence": 2})
-    inputs = ExplainInputs(models, X, list(X.columns), y, arm, outcomes, "responder")
+    signal = arm_signal({"ESC": {"auc": {"estimate": 0.5, "ci_low": 0.41, "ci_high": 0.59},
+                                 "permutation": {"p_value": 0.55}},
+                         "ACT": {"auc": {"estimate": 0.7, "ci_low": 0.6, "ci_high": 0.8}},
+                         "DUL": {"auc": {"estimate": 0.7, "ci_low": 0.6, "ci_high": 0.8}}})
+    inputs = ExplainInputs(models, X, list(X.columns), y, arm, outcomes, "responder",
+                           signal=signal)
     result = explain(inputs, settings, run / "explain")
     return run, result, inputs, settings
 

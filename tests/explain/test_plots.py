@@ -60,3 +60,25 @@ def test_dense_point_clouds_are_rasterised_in_svg(tmp_path):
     files = plots.save_figure(fig, tmp_path / "dense")
     assert files["svg"].stat().st_size < 200_000
     assert "<image" in files["svg"].read_text()
+
+
+def test_constructs_group_correlated_indicators_and_the_forest_keeps_the_best():
+    rng = np.random.default_rng(0)
+    trait = rng.normal(size=300)
+    X = pd.DataFrame({"anx.raw": trait + rng.normal(0, 0.1, 300),
+                      "anx.t": 2 * trait + rng.normal(0, 0.2, 300) + 50,
+                      "pain": rng.normal(size=300)})
+    groups = plots.constructs(X, list(X), order=["anx.t", "pain", "anx.raw"])
+    assert groups.to_dict() == {"anx.t": "anx.t", "pain": "pain", "anx.raw": "anx.t"}
+    table = pd.DataFrame({
+        "moderator": ["anx.raw", "anx.t", "pain"], "contrast": ["A_vs_B"] * 3,
+        "kind": ["pair"] * 3, "family": ["binomial"] * 3, "estimate": [0.5, 0.4, -0.2],
+        "odds_ratio": [1.65, 1.49, 0.82], "or_low": [1.2, 1.1, 0.6], "or_high": [2.3, 2.0, 1.1],
+        "p": [0.001, 0.004, 0.2], "q": [0.003, 0.006, 0.2]})
+    fig = plots.forest_plot(table, construct=groups.to_dict())
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 2 and any(lab.startswith("anx.raw (+1 related)") for lab in labels)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert len(ticks) >= 3 and "1" in ticks  # readable ticks on the log axis, not 10^0 only
+    every = plots.forest_plot(table)
+    assert len(every.axes[0].get_yticklabels()) == 3

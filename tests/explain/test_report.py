@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from html.parser import HTMLParser
 
+import pandas as pd
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -65,7 +67,7 @@ def test_report_sections_and_contents(explained_run):
         assert f'<section id="{section}">' in text
     assert "not available" not in text
     assert "unreadable file" in text  # the QC problem of the fixture
-    assert "0.60 (0.50-0.75)" in text  # ESC's AUC with its CI
+    assert "0.60\u00a0(0.50\u20110.75)" in text  # ESC's AUC with its CI, never wrapped
     assert "too few &lt;responders&gt; &amp; others" in text  # escaped once, not twice
     assert "interventional SHAP values" in text and "Benjamini-Hochberg" in text
     assert "40 participants" in text  # the background size in the methods
@@ -106,6 +108,119 @@ def test_cli_explain_refuses_a_folder_that_is_not_a_run(tmp_path):
     result = CliRunner().invoke(app, ["explain", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a backpheno run directory" in result.output
+
+
+class _Table(HTMLParser):
+    """Header and body cells of the first table fed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _table_after(text: str, heading: str) -> pd.DataFrame:
+    """The first HTML table after ``heading`` (numbers parsed where every cell is one)."""
+    start = text.index("<table", text.index(heading))
+    parser = _Table()
+    parser.feed(text[start:text.index("</table>", start) + 8])
+    frame = pd.DataFrame(parser.rows[1:], columns=parser.rows[0])
+    for column in frame.columns:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if numbers.notna().all():
+            frame[column] = numbers
+    return frame
+
+
+def test_qc_counts_successes_and_missingness_covers_predictors_only(explained_run):
+    run, result, inputs, settings = explained_run
+    text = build_report(run)
+    counts = _table_after(text, "Extraction QC by modality").set_index("modality")
+    n = len(inputs.X)
+    assert counts.loc["questionnaire", "sessions with data"] == n - len(range(0, n, 10))
+    assert counts.loc["questionnaire", "QC missing"] == len(range(0, n, 10))
+    assert counts.loc["sim", "sessions with data"] == n
+    assert counts.loc["sim", "QC ok"] == n - len(range(0, n, 40))
+    missing = _table_after(text, "Most missing predictors")
+    assert "q.pgic.change_v2" not in set(missing["feature"])  # outcome role: not a predictor
+    assert list(missing["feature"].iloc[:2]) == ["f2", "q.pain.score"]
+
+
+def test_headline_permutation_p_is_family_wise_and_the_per_feature_p_carries_a_caveat(
+        explained_run):
+    run, *_ = explained_run
+    text = build_report(run)
+    top = _table_after(text, "Top 5 moderators per contrast")
+    columns = list(top.columns)
+    assert columns.index("family-wise p (max-T)") < columns.index("per-feature p †")
+    assert "not</b> adjusted for selecting the top features" in text
+    summary = json.loads((run / "explain" / "summary.json").read_text())
+    assert {r["contrast"] for r in summary["moderator_permutation"]} == set(top["contrast"].str
+                                                                            .split(" ").str[0])
+
+
+def test_contrasts_with_an_arm_without_signal_are_marked(explained_run):
+    run, result, *_ = explained_run
+    text = build_report(run)
+    ranking = result.ranking[result.ranking["scale"] == "probability"]
+    marked = set(ranking.loc[ranking["no_signal_arms"].fillna("") != "", "contrast"])
+    assert marked == {"ACT_vs_ESC", "DUL_vs_ESC", "ESC_vs_rest", "ACT_vs_rest", "DUL_vs_rest"}
+    top = _table_after(text, "Top 5 moderators per contrast")
+    flagged = top.loc[top["no signal"] == "ESC", "contrast"]
+    assert set(flagged) == marked and len(flagged) == 5 * len(marked)
+    assert (top.loc[top["contrast"] == "DUL_vs_ACT", "no signal"] == "").all()
+    performance = _table_after(text, '<section id="performance">').set_index("arm")
+    assert performance.loc["ESC", "signal"] == "none (see below)"
+    assert performance.loc["ACT", "signal"] == "yes"
+    assert "<b>ESC</b> (AUC 0.50 with interval 0.41-0.59 containing 0.5" in text
+    assert "No evidence of signal" in text and "permutation p 0.55 &gt; 0.05" in text
+
+
+def test_credibility_summary_has_one_row_per_passing_construct(explained_run):
+    run, result, *_ = explained_run
+    text = build_report(run)
+    section = text[text.index('<section id="credibility">'):]
+    summary = _table_after(section, "Summary: one row per construct")
+    passing = result.credibility[result.credibility["q"] < 0.05]
+    assert sorted(summary["moderator"]) == sorted(passing["moderator"].unique())
+    assert summary["moderator"].is_unique
+    full = section[section.index("<details>"):section.index("</details>")]
+    assert len(_table_after(full, "<table")) == len(passing)
+
+
+def test_credibility_digest_has_one_row_per_construct():
+    from backpheno.explain.report import credibility_digest
+
+    table = pd.DataFrame({
+        "moderator": ["anx.raw", "anx.t", "anx.t", "pain", "noise"],
+        "contrast": ["A_vs_B", "A_vs_B", "C_vs_B", "C_vs_B", "A_vs_B"],
+        "p": [0.001, 0.002, 0.004, 0.003, 0.5], "q": [0.01, 0.01, 0.02, 0.02, 0.6],
+        "item3_chance": ["probably yes"] * 4 + ["definitely no"],
+        "item4_multiplicity": ["probably yes"] * 5, "shap_rank": [1, 2, 4, 3, 9]})
+    construct = pd.Series({"anx.raw": "anx.raw", "anx.t": "anx.raw", "pain": "pain",
+                           "noise": "noise"})
+    digest, constant = credibility_digest(table, 0.05, construct)
+    assert list(digest["moderator"]) == ["anx.raw", "pain"]
+    assert digest.iloc[0]["contrasts with q < 0.05"] == "A_vs_B, C_vs_B"
+    assert digest.iloc[0]["related indicators passing"] == "anx.t"
+    assert constant == {"item3_chance": "probably yes", "item4_multiplicity": "probably yes"}
+    plain, _ = credibility_digest(table, 0.05)
+    assert list(plain["moderator"]) == ["anx.raw", "anx.t", "pain"]
 
 
 def test_changed_input_is_an_error_or_with_the_flag_a_caveat(small, fake_run, tmp_path):

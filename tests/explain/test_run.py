@@ -24,7 +24,8 @@ def test_explain_writes_every_documented_output(explained_run):
                  "shap/contrast_shap.parquet", "tables/moderator_ranking.csv",
                  "tables/moderator_stability.csv", "tables/moderator_permutation.csv",
                  "tables/moderation.csv", "tables/moderation_pain_change.csv",
-                 "tables/credibility.csv", "figures/moderator_ranking.png",
+                 "tables/credibility.csv", "tables/constructs.csv", "tables/arm_signal.csv",
+                 "figures/moderator_ranking.png",
                  "figures/moderator_ranking.svg", "figures/forest_interactions.png"):
         assert (out / name).is_file(), name
     for arm in ARMS:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -97,3 +99,33 @@ def test_continuous_predictions_and_outcome_direction_are_stated(inputs):
     assert frame.set_index("id").loc[outcomes.index[2], "P1_ACT"] == pytest.approx(-5.0)
     assert roles["columns"]["Y"]["direction"] == "higher is better"
     assert roles["columns"]["Y"]["type"] == "continuous"
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R (Rscript) is not installed")
+def test_r_reads_the_export_and_its_stage2_lm_matches_statsmodels(inputs, tmp_path):
+    """The documented R recipe (docs/regimes.md): read smart.csv, fit the weighted stage-2
+    regression among re-randomised non-responders; same coefficients as statsmodels' WLS."""
+    import statsmodels.formula.api as smf
+
+    table, outcomes, _ = inputs
+    paths = export_regime(table, outcomes, RegimeExportSettings(), tmp_path)
+    script = """
+d <- read.csv(commandArgs(TRUE)[1])
+stopifnot(is.numeric(d$R), is.numeric(d$W), is.character(d$A2_tactic))
+s2 <- subset(d, R == 0 & A2_tactic %in% c("augment", "switch"))
+s2$A2_switch <- as.integer(s2$A2_tactic == "switch")
+fit <- lm(Y ~ X2_q_peg_score * A2_switch, data = s2)
+write.csv(data.frame(term = names(coef(fit)), estimate = unname(coef(fit))),
+          commandArgs(TRUE)[2], row.names = FALSE)
+"""
+    out = tmp_path / "coef.csv"
+    done = subprocess.run(["Rscript", "-e", script, str(paths["csv"]), str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    r = pd.read_csv(out).set_index("term")["estimate"].rename({"(Intercept)": "Intercept"})
+    frame = pd.read_parquet(paths["parquet"])
+    s2 = frame[(frame["R"] == 0) & frame["A2_tactic"].isin(["augment", "switch"])].copy()
+    s2["A2_switch"] = (s2["A2_tactic"] == "switch").astype(int)
+    python = smf.ols("Y ~ X2_q_peg_score * A2_switch", data=s2).fit().params
+    assert len(r) == 4
+    np.testing.assert_allclose(r.to_numpy(), python.reindex(r.index).to_numpy(), rtol=1e-8)

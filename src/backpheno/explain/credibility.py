@@ -9,7 +9,7 @@ configuration; others need a person. This module fills in what can be filled in 
 ====  ==========================================================  ===========================
 item  question (paraphrased)                                      how it is answered here
 ====  ==========================================================  ===========================
-1     direction of the effect modification hypothesised a        semi-automatic: from the
+1     direction of the effect modification hypothesised a         semi-automatic: from the
       priori?                                                     ``hypotheses`` given in the
                                                                   configuration (a protocol
                                                                   is still needed for

@@ -51,6 +51,7 @@ from statsmodels.stats.multitest import multipletests
 
 from backpheno.errors import InputError
 from backpheno.explain.moderators import Contrast, arm_contrasts
+from backpheno.progress import progress_bar
 
 #: A logit coefficient (per SD, per arm, per covariate unit) or standard error beyond these means
 #: the likelihood has no finite maximum along some direction (quasi-complete separation);
@@ -216,10 +217,13 @@ def moderation_table(data: pd.DataFrame, *, outcome: str, arm: str, moderators: 
     family = outcome_family(data[outcome]) if family == "auto" else family
     contrasts = list(contrasts) if contrasts is not None else arm_contrasts(arms)
     rows = []
-    for moderator in moderators:
-        rows += _moderator_rows(data, outcome=outcome, arm=arm, moderator=moderator, arms=arms,
-                                covariates=covariates, categorical=categorical, family=family,
-                                contrasts=contrasts, level=level, cov_type=cov_type)
+    with progress_bar(len(moderators), f"moderation of {outcome}") as advance:
+        for moderator in moderators:
+            rows += _moderator_rows(data, outcome=outcome, arm=arm, moderator=moderator,
+                                    arms=arms, covariates=covariates, categorical=categorical,
+                                    family=family, contrasts=contrasts, level=level,
+                                    cov_type=cov_type)
+            advance(1)
     table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     table["q"] = adjust_p(table["p"], table["kind"], ADJUSTMENTS[adjust])
     return table

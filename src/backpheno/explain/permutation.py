@@ -16,6 +16,9 @@ Two p-values per feature and contrast (Phipson & Smyth 2010, never 0):
     ``(1 + #{max_k null_k >= observed_j}) / (1 + n)`` — the single-step max-T adjustment
     (Westfall & Young 1993) over all features of the contrast: controls the family-wise error
     rate across features.
+``p_max_all``
+    The same with the maximum over every feature of *every* contrast: the family-wise p over all
+    contrasts at once (for the overall top feature, the global test of any SHAP moderation).
 
 A permutation whose refit fails with a backpheno error (e.g. ComBat refusing a site that became
 too small in one arm) is left out and logged; ``n`` counts the permutations that ran.
@@ -45,7 +48,7 @@ class PermutationNull:
     Attributes
     ----------
     table : DataFrame
-        contrast, feature, observed, rank, null_mean, null_q95, p_value, p_max,
+        contrast, feature, observed, rank, null_mean, null_q95, p_value, p_max, p_max_all,
         n_permutations.
     null : DataFrame
         permutation, contrast, feature, mean_abs_shap: every null draw.
@@ -137,6 +140,7 @@ def _one_permutation(task: tuple[int, np.random.SeedSequence], *, fit_arms: FitA
 def _p_values(observed: pd.DataFrame, null: pd.DataFrame, n: int) -> pd.DataFrame:
     wide = null.pivot_table(index=["contrast", "permutation"], columns="feature",
                             values="mean_abs_shap", sort=False)
+    overall = wide.max(axis=1).groupby(level="permutation").max().to_numpy()
     rows = []
     for (contrast, feature), obs in observed.set_index(["contrast", "feature"])[
             ["mean_abs_shap", "rank"]].iterrows():
@@ -149,5 +153,6 @@ def _p_values(observed: pd.DataFrame, null: pd.DataFrame, n: int) -> pd.DataFram
                      "null_q95": float(np.quantile(own, 0.95)),
                      "p_value": (1 + int(np.sum(own >= value))) / (1 + n),
                      "p_max": (1 + int(np.sum(maxima >= value))) / (1 + n),
+                     "p_max_all": (1 + int(np.sum(overall >= value))) / (1 + n),
                      "n_permutations": n})
     return pd.DataFrame(rows)

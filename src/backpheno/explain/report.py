@@ -37,20 +37,29 @@ from backpheno.table import read_feature_table
 REPORT_NAME = "report.html"
 
 _CSS = """
+*,*::before,*::after{box-sizing:border-box}
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;
 background:#fafafa;line-height:1.45}
 main{max-width:1150px;margin:0 auto;padding:1.5em 2em 4em;background:#fff}
-h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;
-margin-top:2em}h3{margin-top:1.4em}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0 1.2em}
+h1{font-size:1.7em;margin-bottom:.2em;overflow-wrap:anywhere}h2{border-bottom:2px solid #ddd;
+padding-bottom:.2em;margin-top:2em}h3{margin-top:1.4em}
+.table-wrap{max-width:100%;overflow-x:auto;margin:.6em 0 1.2em}
+table{border-collapse:collapse;font-size:.85em}
 th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right;vertical-align:top}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
-.figs{display:flex;flex-wrap:wrap;gap:1em}.figs figure{margin:0;flex:1 1 420px}
+td{min-width:3em}
+.figs{display:flex;flex-wrap:wrap;gap:1em}.figs figure{margin:0;flex:1 1 420px;min-width:0}
 img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.8em;color:#555}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em .9em;margin:1em 0}
 .missing{color:#a00;font-style:italic}.meta{color:#666;font-size:.9em}
-nav a{margin-right:1em}
+nav{display:flex;flex-wrap:wrap;gap:.3em 1em}
+code{overflow-wrap:anywhere}
+details{margin:.6em 0 1.2em}summary{cursor:pointer;color:#225}
+@media (max-width:800px){main{padding:1em}.figs figure{flex-basis:100%}}
+@media print{body{background:#fff}main{max-width:none;padding:0}nav{display:none}
+.table-wrap{overflow:visible}table{font-size:.7em}figure,tr,.note{break-inside:avoid}
+h2,h3{break-after:avoid}details{display:none}}
 """
 
 
@@ -219,12 +228,13 @@ def _qc_section(run: _Run) -> str:
     parts = [f"<p>{table.data.shape[1]} columns × {table.data.shape[0]} participant-sessions "
              f"in <code>{html.escape(str(run.config.features))}</code>.</p>",
              "<h3>Columns by modality and role</h3>" + _html_table(roles)]
-    if len(table.qc):
-        status = (table.qc.pivot_table(index="modality", columns="status", values="item",
-                                       aggfunc="size", fill_value=0)
-                  .rename_axis(columns=None).reset_index())
-        parts.append("<h3>Extraction QC (participant-session × modality records)</h3>"
-                     + _html_table(status))
+    counts = _modality_counts(table)
+    if len(counts):
+        parts.append("<h3>Extraction QC by modality</h3><p class=\"meta\">"
+                     "<i>sessions with data</i>: participant-sessions with at least one value of "
+                     "the modality in the table (the successes); the other columns count the QC "
+                     "records by status (some extractors record problems only).</p>"
+                     + _html_table(counts))
         problems = table.qc[table.qc["status"] != "ok"]
         if len(problems):
             reasons = (problems.groupby(["modality", "status", "reason"]).size()
@@ -233,12 +243,36 @@ def _qc_section(run: _Run) -> str:
             parts.append("<h3>Most frequent QC problems</h3>" + _html_table(reasons))
     session = run.config.session
     data = table.session(session) if len(table.data) else table.data
-    if len(data):
+    if "role" in codebook.columns:
+        predictors = codebook.index[codebook["role"] == "feature"]
+        data = data[[c for c in data.columns if c in set(predictors)]]
+    if data.shape[1]:
         missing = data.isna().mean().sort_values(ascending=False).head(15)
-        parts.append(f"<h3>Most missing features ({html.escape(str(session))})</h3>"
+        parts.append(f"<h3>Most missing predictors ({html.escape(str(session))}; "
+                     "role = feature)</h3>"
                      + _html_table(pd.DataFrame({"feature": missing.index,
                                                  "missing": [_pct(v) for v in missing]})))
     return "\n".join(parts)
+
+
+def _modality_counts(table: Any) -> pd.DataFrame:
+    """Per modality: participant-sessions with any value in the table, and QC records by
+    status."""
+    codebook = table.codebook
+    rows = {}
+    if len(table.data) and "modality" in codebook.columns:
+        for modality, names in codebook.groupby("modality").groups.items():
+            columns = [c for c in names if c in table.data.columns]
+            if columns:
+                rows[modality] = int(table.data[columns].notna().any(axis=1).sum())
+    counts = pd.DataFrame({"sessions with data": pd.Series(rows, dtype="int64")})
+    if len(table.qc):
+        status = table.qc.pivot_table(index="modality", columns="status", values="item",
+                                      aggfunc="size", fill_value=0)
+        status.columns = [f"QC {c}" for c in status.columns]
+        counts = counts.join(status, how="outer")
+    counts = counts.fillna(0).astype("int64")
+    return counts.rename_axis("modality").reset_index()
 
 
 def _performance_section(run: _Run) -> str:
@@ -247,6 +281,7 @@ def _performance_section(run: _Run) -> str:
         return _missing("metrics/metrics.json")
     if run.regression:
         return _regression_performance(run, arms)
+    weak = run.explain.get("arms_without_signal") or {}
     rows = []
     for arm, m in arms.items():
         row = {"arm": arm, "status": m.get("status", ""), "n": m.get("n"),
@@ -263,13 +298,22 @@ def _performance_section(run: _Run) -> str:
             row["permutation p"] = _num(permutation.get("p_value"), 3)
         else:
             row["AUC (95% CI)"] = str(m.get("reason", ""))
+        if arm in weak:
+            row["signal"] = "none (see below)"
+        elif m.get("status") == "ok":
+            row["signal"] = "yes"
         rows.append(row)
-    parts = [_html_table(pd.DataFrame(rows)),
-             "<p class=\"meta\">Out-of-fold predictions of the nested cross-validation "
-             "(averaged over repeats). " + html.escape(
-                 "; ".join(f"{k}: {v}" for k, v in (run.metrics.get("definitions") or {}).items()
-                           if k in ("auc", "calibration_slope", "calibration_intercept",
-                                    "oe_ratio", "ici", "permutation"))) + "</p>"]
+    parts = [_html_table(pd.DataFrame(rows))]
+    if weak:
+        parts.append('<p class="note">No evidence of signal: ' + "; ".join(
+            f"<b>{_e(a)}</b> ({_e(r)})" for a, r in weak.items()) + ". Its contrasts are "
+            f"marked <i>{NO_SIGNAL}</i> in the moderator section.</p>")
+    parts.append("<p class=\"meta\">Out-of-fold predictions of the nested cross-validation "
+                 "(averaged over repeats). " + html.escape(
+                     "; ".join(f"{k}: {v}" for k, v in (run.metrics.get("definitions") or {})
+                               .items() if k in ("auc", "calibration_slope",
+                                                 "calibration_intercept", "oe_ratio", "ici",
+                                                 "permutation"))) + "</p>")
     figures = []
     for arm in arms:
         for kind in ("roc", "calibration"):
@@ -322,10 +366,14 @@ def _moderator_section(run: _Run) -> str:
                         on=["contrast", "feature"], how="left")
     permutation = run.table("moderator_permutation")
     if permutation is not None:
-        top = top.merge(permutation[["contrast", "feature", "p_value", "p_max"]],
-                        on=["contrast", "feature"], how="left")
-    columns = [c for c in ("contrast", "rank", "feature", "mean_abs_shap", "direction",
-                           "top_k_frequency", "median_rank", "p_value", "p_max")
+        top = top.merge(permutation[["contrast", "feature", "p_max", "p_value"]].rename(
+            columns={"p_max": FAMILYWISE, "p_value": PER_FEATURE}),
+            on=["contrast", "feature"], how="left")
+    weak = run.explain.get("arms_without_signal") or {}
+    if "no_signal_arms" in top.columns and top["no_signal_arms"].notna().any():
+        top[NO_SIGNAL] = top["no_signal_arms"].fillna("")
+    columns = [c for c in ("contrast", NO_SIGNAL, "rank", "feature", "mean_abs_shap", "direction",
+                           "top_k_frequency", "median_rank", FAMILYWISE, PER_FEATURE)
                if c in top.columns]
     background = summary.get("background", {})
     parts = [
@@ -335,9 +383,19 @@ def _moderator_section(run: _Run) -> str:
         f"|SHAP| ({'outcome' if run.regression else 'probability'} scale); <i>direction</i> "
         f"&gt; 0 means higher values favour the first arm of the contrast.</p>",
         _figures([(_explain_figure(run, "moderator_ranking"),
-                   "Moderator ranking across contrasts")]),
+                   "Moderator ranking across contrasts" + (
+                       f"; labelled (no signal), in red: contrasts with an arm whose model "
+                       f"shows no signal ({', '.join(weak)})" if weak else ""))]),
         f"<h3>Top {k} moderators per contrast</h3>" + _html_table(top[columns]),
     ]
+    if permutation is not None:
+        parts.append(_permutation_note(permutation))
+    if weak:
+        parts.append('<p class="note">' + "; ".join(
+            f"<b>{_e(a)}</b>: {_e(r)}" for a, r in weak.items())
+            + f". Contrasts marked <i>{NO_SIGNAL}</i> compare against a model that predicts no "
+            "better than chance: their SHAP values mostly describe that model's fitting noise, "
+            "so their moderator ranking is not evidence of moderation.</p>")
     dependence = sorted(run.dir.explain.figures.glob("dependence_*.png"))
     if dependence:
         what = f"predicted {_e(run.config.target)}" if run.regression else "predicted response"
@@ -351,6 +409,30 @@ def _moderator_section(run: _Run) -> str:
                      + _figures([(p, p.stem.removeprefix("beeswarm_"))
                                  for p in _listed(run, beeswarms)]))
     return "\n".join(parts)
+
+
+FAMILYWISE = "family-wise p (max-T)"
+PER_FEATURE = "per-feature p †"
+NO_SIGNAL = "no signal"
+
+
+def _permutation_note(permutation: pd.DataFrame) -> str:
+    n = int(permutation["n_permutations"].max())
+    return (f'<p class="note">The <b>{FAMILYWISE}</b> is the headline result: in each of {n} '
+            "permutations of the arm labels every arm was refitted and the largest mean |SHAP| "
+            "over <i>all</i> features of the contrast recorded, so a feature's p accounts for "
+            "its having been selected as a top moderator (Westfall &amp; Young single-step "
+            "max-T; for the top-ranked feature it is the global test of any SHAP moderation in "
+            f"the contrast). † The per-feature p compares a feature with its own null only and "
+            "is <b>not</b> adjusted for selecting the top features among many: on a cohort "
+            "without moderators it is small for many top-ranked features by construction. "
+            f"The smallest attainable p is 1/{n + 1} = {1 / (n + 1):.3f}. The family-wise p "
+            "over every contrast at once (<code>p_max_all</code>) is in "
+            "<code>explain/tables/moderator_permutation.csv</code>.</p>")
+
+
+#: Rows of the formal table shown before the rest is collapsed.
+FORMAL_ROWS = 25
 
 
 def _formal_section(run: _Run) -> str:
@@ -384,9 +466,13 @@ def _formal_section(run: _Run) -> str:
                if len(flagged) else f"no test passes q &lt; {alpha:g}; the 10 smallest p-values")
     omnibus = table[table["kind"] == "omnibus"].sort_values("p").head(10)
     covariates = ", ".join(run.explain.get("formal_covariates", [])) or "no covariates"
+    first = _html_table(out.head(FORMAL_ROWS))
+    if len(out) > FORMAL_ROWS:
+        first += (f"<details><summary>The other {len(out) - FORMAL_ROWS} tests at q &lt; "
+                  f"{alpha:g}</summary>" + _html_table(out.iloc[FORMAL_ROWS:]) + "</details>")
     parts = [f"<p>{n_moderators} candidate moderators, one model each "
              f"(outcome ~ arm × moderator + {_e(covariates)}).</p>",
-             f"<h3>{heading}</h3>" + _html_table(out)]
+             f"<h3>{heading}</h3>" + first]
     forest = _explain_figure(run, "forest_interactions")
     if forest is not None:
         parts.append(_figures([(forest, "Interaction estimates (pairs of arms)")]))
@@ -400,23 +486,80 @@ def _formal_section(run: _Run) -> str:
     return "\n".join(parts)
 
 
+CREDIBILITY_COLUMNS = ("moderator", "contrast", "item1_a_priori", "item2_prior_evidence",
+                       "item3_chance", "item4_multiplicity", "item5_cut_points", "scales_agree",
+                       "shap_rank", "shap_direction_agrees", "shap_top_k_frequency",
+                       "related_outcomes", "overall")
+
+
+def credibility_digest(table: pd.DataFrame, alpha: float,
+                       construct: pd.Series | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per moderator (or per construct, given ``construct``: feature -> construct) with
+    at least one contrast at ``q < alpha``: its smallest-p contrast, the contrasts that pass and
+    the other indicators of the construct that pass, sorted by p. Columns that take one value on
+    every row are returned separately (column -> value) instead of repeated."""
+    passing = table[table["q"] < alpha].sort_values("p", kind="stable").copy()
+    if passing.empty:
+        return passing.reindex(columns=["moderator"]), {}
+    key = (passing["moderator"].map(lambda m: construct.get(m, m)) if construct is not None
+           else passing["moderator"])
+    passing["_key"] = key.to_numpy()
+    contrasts = passing.groupby("_key")["contrast"].agg(lambda c: ", ".join(dict.fromkeys(c)))
+    best = passing.drop_duplicates("_key").copy()
+    added = {f"contrasts with q < {alpha:g}": best["_key"].map(contrasts).to_numpy()}
+    if construct is not None:
+        related = passing.groupby("_key")["moderator"].agg(lambda m: list(dict.fromkeys(m)))
+        added["related indicators passing"] = [
+            ", ".join(m for m in related[k] if m != first)
+            for k, first in zip(best["_key"], best["moderator"], strict=True)]
+    for offset, (name, values) in enumerate(added.items()):
+        best.insert(2 + offset, name, values)
+    columns = [c for c in CREDIBILITY_COLUMNS if c in best.columns]
+    best = best[columns[:2] + list(added) + columns[2:] + ["p", "q"]]
+    constant = {c: str(best[c].iloc[0]) for c in best.columns[2 + len(added):]
+                if c not in ("p", "q") and (best[c].astype(str) == str(best[c].iloc[0])).all()}
+    return best.drop(columns=list(constant)), constant
+
+
 def _credibility_section(run: _Run) -> str:
     table = run.table("credibility")
     if table is None:
         return _missing("explain/tables/credibility.csv")
     alpha = float(((run.explain.get("settings") or {}).get("formal") or {}).get("alpha", 0.05))
-    rows = table[table["q"] < alpha]
-    if rows.empty:
-        rows = table.sort_values("p").head(5)
-    columns = ["moderator", "contrast", "item1_a_priori", "item2_prior_evidence",
-               "item3_chance", "item4_multiplicity", "item5_cut_points", "scales_agree",
-               "shap_rank", "shap_direction_agrees", "shap_top_k_frequency",
-               "related_outcomes", "overall"]
-    return ("<p>Items 3-5 are answered automatically from the analysis; item 1 from the "
-            "hypotheses declared in the configuration (a time-stamped protocol must confirm "
-            "them); item 2 (prior evidence) and the overall rating need a person. See "
-            "<code>explain/tables/credibility.csv</code> for the basis of every answer.</p>"
-            + _html_table(rows[[c for c in columns if c in rows.columns]]))
+    constructs = run.table("constructs")
+    construct = (constructs.set_index("feature")["construct"] if constructs is not None
+                 else None)
+    digest, constant = credibility_digest(table, alpha, construct)
+    unit = ("construct (features whose values correlate with |Spearman r| &ge; "
+            f"{_e(_construct_r(run))} count as one; the best-scoring indicator is shown)"
+            if construct is not None else "moderator")
+    passing = table[table["q"] < alpha]
+    intro = ("<p>Items 3-5 are answered automatically from the analysis; item 1 from the "
+             "hypotheses declared in the configuration (a time-stamped protocol must confirm "
+             "them); item 2 (prior evidence) and the overall rating need a person. "
+             f"<b>Summary: one row per {unit} with a formal interaction test at q &lt; "
+             f"{alpha:g}</b> in at least one contrast (its smallest-p contrast shown). All "
+             f"{len(passing)} moderator × contrast rows at q &lt; {alpha:g} are below, "
+             f"collapsed; <code>explain/tables/credibility.csv</code> holds every one of the "
+             f"{len(table)} rows with the basis of every answer.</p>")
+    if digest.empty:
+        body = f"<p>No moderator has a formal test at q &lt; {alpha:g}.</p>"
+    else:
+        body = _html_table(digest.assign(p=[_num(v, 3) for v in digest["p"]],
+                                         q=[_num(v, 3) for v in digest["q"]]))
+        if constant:
+            body += ("<p class=\"meta\">Same answer on every row above: " + "; ".join(
+                f"{_e(c)} = {_e(v)}" for c, v in constant.items()) + ".</p>")
+    if passing.empty:
+        return intro + body
+    full = passing[[c for c in (*CREDIBILITY_COLUMNS, "p", "q") if c in passing.columns]]
+    return (intro + body + f"<details><summary>Every moderator × contrast at q &lt; {alpha:g} "
+            f"({len(full)} rows)</summary>" + _html_table(full.sort_values("p", kind="stable"))
+            + "</details>")
+
+
+def _construct_r(run: _Run) -> Any:
+    return ((run.explain.get("settings") or {}).get("figures") or {}).get("construct_r", 0.8)
 
 
 def _methods_section(run: _Run) -> str:
@@ -568,6 +711,19 @@ def _caveats_section(run: _Run) -> str:
         elif m.get("status") != "ok":
             items.append(f"{html.escape(arm)}: no model "
                          f"({html.escape(str(m.get('reason', m.get('status'))))}).")
+    weak = run.explain.get("arms_without_signal") or {}
+    if weak:
+        level = run.explain.get("signal_p_level", 0.05)
+        items.append(f"No evidence of signal (AUC interval containing 0.5, or AUC permutation p "
+                     f"above {_e(level)}) for {_e(', '.join(weak))}: every contrast with "
+                     f"{'this arm' if len(weak) == 1 else 'these arms'} (marked "
+                     f"<i>{NO_SIGNAL}</i>) is driven by that model's noise on its side; its "
+                     "SHAP moderators are not evidence of moderation. The formal moderation "
+                     "table does not use the models and is unaffected.")
+    permutation = run.table("moderator_permutation")
+    if permutation is not None:
+        items.append("SHAP moderator permutation p-values: read the family-wise (max-T) p; the "
+                     "per-feature p ignores that the features were selected as the top ones.")
     moderation = run.table("moderation")
     if moderation is not None:
         tests = int(moderation.loc[moderation["kind"] != "omnibus", "p"].notna().sum())
@@ -631,8 +787,11 @@ def _listed(run: _Run, paths: list[Path]) -> list[Path]:
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, escape=True, border=0, na_rep="",
-                         float_format=lambda v: f"{v:.3g}")
+    """A table in a box that scrolls sideways on narrow screens (the page itself never does)."""
+    return ('<div class="table-wrap">' + frame.to_html(index=False, escape=True, border=0,
+                                                       na_rep="",
+                                                       float_format=lambda v: f"{v:.3g}")
+            + "</div>")
 
 
 def _missing(what: str) -> str:
@@ -647,7 +806,8 @@ def _ci(entry: dict[str, Any] | None, digits: int = 2) -> str:
         return "n/a"
     if low is None or high is None:
         return _num(estimate, digits)
-    return f"{estimate:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+    # no-break space and non-breaking hyphen: an interval never wraps inside a table cell
+    return f"{estimate:.{digits}f}\u00a0({low:.{digits}f}\u2011{high:.{digits}f})"
 
 
 def _num(value: Any, digits: int) -> str:

@@ -11,11 +11,15 @@ reads a training run directory (``backpheno train``) and writes into ``<run>/exp
       shap/contrast_shap.parquet    contrast x scale x participant: base_value, output, features
       tables/moderator_ranking.csv  contrast x scale x feature: mean |SHAP|, rank, direction
       tables/moderator_stability.csv    rank frequency over resamples (if resamples > 0)
-      tables/moderator_permutation.csv  permutation p-values of the top moderators (if any)
+      tables/moderator_permutation.csv  permutation p-values of the top moderators (if any):
+                                    p_max (family-wise, accounts for the selection) and
+                                    p_value (per feature, unadjusted)
+      tables/arm_signal.csv         evidence of signal per arm's model (if known)
       tables/moderation.csv         formal arm x moderator interactions (OR, CI, p, q, RD scale;
                                     OLS beta for a continuous outcome)
       tables/moderation_<outcome>.csv   the same for each related outcome
       tables/credibility.csv        ICEMAN-style summary
+      tables/constructs.csv         feature -> construct (features correlated >= construct_r)
       figures/*.png, *.svg          beeswarms, ranking heatmap, dependence plots, forest plot
 """
 
@@ -53,6 +57,7 @@ from backpheno.explain.shap import (
     select_background,
     shap_table,
 )
+from backpheno.explain.signal import arm_signal, no_signal_arms
 from backpheno.explain.stability import rank_stability, resample_indices, resample_rankings
 from backpheno.io import atomic_path, write_json
 from backpheno.models.rundir import ExplainFolder
@@ -64,9 +69,10 @@ class StabilitySettings(StrictModel):
     """Resampling for the rank stability of the SHAP moderators."""
 
     n_resamples: int = Field(10, ge=0, le=10_000, description="0 to skip")
-    scheme: Literal["bootstrap", "subsample"] = "bootstrap"
+    scheme: Literal["bootstrap", "subsample"] = Field(
+        "bootstrap", description="resampling within each arm: with replacement, or a subsample")
     fraction: float = Field(0.8, gt=0, lt=1, description="subsample share per arm")
-    top_k: int = Field(5, ge=1)
+    top_k: int = Field(5, ge=1, description="stability = share of resamples with rank <= top_k")
 
 
 class PermutationSettings(StrictModel):
@@ -82,7 +88,7 @@ class PermutationSettings(StrictModel):
 class Hypothesis(StrictModel):
     """A pre-specified moderator hypothesis (ICEMAN item 1)."""
 
-    moderator: str
+    moderator: str = Field(description="feature name, e.g. q.pcs.total")
     contrast: str = Field(description="e.g. ACT_vs_ESC")
     direction: Literal["+", "-"] = Field(description="+: higher values favour the first arm")
     source: str | None = Field(None, description="protocol / analysis-plan reference")
@@ -102,18 +108,20 @@ class FormalSettings(StrictModel):
 
     candidates: Literal["all", "shap_top"] = Field(
         "all", description="all features, or the union of the SHAP top_k of every contrast")
-    top_k: int = Field(5, ge=1)
+    top_k: int = Field(5, ge=1, description="SHAP top k per contrast (candidates: shap_top)")
     covariates: list[str] = Field(default_factory=lambda: ["site", "age", "sex"],
                                   description="baseline adjustment columns (missing ones are "
                                               "skipped with a warning)")
-    categorical: list[str] = Field(default_factory=lambda: ["site", "sex"])
-    adjust: Literal["bh", "holm", "by", "bonferroni"] = "bh"
+    categorical: list[str] = Field(default_factory=lambda: ["site", "sex"],
+                                   description="covariates entered as categories")
+    adjust: Literal["bh", "holm", "by", "bonferroni"] = Field(
+        "bh", description="multiplicity adjustment of q within each family of contrasts")
     ols_se: Literal["HC3", "classical"] = Field(
         "HC3", description="standard errors of the least-squares fit of a continuous outcome: "
                            "HC3 (heteroscedasticity-consistent) or classical (model-based); a "
                            "binary outcome's logistic fit uses model-based SEs")
-    alpha: float = Field(0.05, gt=0, lt=1)
-    level: float = Field(0.95, gt=0.5, lt=1)
+    alpha: float = Field(0.05, gt=0, lt=1, description="q below this flags an interaction")
+    level: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
     related_outcomes: list[RelatedOutcome] = Field(
         default_factory=list, description="further outcomes for the consistency check")
 
@@ -121,9 +129,14 @@ class FormalSettings(StrictModel):
 class FigureSettings(StrictModel):
     """How many moderators the figures show."""
 
-    max_display: int = Field(15, ge=1)
+    max_display: int = Field(15, ge=1, description="features per beeswarm and heatmap")
     dependence: int = Field(4, ge=0, description="dependence plots of the strongest moderators")
-    forest_rows: int = Field(25, ge=1)
+    forest_rows: int = Field(25, ge=1, description="rows of the forest plot (smallest p first)")
+    forest_by: Literal["construct", "feature"] = Field(
+        "construct", description="construct: one forest-plot row per construct and contrast (the "
+                                 "best-scoring indicator); feature: every indicator")
+    construct_r: float = Field(0.8, gt=0, le=1, description="features with |Spearman r| at "
+                                                            "least this form one construct")
 
 
 class ExplainConfig(StrictModel):
@@ -133,16 +146,28 @@ class ExplainConfig(StrictModel):
     background_strata: str | None = Field("site", description="sample the background "
                                                               "proportionally within this column")
     contrasts: list[Literal["pair", "one_vs_rest"]] = Field(
-        default_factory=lambda: ["pair", "one_vs_rest"], min_length=1)
+        default_factory=lambda: ["pair", "one_vs_rest"], min_length=1,
+        description="every pair of arms and/or each arm against the mean of the others")
     scales: list[Literal["log_odds", "probability"]] = Field(
-        default_factory=lambda: list(SCALES), min_length=1)
-    stability: StabilitySettings = Field(default_factory=StabilitySettings)
-    permutation: PermutationSettings = Field(default_factory=PermutationSettings)
-    formal: FormalSettings = Field(default_factory=FormalSettings)
-    hypotheses: list[Hypothesis] = Field(default_factory=list)
-    figures: FigureSettings = Field(default_factory=FigureSettings)
-    n_jobs: int = Field(1, ge=1, le=256)
-    seed: int = Field(0, ge=0)
+        default_factory=lambda: list(SCALES), min_length=1,
+        description="SHAP scales computed (probability is required: moderators are ranked on "
+                    "the risk-difference scale)")
+    stability: StabilitySettings = Field(default_factory=StabilitySettings,
+                                         description="rank stability over resamples")
+    permutation: PermutationSettings = Field(default_factory=PermutationSettings,
+                                             description="permutation null of the ranking")
+    formal: FormalSettings = Field(default_factory=FormalSettings,
+                                   description="the formal arm x moderator table")
+    hypotheses: list[Hypothesis] = Field(default_factory=list,
+                                         description="pre-specified moderator hypotheses")
+    figures: FigureSettings = Field(default_factory=FigureSettings,
+                                    description="what the figures show")
+    signal_p_level: float = Field(
+        0.05, gt=0, lt=1, description="an arm whose AUC permutation p-value (training) is above "
+                                      "this, or whose AUC interval contains 0.5, has no evidence "
+                                      "of signal: its contrasts are marked")
+    n_jobs: int = Field(1, ge=1, le=256, description="worker processes of the refits")
+    seed: int = Field(0, ge=0, description="background sample, resamples and permutations")
 
     @model_validator(mode="after")
     def _probability(self) -> ExplainConfig:
@@ -181,6 +206,9 @@ class ExplainInputs:
         stability and permutation analyses (default: clones of ``models``). Needed when the
         fitted models do not carry their hyper-parameters, e.g. an xgboost model loaded from
         its JSON file (its scikit-learn parameters read as None).
+    signal : DataFrame, optional
+        :func:`~backpheno.explain.signal.arm_signal` of the models (arm, signal, reason, ...):
+        contrasts with an arm without signal are marked in the tables and figures.
     """
 
     models: dict[str, Any]
@@ -192,6 +220,7 @@ class ExplainInputs:
     outcome: str = "responder"
     formal_arms: list[str] | None = None
     templates: dict[str, Any] | None = None
+    signal: pd.DataFrame | None = None
 
     @property
     def scale(self) -> str:
@@ -212,6 +241,14 @@ class ExplainInputs:
     @property
     def arms(self) -> list[str]:
         return list(self.models)
+
+    @property
+    def arms_without_signal(self) -> dict[str, str]:
+        """Explained arms whose model shows no evidence of signal -> why."""
+        if self.signal is None:
+            return {}
+        rows = self.signal[~self.signal["signal"].astype(bool)]
+        return {a: r for a, r in zip(rows["arm"], rows["reason"], strict=True) if a in self.models}
 
     @property
     def trial_arms(self) -> list[str]:
@@ -277,12 +314,18 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
     primary = inputs.scale
     scales = [primary] if primary == "outcome" else list(settings.scales)
     outcome_word = inputs.outcome if primary == "outcome" else None
+    logger.info("explain: SHAP values of %d arms for %d participants (background %d)",
+                len(inputs.models), len(X), len(background))
     tic = time.time()
     per_arm = explain_arms(inputs.models, X, background, scales=scales, features=features)
     timings["arm_shap_s"] = time.time() - tic
     paths["arm_shap"] = _write_parquet(folder.arm_shap_parquet, shap_table(per_arm))
 
     contrasts = arm_contrasts(inputs.arms, settings.contrasts)
+    weak = inputs.arms_without_signal
+    marks = {c.name: ",".join(no_signal_arms(c.weights, list(weak))) for c in contrasts}
+    if inputs.signal is not None:
+        paths["signal"] = _write_csv(folder.table_csv("arm_signal"), inputs.signal)
     tic = time.time()
     by_scale = {scale: contrast_shap(per_arm, contrasts, scale) for scale in scales}
     timings["contrast_shap_s"] = time.time() - tic
@@ -293,6 +336,7 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
     rd = by_scale[primary]
     ranking = pd.concat([moderator_ranking(r, X[features]).assign(scale=s)
                          for s, r in by_scale.items()], ignore_index=True)
+    ranking["no_signal_arms"] = ranking["contrast"].map(marks)
     paths["ranking"] = _write_csv(folder.table_csv("moderator_ranking"), ranking)
     rd_ranking = ranking[ranking["scale"] == primary].drop(columns="scale")
 
@@ -300,6 +344,8 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
     fit_arms = refit_each_arm(inputs.templates or inputs.models)
     stability = None
     if settings.stability.n_resamples:
+        logger.info("explain: rank stability over %d %s resamples (every arm refitted)",
+                    settings.stability.n_resamples, settings.stability.scheme)
         tic = time.time()
         samples = resample_indices(inputs.arm.loc[training], settings.stability.n_resamples,
                                    scheme=settings.stability.scheme,
@@ -313,6 +359,8 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
 
     permutation = None
     if settings.permutation.n_permutations:
+        logger.info("explain: %d permutations of the arm labels (every arm refitted)",
+                    settings.permutation.n_permutations)
         tic = time.time()
         columns = [c for c in settings.permutation.strata if c in inputs.covariates.columns]
         strata_key = (inputs.covariates.loc[training, columns].astype("string").fillna("n/a")
@@ -322,13 +370,15 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
             background, contrasts, rd_ranking, n_permutations=settings.permutation.n_permutations,
             strata=strata_key, explain=X, features=features, seed=settings.seed,
             n_jobs=settings.n_jobs)
-        permutation = null.table[null.table["rank"] <= settings.permutation.top_k]
+        permutation = null.table[null.table["rank"] <= settings.permutation.top_k].assign(
+            no_signal_arms=lambda t: t["contrast"].map(marks))
         timings["permutation_s"] = time.time() - tic
         paths["permutation"] = _write_csv(folder.table_csv("moderator_permutation"),
                                           permutation)
 
     tic = time.time()
     candidates = _candidates(settings, features, rd_ranking)
+    logger.info("explain: formal moderation of %d candidate moderators", len(candidates))
     formal_data, covariates = _formal_data(inputs, settings)
     formal_contrasts = arm_contrasts(inputs.trial_arms, settings.contrasts)
     formal = _moderation(formal_data, inputs.outcome, candidates, inputs.trial_arms, covariates,
@@ -343,6 +393,11 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
             folder.table_csv(f"moderation_{_safe(other.column)}"), related[other.column])
     timings["formal_s"] = time.time() - tic
 
+    tested = formal[formal["kind"] != "omnibus"].sort_values("p", kind="stable")
+    construct = plots.constructs(X, candidates, list(tested["moderator"].unique()),
+                                 settings.figures.construct_r)
+    paths["constructs"] = _write_csv(folder.table_csv("constructs"),
+                                     construct.rename_axis("feature").reset_index())
     credibility = iceman_summary(formal, ranking=rd_ranking, stability=stability,
                                  hypotheses=[h.model_dump() for h in settings.hypotheses],
                                  related=related,
@@ -351,9 +406,10 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
                                  alpha=settings.formal.alpha)
     paths["credibility"] = _write_csv(folder.table_csv("credibility"), credibility)
 
+    logger.info("explain: figures")
     tic = time.time()
-    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, folder.figures,
-                       primary, outcome_word)
+    figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, folder.figures, weak,
+                       construct, primary, outcome_word)
     paths.update({f"figure_{name}": path for name, path in figures.items()})
     timings["figures_s"] = time.time() - tic
 
@@ -380,8 +436,12 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
             **{f"contrast_{s}": max(c.additivity_error() for c in by_scale[s].values())
                for s in scales}},
         "contrasts": [{"name": c.name, "kind": c.kind, "weights": c.weights,
-                       "label": c.describe("E" if primary == "outcome" else "p")}
+                       "label": c.describe("E" if primary == "outcome" else "p"),
+                       "no_signal_arms": no_signal_arms(c.weights, list(weak))}
                       for c in contrasts],
+        "arms_without_signal": weak,
+        "signal_p_level": settings.signal_p_level,
+        "moderator_permutation": _familywise_summary(permutation),
         "formal_covariates": covariates,
         "permutation_strata": (
             [c for c in settings.permutation.strata if c in inputs.covariates.columns]
@@ -424,6 +484,9 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainConfig | None = None, 
     if not loaded:
         raise InputError("the run has no fitted arm model (see models/manifest.json)",
                          file=run.manifest_json)
+    metrics = run.metrics() if run.metrics_json.is_file() else None
+    signal = (arm_signal(metrics, (settings or ExplainConfig()).signal_p_level)
+              if metrics else None)
     data = load_training_data(config)
     pipeline = make_tuner(config, data).pipeline
     templates = {arm: clone(pipeline).set_params(**(m.entry.get("best_params") or {}))
@@ -435,7 +498,7 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainConfig | None = None, 
         X=data.X[first.input_columns], features=features,
         y=data.y.astype("Float64").astype(float), arm=data.outcomes[config.arm_column],
         covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms),
-        templates=templates)
+        templates=templates, signal=signal)
     return explain(inputs, settings or ExplainConfig(), run.explain.root)
 
 
@@ -480,17 +543,30 @@ def _moderation(data: pd.DataFrame, outcome: str, candidates: list[str], arms: l
                             cov_type=cov_type)
 
 
+def _familywise_summary(permutation: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Per contrast: the top moderator and its family-wise permutation p (the global test of
+    any SHAP moderation in the contrast)."""
+    if permutation is None or permutation.empty:
+        return []
+    top = permutation.sort_values("rank").groupby("contrast", sort=False).head(1)
+    return [{"contrast": r.contrast, "top_feature": r.feature, "p_familywise": float(r.p_max),
+             "p_familywise_all_contrasts": float(r.p_max_all),
+             "n_permutations": int(r.n_permutations)} for r in top.itertuples(index=False)]
+
+
 def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.DataFrame,
-             X: pd.DataFrame, settings: ExplainConfig, folder: Path, primary: str = "probability",
+             X: pd.DataFrame, settings: ExplainConfig, folder: Path,
+             weak: Mapping[str, str], construct: pd.Series, primary: str = "probability",
              outcome: str | None = None) -> dict[str, Path]:
     figs = {}
     for (arm, scale), result in per_arm.items():
         if scale == primary:
             figs[f"beeswarm_{_safe(arm)}"] = plots.beeswarm(
-                result, X, settings.figures.max_display, outcome=outcome or "response")
+                result, X, settings.figures.max_display, no_signal=arm in weak,
+                outcome=outcome or "response")
     quantity = f"the predicted difference in {outcome}" if outcome else "the risk difference"
     figs["moderator_ranking"] = plots.moderator_heatmap(ranking, settings.figures.max_display,
-                                                        quantity=quantity)
+                                                        no_signal=list(weak), quantity=quantity)
     predictions = pd.DataFrame({arm: r.output for (arm, scale), r in per_arm.items()
                                 if scale == primary})
     pairs = ranking[ranking["kind"] == "pair"].sort_values(["rank", "mean_abs_shap"],
@@ -503,10 +579,13 @@ def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.Da
             continue
         shown.append(row.feature)
         figs[f"dependence_{_safe(row.feature)}__{_safe(row.contrast)}"] = plots.dependence_by_arm(
-            row.feature, X, predictions, rd[row.contrast], outcome=outcome)
+            row.feature, X, predictions, rd[row.contrast], no_signal=list(weak),
+            outcome=outcome)
     pair_rows = formal[formal["kind"] == "pair"]
     if pair_rows["estimate"].notna().any():
-        figs["forest_interactions"] = plots.forest_plot(pair_rows, settings.figures.forest_rows)
+        figs["forest_interactions"] = plots.forest_plot(
+            pair_rows, settings.figures.forest_rows,
+            construct=construct.to_dict() if settings.figures.forest_by == "construct" else None)
     written = plots.write_figures(figs, folder)
     return {name: files["png"] for name, files in written.items()}
 

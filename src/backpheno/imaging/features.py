@@ -3,21 +3,21 @@
 The columns a run exports depend only on the atlas and the settings, never on the data, so every
 participant gets the same columns (NaN with a QC row where something could not be measured):
 
-========================================  ========  ==========================================
-name                                      role      meaning
-========================================  ========  ==========================================
-``brain.fc.<A>__<B>``                     feature   mean Fisher z between networks A <= B
-``brain.pfc.<A>__<B>``                    feature   same, partial correlation (kind setting)
-``brain.edge.<roi>__<roi>``               feature   every ROI pair (``edges: true`` only)
-``brain.seed.<a>__<b>``                   feature   Fisher z between literature seed regions
-``brain.alff.<Net or roi>``               feature   ALFF, % of the mean signal
-``brain.falff.<Net or roi>``              feature   fractional ALFF
-``brain.gmv.<Net or roi>`` / ``.total``   feature   grey-matter volume, mL
-``brain.anat.tiv_proxy_ml``               covariate intracranial volume proxy, mL
-``brain.alff_xcpd.<Net or roi>``          feature   XCP-D's parcellated ALFF (``input: xcpd``)
-``brain.reho.<Net or roi>``               feature   XCP-D's parcellated ReHo (``input: xcpd``)
-``brain.qc.<measure>``                    covariate motion, censoring, tSNR, coverage
-========================================  ========  ==========================================
+========================================  =========  ==========================================
+name                                      role       meaning
+========================================  =========  ==========================================
+``brain.fc.<A>__<B>``                     feature    mean Fisher z between networks A <= B
+``brain.pfc.<A>__<B>``                    feature    same, partial correlation (kind setting)
+``brain.edge.<roi>__<roi>``               feature    every ROI pair (``edges: true`` only)
+``brain.seed.<a>__<b>``                   feature    Fisher z between literature seed regions
+``brain.alff.<Net or roi>``               feature    ALFF, % of the mean signal
+``brain.falff.<Net or roi>``              feature    fractional ALFF
+``brain.gmv.<Net or roi>`` / ``.total``   feature    grey-matter volume, mL
+``brain.anat.tiv_proxy_ml``               covariate  intracranial volume proxy, mL
+``brain.alff_xcpd.<Net or roi>``          feature    XCP-D's parcellated ALFF (``input: xcpd``)
+``brain.reho.<Net or roi>``               feature    XCP-D's parcellated ReHo (``input: xcpd``)
+``brain.qc.<measure>``                    covariate  motion, censoring, tSNR, coverage
+========================================  =========  ==========================================
 
 Every name is built by :func:`feature_name`; codebook rows (:func:`codebook`), the values of the
 fMRIPrep path (:mod:`backpheno.imaging.brain`) and of the XCP-D path

@@ -6,13 +6,13 @@ The brain extractor can write one ``.npz`` per run (``BrainSettings.timeseries_d
 
 holding
 
-``timeseries``  float32 (n_retained, n_regions): cleaned parcel signals (NaN columns: ROIs below
-                the coverage threshold);
-``sample_mask`` int (n_retained,): index of each retained volume in the run;
-``covariance``  float64 (n_usable, n_usable): Ledoit-Wolf covariance of the usable columns;
-``correlation`` float32 (n_regions, n_regions): Pearson correlation (NaN for unusable ROIs);
-``regions``, ``networks``, ``usable`` : region names, networks and the usable-column mask;
-``t_r`` (s) and ``provenance`` (a JSON string with every parameter used).
+* ``timeseries``: float32 (n_retained, n_regions), cleaned parcel signals (NaN columns: ROIs
+  below the coverage threshold);
+* ``sample_mask``: int (n_retained,), index of each retained volume in the run;
+* ``covariance``: float64 (n_usable, n_usable), Ledoit-Wolf covariance of the usable columns;
+* ``correlation``: float32 (n_regions, n_regions), Pearson correlation (NaN for unusable ROIs);
+* ``regions``, ``networks``, ``usable``: region names, networks and the usable-column mask;
+* ``t_r`` (s) and ``provenance`` (a JSON string with every parameter used).
 
 :func:`load_connectomes` stacks the covariances of many files for
 :class:`backpheno.imaging.tangent.TangentSpace` (``input="covariance"``), keeping only regions

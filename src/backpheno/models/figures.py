@@ -3,6 +3,7 @@ observed-against-predicted figure for a continuous outcome."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def roc_figure(y: np.ndarray, p: np.ndarray, metrics: dict[str, Any], title: str
 
     ``repeats`` holds per-repeat (y, p) pairs drawn faintly behind the main curve.
     """
-    fig, ax = plt.subplots(figsize=(4.6, 4.4), dpi=120)
+    fig, ax = plt.subplots(figsize=(4.6, 4.4), dpi=120, layout="constrained")
     for yy, pp in repeats or []:
         fpr, tpr, _ = roc_curve(yy, pp)
         ax.plot(fpr, tpr, color="0.75", lw=0.8)
@@ -34,8 +35,8 @@ def roc_figure(y: np.ndarray, p: np.ndarray, metrics: dict[str, Any], title: str
     ax.plot(fpr, tpr, color="C0", lw=2,
             label=f"AUC {auc['estimate']:.2f} ({auc['ci_low']:.2f}-{auc['ci_high']:.2f})")
     ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1)
-    ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01),
-           title=title)
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_title(_wrapped(title), fontsize=10)
     ax.legend(loc="lower right", frameon=False)
     return _save(fig, path)
 
@@ -44,8 +45,8 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, curve: pd.DataFrame,
                        metrics: dict[str, Any], title: str, path: str | Path) -> Path:
     """Calibration plot: binned observed fractions with Wilson CIs, lowess smooth, diagonal,
     slope / CITL / O/E in the legend and the distribution of predictions underneath."""
-    fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.6, 5.2), dpi=120, sharex=True,
-                                   gridspec_kw={"height_ratios": [4, 1]})
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.6, 5.2), dpi=120, sharex=True,
+                                   gridspec_kw={"height_ratios": [4, 1]}, layout="constrained")
     ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="ideal")
     if len(np.unique(y)) == 2:
         smooth = smoothed_calibration(y, p)
@@ -58,12 +59,13 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, curve: pd.DataFrame,
                        ("calibration_slope", "calibration_intercept", "oe_ratio"))
     label = f"slope {slope:.2f}\nCITL {citl:.2f}\nO/E {oe:.2f}\nICI {metrics['ici']:.3f}"
     ax.text(0.03, 0.97, label, transform=ax.transAxes, va="top", fontsize=8)
-    ax.set(ylabel="observed response rate", xlim=(0, 1), ylim=(0, 1), title=title)
-    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.set(ylabel="observed response rate", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title(_wrapped(title), fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     hist.hist(p[y == 1], bins=30, range=(0, 1), color="C2", alpha=0.7, label="responders")
     hist.hist(p[y == 0], bins=30, range=(0, 1), color="0.5", alpha=0.5, label="others")
     hist.set(xlabel="predicted probability of response", ylabel="n")
-    hist.legend(frameon=False, fontsize=7)
+    hist.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
     return _save(fig, path)
 
 
@@ -88,10 +90,15 @@ def observed_predicted_figure(y: np.ndarray, p: np.ndarray, metrics: dict[str, A
     return _save(fig, path)
 
 
+def _wrapped(title: str, width: int = 42) -> str:
+    """A title broken into lines that fit the narrow figures."""
+    return "\n".join(textwrap.wrap(title, width)) or title
+
+
 def _save(fig: plt.Figure, path: str | Path) -> Path:
+    """Save on the figure's constrained layout, cropped to everything drawn (nothing clipped)."""
     path = Path(path)
-    fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp)
+        fig.savefig(tmp, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
     return path

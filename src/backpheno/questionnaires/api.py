@@ -37,7 +37,7 @@ def score_instrument(frame: pd.DataFrame, instrument: str, *, pgic_coding: str |
     instrument : str
         Instrument name (see :data:`~backpheno.questionnaires.INSTRUMENT_NAMES`).
     pgic_coding : str, optional
-        Required for ``pgic``: ``bacpac_0_6`` or ``common_1_7``.
+        Required for ``pgic``: ``bacpac_0_6``, ``common_1_7`` or ``reversed_1_7``.
     invalid_answers : {"error", "set_missing"}
         See :class:`~backpheno.questionnaires.QuestionnaireSettings`.
 

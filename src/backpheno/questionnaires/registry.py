@@ -41,7 +41,8 @@ def get_instrument(name: str, pgic_coding: str | None = None) -> Instrument:
         A name from :data:`INSTRUMENT_NAMES`.
     pgic_coding : str, optional
         Required for ``pgic``: one of ``bacpac_0_6`` (0 = very much improved .. 6 = very much
-        worse) or ``common_1_7`` (1 = very much improved .. 7 = very much worse).
+        worse), ``common_1_7`` (1 = very much improved .. 7 = very much worse) or
+        ``reversed_1_7`` (1 = very much worse .. 7 = very much improved).
 
     Raises
     ------

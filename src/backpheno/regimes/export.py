@@ -44,6 +44,7 @@ from pydantic import Field
 from backpheno.config import StrictModel
 from backpheno.errors import InputError
 from backpheno.io import atomic_path, write_json
+from backpheno.rcsv import write_r_csv
 from backpheno.table import FeatureTable
 
 
@@ -182,8 +183,7 @@ def export_regime(table: FeatureTable, outcomes: pd.DataFrame, settings: RegimeE
              "roles": folder / f"{stem}_roles.json"}
     with atomic_path(paths["parquet"]) as tmp:
         frame.to_parquet(tmp, index=False)
-    with atomic_path(paths["csv"]) as tmp:
-        frame.to_csv(tmp, index=False, na_rep="NA")
+    write_r_csv(frame, paths["csv"], index=False)
     write_json(paths["roles"], roles)
     return paths
 
