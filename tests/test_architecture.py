@@ -29,7 +29,7 @@ LAYERS = {
     # 3: per-participant feature extraction, one subpackage per modality; running extractors
     "questionnaires": 3, "imaging": 3, "biomech": 3, "cohort": 3,
     # 4: cohort-level tables and models
-    "outcomes": 4, "regimes": 4, "models": 4, "synth": 4,
+    "outcomes": 4, "regimes": 4, "models": 4, "synth": 4, "trial_table": 4,
     # 5: whole stages built on the models and tables
     "extract": 5, "explain": 5,
     # 6-7: entry points

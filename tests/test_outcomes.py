@@ -129,3 +129,39 @@ def test_stage2_response_follows_the_simulated_stage2_success(small_cohort, trut
     assert set(out.loc[rerandomised, "tactic2"]) <= {"augment", "switch"}
     assert "responder2" not in build_outcomes(
         Dataset(small_cohort), OutcomeSettings(stage2_followup_session=None)).columns
+
+
+def test_improvements_are_oriented_so_that_better_is_positive():
+    from backpheno.outcomes import improvements, outcomes_codebook
+
+    index = pd.MultiIndex.from_product([["p1", "p2"], ["ses-V0", "ses-V1"]],
+                                       names=["participant_id", "session_id"])
+    scores = pd.DataFrame({"q.peg.score": [6.0, 3.0, 5.0, 7.0],
+                           "q.promis_pf_4a.t_score": [40.0, 45.0, 42.0, 40.0],
+                           "q.odi.percent": [30.0, float("nan"), 20.0, 10.0]}, index=index)
+    out = improvements(scores, pd.Index(["p1", "p2", "p3"]), ["ses-V1", "ses-V2"])
+    assert list(out.columns) == ["peg_improvement_v1", "odi_improvement_v1",
+                                 "promis_pf_improvement_v1"]
+    assert out.loc["p1", "peg_improvement_v1"] == 3.0     # pain fell by 3 points
+    assert out.loc["p2", "peg_improvement_v1"] == -2.0
+    assert out.loc["p1", "promis_pf_improvement_v1"] == 5.0  # function rose by 5
+    assert pd.isna(out.loc["p1", "odi_improvement_v1"]) and pd.isna(out.loc["p3"]).all()
+    codebook = outcomes_codebook(out)
+    assert codebook.loc["peg_improvement_v1", "direction"].startswith("higher is better")
+    assert "baseline minus follow-up" in codebook.loc["peg_improvement_v1", "description"]
+    assert codebook.loc["promis_pf_improvement_v1", "unit"] == "T-score"
+
+
+def test_cohort_outcomes_carry_improvements(small_cohort):
+    from backpheno.outcomes import IMPROVEMENT_SCORES
+    from backpheno.questionnaires import score
+
+    dataset = Dataset(small_cohort)
+    peg = score(dataset.phenotype("peg"), "peg")
+    out = build_outcomes(dataset, OutcomeSettings(), scores=peg)
+    change = out["peg_improvement_v1"]
+    pct = out["peg_change_v1"]
+    assert IMPROVEMENT_SCORES[0].name == "peg"
+    both = change.notna() & pct.notna() & (change != 0)
+    assert both.sum() > 10
+    assert ((change[both] > 0) == (pct[both] < 0)).all()

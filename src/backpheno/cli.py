@@ -198,7 +198,8 @@ def train(
         "folds and permutations, or 'local' for a local cluster of --n-jobs workers.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
 ) -> None:
-    """Train one response classifier per arm with nested CV; write a run directory.
+    """Train one outcome model per arm (classifier or regressor) with nested CV; write a run
+    directory.
 
     The run directory holds the resolved config, environment and input checksums, out-of-fold
     and counterfactual predictions, metrics (JSON + CSV), models with a hash manifest, figures
@@ -218,6 +219,15 @@ def train(
     for arm, arm_result in result.arms.items():
         if arm_result.status != "ok":
             typer.echo(f"{arm:>6}: {arm_result.status} - {arm_result.reason}")
+            continue
+        if result.task == "regression":
+            r2, rmse = arm_result.metrics["r2"], arm_result.metrics["rmse"]
+            line = (f"{arm:>6}: n={arm_result.n:4d} R2 {r2['estimate']:.3f} "
+                    f"[{r2['ci_low']:.3f}, {r2['ci_high']:.3f}] RMSE {rmse['estimate']:.3g} "
+                    f"slope {arm_result.metrics['calibration_slope']['estimate']:.2f}")
+            if arm_result.permutation is not None:
+                line += f" perm p={arm_result.permutation.p_value:.3f}"
+            typer.echo(line)
             continue
         auc = arm_result.metrics["auc"]
         line = (f"{arm:>6}: n={arm_result.n:4d} responders={arm_result.n_responders:4d} "
@@ -416,8 +426,41 @@ def predict(
     out = out or features.with_name(f"{features.stem}_predictions.parquet")
     with atomic_path(out) as tmp:
         table.to_parquet(tmp, index=False)
-    wide = table.pivot(index="participant_id", columns="arm", values="p_response")
+    column = "prediction" if "prediction" in table.columns else "p_response"
+    wide = table.pivot_table(index="participant_id", columns="arm", values=column,
+                             aggfunc="first", dropna=False)
     typer.echo(f"scored {len(wide)} participants under {list(wide.columns)}; wrote {out}")
+
+
+@app.command()
+@friendly_errors
+def table(
+    source: Annotated[Path, typer.Argument(help="CSV, TSV or Parquet: one row per participant.")],
+    roles: Annotated[Path, typer.Option("--roles", help="YAML naming the participant, arm, "
+                                        "outcome(s), site, covariate and excluded columns.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder receiving features.parquet, "
+                                      "outcomes.parquet and table_report.json.")],
+) -> None:
+    """Turn a plain trial table into a feature table and an outcomes table for train.
+
+    Every column the roles file does not name becomes a candidate feature (numbers as they are,
+    two-valued text as 0/1); the command lists which columns it took and which it left out.
+    """
+    from backpheno.config import load_config
+    from backpheno.io import read_json
+    from backpheno.trial_table import TableRoles, write_trial_tables
+
+    settings = load_config(roles, TableRoles)
+    paths = write_trial_tables(source, settings, out)
+    report = read_json(paths["report"])
+    typer.echo(f"{report['n_participants']} participants; arms {report['arms']}; outcomes "
+               f"{list(report['outcomes'])}")
+    typer.echo(f"features ({len(report['features'])}): {', '.join(report['features'])}")
+    for column, how in report["converted"].items():
+        typer.echo(f"  converted {column}: {how}")
+    for column, why in report["skipped"].items():
+        typer.echo(f"  left out {column}: {why}")
+    typer.echo(f"wrote {paths['features']}, {paths['outcomes']} and {paths['report']}")
 
 
 @app.command()
@@ -457,9 +500,11 @@ def explain(
                                  allow_changed_inputs=allow_changed_inputs)
     flagged = result.moderation[(result.moderation["kind"] == "pair")
                                 & (result.moderation["q"] < settings.formal.alpha)]
+    n_contrasts = len(result.summary["contrasts"])
     typer.echo(f"explained {result.summary['n_explained']} participants, "
-               f"{result.summary['n_features']} features, {len(result.summary['contrasts'])} "
-               f"contrasts; {len(flagged)} arm-pair interactions pass q < "
+               f"{result.summary['n_features']} features, {n_contrasts} "
+               f"contrast{'s' if n_contrasts != 1 else ''}; {len(flagged)} arm-pair "
+               f"interaction{'s pass' if len(flagged) != 1 else ' passes'} q < "
                f"{settings.formal.alpha:g}")
     typer.echo(f"explain outputs: {run.explain.root}")
 

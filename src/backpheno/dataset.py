@@ -64,6 +64,18 @@ _PARTICIPANT_RE = re.compile(r"^sub-[A-Za-z0-9]+$")
 _SESSION_RE = re.compile(r"^ses-[A-Za-z0-9]+$")
 
 
+def arm_labels(values: pd.Series) -> pd.Series:
+    """Arm labels as text (nullable string); whole numbers written without a decimal part, so
+    an arm column read as floats (``0.0``, ``1.0``) matches ``arms: [0, 1]``."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype(float)
+        observed = numbers.dropna()
+        whole = bool(observed.eq(observed.round()).all())
+        text = numbers.map(lambda v: pd.NA if pd.isna(v) else (str(int(v)) if whole else str(v)))
+        return text.astype("string")
+    return values.astype("string")
+
+
 def bids_name(suffix: str, extension: str, **entities: str | None) -> str:
     """Build a BIDS file name with entities in BIDS order.
 

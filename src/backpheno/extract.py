@@ -8,7 +8,10 @@ Writes, under ``out``:
     The wide baseline view: one row per participant, participants.tsv columns plus the
     ``ses-V0`` features.
 ``outcomes.parquet`` / ``outcomes.csv``
-    Responder labels, three-level response, stage-2 pathway and continuous targets.
+    Responder labels, three-level response, stage-2 pathway and continuous targets (PEG percent
+    change; improvement of PEG, LBP intensity, ODI, RMDQ, PROMIS PI / PF, positive = better).
+``outcomes_codebook.parquet`` / ``outcomes_codebook.csv``
+    Unit and direction of every outcome column.
 ``smart.parquet`` / ``smart.csv`` / ``smart_roles.json``
     The SMART regime export (:mod:`backpheno.regimes.export`).
 ``extract_summary.json``, ``logs/extract.log``
@@ -40,7 +43,7 @@ from backpheno.imaging.spine import EXTRACTOR as SPINE_EXTRACTOR
 from backpheno.imaging.spine import SpineSettings
 from backpheno.io import atomic_path
 from backpheno.lock import output_lock
-from backpheno.outcomes import OutcomeSettings, build_outcomes
+from backpheno.outcomes import OutcomeSettings, build_outcomes, outcomes_codebook
 from backpheno.questionnaires import QuestionnaireSettings, score_dataset
 from backpheno.rcsv import write_r_csv
 from backpheno.regimes.export import RegimeExportSettings, export_regime
@@ -166,10 +169,11 @@ def _run_extract(config: ExtractConfig) -> ExtractRun:
     table.metadata.update({"config": config.model_dump(mode="json"),
                            "dataset": str(config.dataset)})
     peg = table.data["q.peg.score"] if "q.peg.score" in table.data else None
-    outcomes = build_outcomes(dataset, config.outcomes, peg=peg)
+    outcomes = build_outcomes(dataset, config.outcomes, peg=peg, scores=table.data)
     table.qc = make_qc([*table.qc.to_dict("records"), *dataset.problems])
     paths = table.write(out, "features")
     paths.update(_write_frame(out, "outcomes", outcomes))
+    paths.update(_write_frame(out, "outcomes_codebook", outcomes_codebook(outcomes)))
     paths.update(_write_frame(out, "baseline", baseline_view(dataset, table)))
     regime = export_regime(table, outcomes, config.regime, out, "smart")
     paths.update({f"smart_{k}": v for k, v in regime.items()})

@@ -15,10 +15,19 @@ The three-level response maps onto BEST's stage-2 pathways: ``responder`` (conti
 ``partial`` (a smaller PEG reduction, at least ``partial_peg_reduction``) and ``non_responder``.
 Participants without the visits a rule needs keep a missing label and a ``reason``; nobody is
 dropped silently.
+
+Continuous targets (:data:`IMPROVEMENT_SCORES`, :func:`improvements`): for PEG, low back pain
+intensity, ODI, RMDQ and the PROMIS pain interference and physical function T-scores, the
+change from baseline to each follow-up session oriented so that **improvement is positive**
+(``baseline - follow-up`` for scores where lower is better, ``follow-up - baseline`` for
+physical function), in the score's unit, columns ``<name>_improvement_<session>`` (e.g.
+``peg_improvement_v1``: PEG points gained from ses-V0 to ses-V1). A score is used only where it
+was measured; :func:`outcomes_codebook` states each column's unit and direction.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -223,22 +232,127 @@ def peg_changes(peg: pd.Series, sessions: list[str], participants: pd.Index,
     return out
 
 
+@dataclass(frozen=True)
+class ImprovementScore:
+    """A continuous score whose change from baseline is a target.
+
+    Attributes
+    ----------
+    name : str
+        Column stem (``peg`` -> ``peg_improvement_v1``).
+    columns : tuple of str
+        Feature-table columns holding the score, first available wins (short form, PROMIS-29).
+    unit : str
+    lower_is_better : bool
+        Improvement = baseline - follow-up when true, follow-up - baseline otherwise.
+    label : str
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    unit: str
+    lower_is_better: bool
+    label: str
+
+
+#: The continuous targets a back pain trial reports (BACPAC minimum dataset instruments).
+IMPROVEMENT_SCORES = (
+    ImprovementScore("peg", ("q.peg.score",), "0-10 points", True, "PEG (pain, enjoyment, "
+                     "general activity)"),
+    ImprovementScore("lbp_intensity", ("q.lbpint.score",), "0-10 rating", True,
+                     "low back pain intensity"),
+    ImprovementScore("odi", ("q.odi.percent",), "percent", True, "Oswestry Disability Index"),
+    ImprovementScore("rmdq", ("q.rmdq.total",), "0-24 points", True,
+                     "Roland-Morris Disability Questionnaire"),
+    ImprovementScore("promis_pi", ("q.promis_pi_4a.t_score", "q.promis29.pi_t_score"),
+                     "T-score", True, "PROMIS pain interference"),
+    ImprovementScore("promis_pf", ("q.promis_pf_4a.t_score", "q.promis_pf_6b.t_score",
+                                   "q.promis29.pf_t_score"), "T-score", False,
+                     "PROMIS physical function"),
+)
+
+
+def improvements(scores: pd.DataFrame, participants: pd.Index, sessions: list[str],
+                 baseline: str = "ses-V0") -> pd.DataFrame:
+    """Improvement from ``baseline`` to each session for every score in ``scores``.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Indexed by (participant_id, session_id), e.g. a feature table's data.
+    participants : Index
+    sessions : list of str
+        Follow-up sessions.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by participant_id, one ``<name>_improvement_<session>`` column per score of
+        :data:`IMPROVEMENT_SCORES` present in ``scores`` and session (positive = better).
+    """
+    out = pd.DataFrame(index=pd.Index(participants, name="participant_id"))
+    for spec in IMPROVEMENT_SCORES:
+        column = next((c for c in spec.columns if c in scores.columns), None)
+        if column is None:
+            continue
+        base = _at(scores[column], baseline, participants)
+        for session in sessions:
+            follow = _at(scores[column], session, participants)
+            if follow.isna().all():
+                continue
+            change = base - follow if spec.lower_is_better else follow - base
+            out[f"{spec.name}_improvement_{session.removeprefix('ses-').lower()}"] = change
+    return out
+
+
+def outcomes_codebook(outcomes: pd.DataFrame, baseline: str = "ses-V0") -> pd.DataFrame:
+    """Unit and direction of every continuous target column of ``outcomes`` (indexed by name:
+    role, unit, direction, description)."""
+    rows = []
+    for column in outcomes.columns:
+        for spec in IMPROVEMENT_SCORES:
+            prefix = f"{spec.name}_improvement_"
+            if column.startswith(prefix):
+                session = "ses-" + column.removeprefix(prefix).upper()
+                order = "baseline minus follow-up" if spec.lower_is_better else \
+                    "follow-up minus baseline"
+                rows.append({"name": column, "role": "outcome", "unit": spec.unit,
+                             "direction": "higher is better (improvement positive)",
+                             "description": f"{spec.label}: improvement from {baseline} to "
+                                            f"{session} ({order})"})
+        if column.startswith("peg_change_"):
+            session = "ses-" + column.removeprefix("peg_change_").upper()
+            rows.append({"name": column, "role": "outcome", "unit": "percent",
+                         "direction": "lower is better (negative = improvement)",
+                         "description": f"PEG percent change from {baseline} to {session}"})
+        if column in ("responder", "responder2"):
+            rows.append({"name": column, "role": "outcome", "unit": "0/1",
+                         "direction": "1 = responder",
+                         "description": "responder label (see the responder rule)"})
+    return pd.DataFrame(rows, columns=["name", "role", "unit", "direction",
+                                       "description"]).set_index("name")
+
+
 def build_outcomes(dataset: Dataset, settings: OutcomeSettings,
-                   peg: pd.Series | None = None) -> pd.DataFrame:
+                   peg: pd.Series | None = None,
+                   scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """The outcomes table of a dataset: one row per participant in participants.tsv.
 
     Columns: the participants.tsv columns (site, age, sex, bmi, deep_phenotyping,
     ineligible_arm), ``eligible_arms`` (comma separated), ``arm1``, the responder columns of
     :func:`responder_labels`, ``responder2`` (the same rule at the end of stage 2, the target of a
     stage-2 classifier among the re-randomised non-responders), ``tactic2``, ``arm2`` and
-    ``stage2_randomized`` from treatment.tsv, and ``peg_change_<session>`` for each configured
-    session.
+    ``stage2_randomized`` from treatment.tsv, ``peg_change_<session>`` for each configured
+    session and, given ``scores``, the improvements of :func:`improvements` at those sessions.
 
     Parameters
     ----------
     peg : Series, optional
         PEG scores indexed by (participant_id, session_id), e.g. the ``q.peg.score`` column of a
         feature table; computed from ``phenotype/peg.tsv`` when omitted.
+    scores : DataFrame, optional
+        Feature-table data indexed by (participant_id, session_id) with the scores of
+        :data:`IMPROVEMENT_SCORES` (those present are used).
     """
     people = dataset.participants
     rule = settings.responder
@@ -270,6 +384,9 @@ def build_outcomes(dataset: Dataset, settings: OutcomeSettings,
     if peg is not None and settings.peg_change_sessions:
         out = out.join(peg_changes(peg, settings.peg_change_sessions, out.index,
                                    rule.baseline_session))
+    if scores is not None:
+        out = out.join(improvements(scores, out.index, settings.peg_change_sessions,
+                                    rule.baseline_session))
     return out
 
 

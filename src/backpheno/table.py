@@ -180,6 +180,61 @@ class FeatureTable:
         if nonnumeric:
             raise ValueError(f"non-numeric feature columns: {nonnumeric[:10]}")
 
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, codebook: pd.DataFrame | None = None, *,
+                   modality: str = "clinical", session: str = "ses-V0",
+                   source: str = "user table") -> FeatureTable:
+        """A FeatureTable from a plain one-row-per-participant table.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Indexed by participant_id (or with a ``participant_id`` column); numeric or boolean
+            columns only (booleans become 0/1).
+        codebook : DataFrame, optional
+            Indexed by feature name with the columns of :data:`CODEBOOK_COLUMNS`; default: a
+            minimal one (modality ``modality``, role feature, unit ``unknown``).
+        modality : str
+            Codebook modality of the inferred rows (training blocks select by it).
+        session : str
+            The one session every row belongs to (``ses-V0``: baseline).
+        source : str
+            Codebook source of the inferred rows.
+
+        Raises
+        ------
+        InputError
+            No participant_id, duplicated participants, non-numeric columns or columns missing
+            from the given codebook.
+        """
+        if frame.index.name != "participant_id":
+            if "participant_id" not in frame.columns:
+                raise InputError("table has no participant_id index or column",
+                                 column="participant_id")
+            frame = frame.set_index("participant_id")
+        if frame.index.has_duplicates:
+            dup = frame.index[frame.index.duplicated()].unique().tolist()[:5]
+            raise InputError(f"table has duplicated participants {dup}", column="participant_id")
+        text = [c for c in frame.columns if not (pd.api.types.is_numeric_dtype(frame[c])
+                                                 or pd.api.types.is_bool_dtype(frame[c]))]
+        if text:
+            raise InputError(f"non-numeric columns {text[:10]}: encode them as numbers or leave "
+                             "them out", column=str(text[0]))
+        data = frame.astype(float)
+        data.columns = [str(c) for c in data.columns]
+        data.index = pd.MultiIndex.from_arrays(
+            [data.index.astype(str), np.full(len(data), session)], names=list(INDEX_NAMES))
+        if codebook is None:
+            codebook = make_codebook(
+                codebook_row(c, modality=modality, source=source, unit="unknown",
+                             description=f"column {c} of the input table")
+                for c in data.columns)
+        missing = [c for c in data.columns if c not in codebook.index]
+        if missing:
+            raise InputError(f"codebook lacks rows for columns {missing[:10]}",
+                             column=missing[0])
+        return cls(data, codebook.loc[list(data.columns)])
+
     @property
     def features(self) -> list[str]:
         """Feature names in column order."""

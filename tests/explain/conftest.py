@@ -70,6 +70,7 @@ class Cohort:
     outcomes: pd.DataFrame
     y: pd.Series
     truth: dict
+    root: Path | None = None
 
     def planted(self, contrasts: dict[str, dict[str, float]], min_effect: float) -> pd.DataFrame:
         """Traits whose logit effect differs by at least ``min_effect`` between a contrast's
@@ -111,7 +112,7 @@ def simulate_cohort(root: Path, participants: int, seed: int, moderators: bool) 
     outcomes = build_outcomes(Dataset(root), OutcomeSettings())
     X = indicator_features(truth, seed=seed)
     y = outcomes["responder"].astype("Float64").astype(float)
-    return Cohort(X, outcomes, y, truth)
+    return Cohort(X, outcomes, y, truth, root)
 
 
 @pytest.fixture(scope="session")

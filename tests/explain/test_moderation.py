@@ -197,7 +197,7 @@ def test_quasi_complete_separation_gives_a_reason_not_an_estimate(trial):
     hit = data.index[(data["arm"] == ARMS[1]) & (data["y"] == 1)][:4]
     data.loc[hit, "rare"] = 1
     table = moderation_table(data, outcome="y", arm="arm", moderators=["rare"], arms=ARMS)
-    assert table["reason"].str.contains("separation").all()
+    assert table["reason"].str.contains("separation|not estimable").all()
     assert table["odds_ratio"].isna().all()
 
 
@@ -209,3 +209,14 @@ def test_bad_arguments(trial):
     assert outcome_family(trial["y"]) == "binomial"
     assert outcome_family(trial["change"]) == "gaussian"
     assert outcome_family(trial["y"].astype("boolean")) == "binomial"
+
+
+def test_moderator_level_in_one_arm_only_is_not_estimable():
+    rng = np.random.default_rng(4)
+    n = 120
+    data = pd.DataFrame({"arm": np.repeat(["a", "b"], n // 2), "y": rng.normal(size=n)})
+    data["m"] = 0.0
+    data.loc[data.index[:3], "m"] = 1.0           # only in arm a
+    table = moderation_table(data, outcome="y", arm="arm", moderators=["m"], arms=["a", "b"])
+    assert table["estimate"].isna().all()
+    assert "not estimable" in table["reason"].iloc[0]

@@ -11,10 +11,13 @@ import pytest
 import shap
 import xgboost as xgb
 from scipy.special import expit
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import ElasticNet, LinearRegression, LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from backpheno.errors import InputError
 from backpheno.explain.shap import (
@@ -155,14 +158,18 @@ def test_column_origins():
 
 def test_unsupported_models_and_scales_are_refused(small):
     X, ys = small
-    with pytest.raises(InputError, match="LinearRegression"):
-        explain_arm(LinearRegression().fit(X.fillna(0), ys["ESC"]), X.fillna(0), X.fillna(0))
+    with pytest.raises(InputError, match="KNeighborsClassifier"):
+        explain_arm(KNeighborsClassifier().fit(X.fillna(0), ys["ESC"]), X.fillna(0),
+                    X.fillna(0))
     regressor = xgb.XGBClassifier(n_estimators=2, objective="binary:logitraw").fit(X, ys["ESC"])
     with pytest.raises(InputError, match="binary:logitraw"):
         explain_arm(regressor, X, X)
     model = LogisticRegression().fit(X.fillna(0), ys["ESC"])
-    with pytest.raises(InputError, match="unknown SHAP scales"):
+    with pytest.raises(InputError, match="do not apply"):
         explain_arm(model, X.fillna(0), X.fillna(0), scales=["odds"])
+    with pytest.raises(InputError, match="do not apply"):
+        explain_arm(LinearRegression().fit(X.fillna(0), ys["ESC"]), X.fillna(0), X.fillna(0),
+                    scales=["probability"])
     with pytest.raises(InputError, match="background lacks"):
         explain_arm(model, X.fillna(0), X.fillna(0).drop(columns="f1"))
 
@@ -191,3 +198,47 @@ def test_shap_table_layout(small, fit):
     assert list(table.columns[:6]) == ["participant_id", "arm", "scale", "method", "base_value",
                                        "output"]
     assert list(table.columns[6:]) == list(X.columns)
+
+
+def _continuous(X: pd.DataFrame, arm: str) -> pd.Series:
+    rng = np.random.default_rng({"ACT": 1, "ESC": 2}[arm])
+    f2 = X["f2"].fillna(0)
+    signal = X["f0"] + (2.0 * f2 if arm == "ACT" else 0.0)
+    return signal + rng.normal(0, 0.5, len(X))
+
+
+@pytest.mark.parametrize("kind", ["xgb", "rf", "enet"])
+def test_regressor_values_are_exact_shapley_values_of_the_predicted_outcome(small, kind):
+    """For regression tree ensembles and linear models the interventional values of the raw
+    output are the exact Shapley values of the prediction (brute force as reference), add up to
+    the prediction to 1e-6 (1e-5 for xgboost, whose predictions are float32), and so do the
+    values of the arms' difference."""
+    X, _ = small
+    Xf = X.fillna(0)
+    models = {}
+    for arm in ("ACT", "ESC"):
+        if kind == "xgb":
+            model = xgb.XGBRegressor(n_estimators=30, max_depth=3, n_jobs=1, random_state=0)
+        elif kind == "rf":
+            model = RandomForestRegressor(20, min_samples_leaf=8, random_state=0, n_jobs=1)
+        else:
+            model = make_pipeline(StandardScaler(), ElasticNet(alpha=0.05)).set_output(
+                transform="pandas")
+        models[arm] = model.fit(Xf, _continuous(X, arm))
+    background = select_background(Xf, 15, seed=4)
+    rows = Xf.iloc[:6]
+    results = explain_arms(models, rows, background)
+    assert {scale for _, scale in results} == {"outcome"}
+    tolerance = 1e-5 if kind == "xgb" else 1e-8  # xgboost predicts in float32
+    for arm, model in models.items():
+        ours = results[(arm, "outcome")]
+        assert ours.additivity_error() < (1e-5 if kind == "xgb" else 1e-6)
+        np.testing.assert_allclose(ours.output, model.predict(rows), atol=tolerance)
+        reference = exact_shapley(lambda Z, m=model: np.asarray(m.predict(Z), dtype=float),
+                                  rows, background)
+        np.testing.assert_allclose(ours.values.to_numpy(), reference.values, atol=tolerance)
+    difference = exact_shapley(
+        lambda Z: (np.asarray(models["ACT"].predict(Z), dtype=float)
+                   - np.asarray(models["ESC"].predict(Z), dtype=float)), rows, background)
+    contrast = (results[("ACT", "outcome")].values - results[("ESC", "outcome")].values)
+    np.testing.assert_allclose(contrast.to_numpy(), difference.values, atol=tolerance)

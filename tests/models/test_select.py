@@ -69,5 +69,19 @@ def test_filter_rejects_bad_k_and_targets() -> None:
     X = np.random.default_rng(2).normal(size=(20, 3))
     with pytest.raises(InputError, match="k must be"):
         UnivariateFilter(k=0).fit(X, np.arange(20) % 2)
-    with pytest.raises(InputError, match="binary"):
+    with pytest.raises(InputError, match="at least two values"):
         UnivariateFilter(k=1).fit(X, np.zeros(20))
+
+
+def test_filter_continuous_target_matches_scipy_spearman() -> None:
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(120, 6)), columns=[f"x{i}" for i in range(6)])
+    y = X["x2"] - 0.8 * X["x5"] + rng.normal(size=120)
+    X.iloc[:15, 4] = np.nan
+    fitted = UnivariateFilter(k=2).fit(X, y.to_numpy())
+    assert sorted(np.array(X.columns)[fitted.get_support()]) == ["x2", "x5"]
+    observed = X["x4"].notna()
+    r = spearmanr(X.loc[observed, "x4"], y[observed]).statistic
+    assert fitted.scores_[4] == pytest.approx(abs(r) * np.sqrt(observed.sum() - 1), rel=1e-10)

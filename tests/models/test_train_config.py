@@ -30,8 +30,11 @@ def test_defaults(paths) -> None:
     cfg = validate_config(paths, TrainConfig)
     assert cfg.arms == ["ESC", "ACT", "EBEM", "DUL"] and cfg.target == "responder"
     assert cfg.model.name == "xgboost" and cfg.cv.scheme == "stratified_kfold"
-    assert [b.name for b in cfg.blocks] == ["questionnaires", "biomech", "spine", "brain"]
-    assert [b.harmonize for b in cfg.blocks] == [False, False, True, True]
+    assert [b.name for b in cfg.blocks] == ["questionnaires", "biomech", "spine", "brain",
+                                            "clinical"]
+    assert [b.harmonize for b in cfg.blocks] == [False, False, True, True, False]
+    assert cfg.task is None and cfg.scoring("regression") == "neg_mean_squared_error"
+    assert validate_config({**paths, "arms": [0, 1.0, "b"]}, TrainConfig).arms == ["0", "1", "b"]
 
 
 def test_errors_name_the_key(paths) -> None:
@@ -65,17 +68,19 @@ def test_leaky_or_inconsistent_settings_are_refused(paths) -> None:
     assert ok.cv.scheme == "leave_group_out"
 
 
-def test_demo_config_loads_with_relative_paths(tmp_path) -> None:
-    """configs/best_stage1.yaml resolves its paths against its own folder."""
-    text = (REPO / "configs" / "best_stage1.yaml").read_text()
+@pytest.mark.parametrize("name", ["best_stage1", "best_stage1_continuous"])
+def test_demo_config_loads_with_relative_paths(tmp_path, name) -> None:
+    """configs/best_stage1*.yaml resolve their paths against their own folder."""
+    text = (REPO / "configs" / f"{name}.yaml").read_text()
     (tmp_path / "demo" / "features").mkdir(parents=True)
-    for name in ("features.parquet", "outcomes.parquet"):
-        (tmp_path / "demo" / "features" / name).write_bytes(b"")
+    for file in ("features.parquet", "outcomes.parquet"):
+        (tmp_path / "demo" / "features" / file).write_bytes(b"")
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "best_stage1.yaml").write_text(text)
-    cfg = load_config(tmp_path / "configs" / "best_stage1.yaml", TrainConfig)
+    (tmp_path / "configs" / f"{name}.yaml").write_text(text)
+    cfg = load_config(tmp_path / "configs" / f"{name}.yaml", TrainConfig)
     expected = tmp_path / "demo" / "features" / "features.parquet"
     assert cfg.features == expected
+    assert cfg.task == ("regression" if name.endswith("continuous") else None)
 
 
 def test_full_config_is_the_demo_with_999_permutations(tmp_path) -> None:

@@ -90,6 +90,17 @@ def test_counterfactual_predictions_become_prediction_columns(inputs):
     assert row["P1_DUL"] == pytest.approx(expected[(first, "DUL")])
 
 
+def test_continuous_predictions_and_outcome_direction_are_stated(inputs):
+    table, outcomes, _ = inputs
+    rows = [{"participant_id": pid, "arm": arm, "prediction": -3.0 * i + j}
+            for i, pid in enumerate(outcomes.index) for j, arm in enumerate(["ESC", "ACT"])]
+    frame, roles = smart_table(table, outcomes, RegimeExportSettings(), pd.DataFrame(rows))
+    assert "continuous target" in roles["columns"]["P1_ACT"]["description"]
+    assert frame.set_index("id").loc[outcomes.index[2], "P1_ACT"] == pytest.approx(-5.0)
+    assert roles["columns"]["Y"]["direction"] == "higher is better"
+    assert roles["columns"]["Y"]["type"] == "continuous"
+
+
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="R (Rscript) is not installed")
 def test_r_reads_the_export_and_its_stage2_lm_matches_statsmodels(inputs, tmp_path):
     """The documented R recipe (docs/regimes.md): read smart.csv, fit the weighted stage-2

@@ -29,7 +29,9 @@ the others, the same contrasts as the SHAP moderators):
     contrast rather than an identity-link binomial GLM, which often fails to converge or
     predicts outside [0, 1].
 
-One ``omnibus`` row per moderator tests all arm × M interactions at once (Wald chi², K - 1 df).
+With three or more arms, one ``omnibus`` row per moderator tests all arm × M interactions at
+once (Wald chi², K - 1 df); a two-arm trial has one contrast and no omnibus row (it would repeat
+the pair's test).
 ``q`` adjusts ``p`` for multiplicity (Benjamini–Hochberg by default, or Holm) within each kind
 of row (all pair rows, all one-vs-rest rows, all omnibus rows) across every tested moderator.
 """
@@ -200,8 +202,9 @@ def moderation_table(data: pd.DataFrame, *, outcome: str, arm: str, moderators: 
     Returns
     -------
     DataFrame
-        The columns of :data:`COLUMNS`, one row per moderator × contrast plus one omnibus row
-        per moderator. Rows that could not be fitted have NaN statistics and a ``reason``.
+        The columns of :data:`COLUMNS`, one row per moderator × contrast plus, with three or
+        more arms, one omnibus row per moderator. Rows that could not be fitted have NaN
+        statistics and a ``reason``.
     """
     if adjust not in ADJUSTMENTS:
         raise InputError(f"unknown multiplicity adjustment {adjust!r}; choose from "
@@ -295,7 +298,9 @@ def _moderator_rows(data: pd.DataFrame, *, outcome: str, arm: str, moderator: st
                     family: str, contrasts: list[Contrast], level: float,
                     cov_type: str | None) -> list[dict]:
     base = {"moderator": moderator, "family": family}
-    kinds = [(c.name, c.kind) for c in contrasts] + [("all_arms", "omnibus")]
+    omnibus = len(arms) > 2
+    kinds = [(c.name, c.kind) for c in contrasts] + ([("all_arms", "omnibus")] if omnibus
+                                                     else [])
     try:
         design = moderation_design(data, outcome=outcome, arm=arm, moderator=moderator,
                                    arms=arms, covariates=covariates, categorical=categorical)
@@ -345,6 +350,8 @@ def _moderator_rows(data: pd.DataFrame, *, outcome: str, arm: str, moderator: st
             row.update(rd_estimate=rd, rd_se=rd_se, rd_low=rd - z * rd_se,
                        rd_high=rd + z * rd_se, rd_p=float(2 * stats.norm.sf(abs(rd / rd_se))))
         rows.append(row)
+    if not omnibus:
+        return rows
     R = np.array([contrast_vector(design, {a: 1.0}) for a in arms[1:]])
     wald = result.wald_test(R, scalar=True, use_f=False)
     rows.append({**base, "contrast": "all_arms", "kind": "omnibus",
@@ -363,6 +370,10 @@ def _unfittable(design: ModerationDesign, arms: list[str]) -> str | None:
     absent = [a for a in arms[1:] if f"arm[{a}]" not in present]
     if absent or design.endog.nunique() < 2:
         return f"arms without analysed participants {absent}" if absent else "outcome is constant"
+    rank = np.linalg.matrix_rank(design.exog.to_numpy(dtype=float))
+    if rank < k:
+        return (f"collinear design (rank {rank} of {k} columns): the arm x moderator "
+                "interaction is not estimable, e.g. a moderator level present in one arm only")
     return None
 
 

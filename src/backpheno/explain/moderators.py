@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
+from sklearn.base import clone, is_regressor
 
 from backpheno.errors import InputError
-from backpheno.explain.shap import ArmShap, explain_arms
+from backpheno.explain.shap import ArmShap, explain_arms, primary_scale
 
 #: ``fit_arms(X, y, arm) -> {arm: fitted model}``: refits the per-arm pipeline on new data (a
 #: bootstrap sample, permuted arm labels). Rows with a missing ``y`` must be ignored.
@@ -67,10 +67,15 @@ class Contrast:
     @property
     def label(self) -> str:
         """Readable label, e.g. ``p(ACT) - p(ESC)``."""
+        return self.describe("p")
+
+    def describe(self, symbol: str = "p") -> str:
+        """The contrast written with ``symbol`` for an arm's prediction: ``p(ACT) - p(ESC)``,
+        or ``E(ACT) - E(ESC)`` for a predicted outcome."""
         first = self.arms[0]
         if self.kind == "pair":
-            return f"p({first}) - p({self.arms[1]})"
-        return f"p({first}) - mean p(others)"
+            return f"{symbol}({first}) - {symbol}({self.arms[1]})"
+        return f"{symbol}({first}) - mean {symbol}(others)"
 
 
 @dataclass(frozen=True)
@@ -197,13 +202,16 @@ def moderator_ranking(results: Mapping[str, ContrastShap],
 
 
 def rank_moderators(models: Mapping[str, Any], X: pd.DataFrame, background: pd.DataFrame,
-                    contrasts: Sequence[Contrast], scale: str = "probability",
+                    contrasts: Sequence[Contrast], scale: str | None = None,
                     features: Sequence[str] | None = None) -> pd.DataFrame:
-    """Explain every arm and rank the moderators of every contrast (one call, one scale).
+    """Explain every arm and rank the moderators of every contrast (one call, one scale:
+    default :func:`~backpheno.explain.shap.primary_scale`, the probability for classifiers
+    and the predicted outcome for regressors).
 
     The building block of the stability and permutation analyses; see
     :func:`moderator_ranking` for the columns (without ``direction``).
     """
+    scale = scale or primary_scale(models)
     per_arm = explain_arms(models, X, background, scales=(scale,), features=features)
     return moderator_ranking(contrast_shap(per_arm, contrasts, scale))
 
@@ -219,8 +227,9 @@ def refit_each_arm(models: Mapping[str, Any]) -> FitArms:
             rows = (arm.astype(str) == name).to_numpy() & y.notna().to_numpy()
             if not rows.any():
                 raise InputError(f"no participants with a known outcome in arm {name}")
-            fitted[name] = clone(model).fit(X.iloc[np.flatnonzero(rows)],
-                                            y.iloc[np.flatnonzero(rows)].astype(int).to_numpy())
+            target = y.iloc[np.flatnonzero(rows)]
+            target = target.astype(float if is_regressor(model) else int).to_numpy()
+            fitted[name] = clone(model).fit(X.iloc[np.flatnonzero(rows)], target)
         return fitted
 
     return fit_arms

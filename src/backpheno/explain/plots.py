@@ -58,9 +58,11 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> dict[str, Path
 
 
 def beeswarm(result: ArmShap, X: pd.DataFrame, max_display: int = 15,
-             title: str | None = None, no_signal: bool = False) -> Figure:
+             title: str | None = None, outcome: str = "response",
+             no_signal: bool = False) -> Figure:
     """SHAP beeswarm of one arm's model (shap.plots.beeswarm), coloured by feature value; grey
-    points are participants whose value of the feature is missing (legend below the axis)."""
+    points are participants whose value of the feature is missing (legend below the axis).
+    ``outcome`` names a continuous outcome (``outcome`` scale) in the axis label."""
     features = list(result.values.columns)
     data = X.reindex(index=result.values.index, columns=features).to_numpy(dtype=float)
     explanation = shap.Explanation(values=result.values.to_numpy(),
@@ -71,6 +73,10 @@ def beeswarm(result: ArmShap, X: pd.DataFrame, max_display: int = 15,
     ax = fig.add_subplot()
     shap.plots.beeswarm(explanation, max_display=max_display, show=False, ax=ax,
                         plot_size=None, color_bar=True)
+    if result.scale == "outcome":
+        ax.set_xlabel(f"SHAP value (predicted {outcome})")
+        ax.set_title(title or f"{result.arm}: what drives the predicted {outcome}")
+        return fig
     scale = "probability" if result.scale == "probability" else "log-odds"
     ax.set_xlabel(f"SHAP value ({scale} of response)")
     if np.isnan(data).any():
@@ -85,8 +91,10 @@ def beeswarm(result: ArmShap, X: pd.DataFrame, max_display: int = 15,
 
 def moderator_heatmap(ranking: pd.DataFrame, top_n: int = 15,
                       contrasts: Sequence[str] | None = None, max_rows: int = 30,
-                      no_signal: Sequence[str] = ()) -> Figure:
-    """Mean |SHAP| of the risk difference for the strongest moderators across contrasts.
+                      no_signal: Sequence[str] = (),
+                      quantity: str = "the risk difference") -> Figure:
+    """Mean |SHAP| of the contrast (``quantity``: the risk difference, or the predicted
+    difference in a continuous outcome) for the strongest moderators across contrasts.
 
     Rows: features in the ``top_n`` of at least one contrast, ordered by their best rank (then
     by their largest mean |SHAP|), at most ``max_rows``; cells annotated with the rank within
@@ -122,7 +130,7 @@ def moderator_heatmap(ranking: pd.DataFrame, top_n: int = 15,
         if flagged:
             label.set_color("#b00")
     ax.set_yticks(range(len(features)), features, fontsize=8)
-    fig.colorbar(image, ax=ax, label="mean |SHAP| of the risk difference")
+    fig.colorbar(image, ax=ax, label=f"mean |SHAP| of {quantity}")
     ax.set_title(f"Moderator ranking\n(numbers: rank within the contrast, top {top_n})",
                  fontsize=11)
     return fig
@@ -130,7 +138,7 @@ def moderator_heatmap(ranking: pd.DataFrame, top_n: int = 15,
 
 def dependence_by_arm(feature: str, X: pd.DataFrame, predictions: pd.DataFrame,
                       result: ContrastShap, n_bins: int = 8,
-                      no_signal: Sequence[str] = ()) -> Figure:
+                      no_signal: Sequence[str] = (), outcome: str | None = None) -> Figure:
     """Predicted response under each arm against a moderator, and the contrast's SHAP values.
 
     Parameters
@@ -139,13 +147,16 @@ def dependence_by_arm(feature: str, X: pd.DataFrame, predictions: pd.DataFrame,
     X : DataFrame
         Feature values of the explained participants.
     predictions : DataFrame
-        Participants × arms: predicted probability of response under each arm.
+        Participants × arms: predicted probability of response (or predicted outcome) under
+        each arm.
     result : ContrastShap
         The contrast whose SHAP values fill the lower panel.
     n_bins : int
         Quantile bins for the binned means drawn over the scatter.
     no_signal : sequence of str
         Arms whose model shows no evidence of signal (marked in the legend and the title).
+    outcome : str, optional
+        Name of a continuous outcome: labels say "predicted <outcome>" instead of response.
     """
     x = X.loc[result.values.index, feature].astype(float)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.4), sharex=True,
@@ -160,18 +171,20 @@ def dependence_by_arm(feature: str, X: pd.DataFrame, predictions: pd.DataFrame,
         top.plot(centres, means, color=f"C{i}", lw=2.2 if emphasised else 1.0,
                  ls="-" if emphasised else "--",
                  label=arm + (NO_SIGNAL_MARK if arm in no_signal else ""))
-    top.set_ylabel("predicted probability\nof response")
+    top.set_ylabel(f"predicted {outcome}" if outcome else "predicted probability\nof response")
     top.legend(title="arm", frameon=False, fontsize=8, loc="upper left",
                bbox_to_anchor=(1.01, 1.0))
     mark = NO_SIGNAL_MARK if _involves(result.contrast.name, no_signal, result) else ""
-    top.set_title(f"{feature}\npredicted response by arm; SHAP of "
-                  f"{result.contrast.label}{mark}", fontsize=10)
+    symbol = "E" if outcome else "p"
+    what = f"predicted {outcome}" if outcome else "predicted response"
+    top.set_title(f"{feature}\n{what} by arm; SHAP of "
+                  f"{result.contrast.describe(symbol)}{mark}", fontsize=10)
     phi = result.values[feature]
     bottom.axhline(0, color="0.6", lw=0.8)
     bottom.scatter(x, phi, s=6, alpha=0.4, color="C3")
     centres, means = _binned(x, phi, n_bins)
     bottom.plot(centres, means, color="C3", lw=2)
-    bottom.set_ylabel(f"SHAP of\n{result.contrast.label}")
+    bottom.set_ylabel(f"SHAP of\n{result.contrast.describe('E' if outcome else 'p')}")
     bottom.set_xlabel(feature)
     return fig
 

@@ -94,7 +94,9 @@ def build_report(run_dir: str | Path, *, force: bool = False,
         ("cohort", "Cohort", _cohort_section(run)),
         ("qc", "Feature quality control", _qc_section(run)),
         ("performance", "Per-arm performance", _performance_section(run)),
-        ("moderators", "Moderators (SHAP, risk-difference scale)", _moderator_section(run)),
+        ("moderators", "Moderators (SHAP, "
+         + ("predicted-outcome scale)" if run.regression else "risk-difference scale)"),
+         _moderator_section(run)),
         ("formal", "Formal moderation analysis", _formal_section(run)),
         ("credibility", "Credibility of moderator claims (ICEMAN)", _credibility_section(run)),
         ("methods", "Methods", _methods_section(run)),
@@ -139,6 +141,23 @@ class _Run:
     def arms(self) -> list[str]:
         return list(self.config.arms)
 
+    @property
+    def regression(self) -> bool:
+        """Whether the run modelled a continuous outcome (regressors)."""
+        return (self.metrics.get("task") or self.config.task) == "regression"
+
+    @property
+    def scale(self) -> str:
+        """The scale moderators are ranked on (``outcome`` or ``probability``)."""
+        return "outcome" if self.regression else "probability"
+
+    @property
+    def contrast_words(self) -> str:
+        """What a contrast's SHAP values explain, in words."""
+        if self.regression:
+            return f"the predicted difference in {self.config.target}"
+        return "the predicted risk difference"
+
     def outcomes(self) -> pd.DataFrame | None:
         if self._outcomes is None and self.config.outcomes.is_file():
             frame = pd.read_parquet(self.config.outcomes)
@@ -173,8 +192,11 @@ def _cohort_section(run: _Run) -> str:
                 row["outcome known"] = len(known)
                 if _is_binary(known):
                     events = int(known.astype(float).sum())
-                    row["responders"] = events
-                    row["response rate"] = _pct(events / len(known)) if len(known) else "n/a"
+                    label = "responders" if "respon" in target else f"{target} = 1"
+                    row[label] = events
+                    row["rate"] = _pct(events / len(known)) if len(known) else "n/a"
+                elif pd.api.types.is_numeric_dtype(known) and len(known):
+                    row[f"mean {target} (SD)"] = f"{known.mean():.2f} ({known.std():.2f})"
             if "deep_phenotyping" in group.columns:
                 row["deep phenotyping"] = int(group["deep_phenotyping"].astype("boolean")
                                               .fillna(False).sum())
@@ -257,6 +279,8 @@ def _performance_section(run: _Run) -> str:
     arms = (run.metrics.get("arms") or {})
     if not arms:
         return _missing("metrics/metrics.json")
+    if run.regression:
+        return _regression_performance(run, arms)
     weak = run.explain.get("arms_without_signal") or {}
     rows = []
     for arm, m in arms.items():
@@ -301,12 +325,40 @@ def _performance_section(run: _Run) -> str:
     return "\n".join(parts)
 
 
+def _regression_performance(run: _Run, arms: dict[str, Any]) -> str:
+    rows = []
+    for arm, m in arms.items():
+        row = {"arm": arm, "status": m.get("status", ""), "n": m.get("n")}
+        if m.get("status") == "ok":
+            row["R² (95% CI)"] = _ci(m.get("r2"))
+            row["RMSE (95% CI)"] = _ci(m.get("rmse"), 3)
+            row["MAE (95% CI)"] = _ci(m.get("mae"), 3)
+            row["calibration slope"] = _ci(m.get("calibration_slope"))
+            row["CITL"] = _ci(m.get("calibration_intercept"), 3)
+            row["permutation p"] = _num((m.get("permutation") or {}).get("p_value"), 3)
+        else:
+            row["R² (95% CI)"] = str(m.get("reason", ""))
+        rows.append(row)
+    definitions = run.metrics.get("definitions") or {}
+    figures = [(run.dir.figure_png("calibration", arm),
+                f"{arm}: observed against predicted {run.config.target}") for arm in arms
+               if run.dir.figure_png("calibration", arm).is_file()]
+    return "\n".join([
+        _html_table(pd.DataFrame(rows)),
+        "<p class=\"meta\">Out-of-fold predicted " + _e(run.config.target)
+        + " of the nested cross-validation (averaged over repeats). " + html.escape(
+            "; ".join(f"{k}: {v}" for k, v in definitions.items()
+                      if k in ("r2", "rmse", "calibration_slope", "calibration_intercept",
+                               "permutation"))) + "</p>",
+        _figures(figures) if figures else _missing("figures/calibration_<arm>.png")])
+
+
 def _moderator_section(run: _Run) -> str:
     summary = run.explain
     ranking = run.table("moderator_ranking")
     if not summary or ranking is None:
         return _missing("explain/ (run `backpheno explain RUN_DIR` first)")
-    rd = ranking[ranking["scale"] == "probability"]
+    rd = ranking[ranking["scale"] == run.scale]
     k = int((summary.get("settings") or {}).get("stability", {}).get("top_k", 5))
     top = rd[rd["rank"] <= k].copy()
     stability = run.table("moderator_stability")
@@ -326,11 +378,11 @@ def _moderator_section(run: _Run) -> str:
                if c in top.columns]
     background = summary.get("background", {})
     parts = [
-        f"<p>SHAP values of the predicted risk difference between arms for "
+        f"<p>SHAP values of {_e(run.contrast_words)} between arms for "
         f"{summary.get('n_explained')} participants, shared background of "
         f"{background.get('size')} participants. Features ranked within each contrast by mean "
-        f"|SHAP| (probability scale); <i>direction</i> &gt; 0 means higher values favour the "
-        f"first arm of the contrast.</p>",
+        f"|SHAP| ({'outcome' if run.regression else 'probability'} scale); <i>direction</i> "
+        f"&gt; 0 means higher values favour the first arm of the contrast.</p>",
         _figures([(_explain_figure(run, "moderator_ranking"),
                    "Moderator ranking across contrasts" + (
                        f"; labelled (no signal), in red: contrasts with an arm whose model "
@@ -347,12 +399,14 @@ def _moderator_section(run: _Run) -> str:
             "so their moderator ranking is not evidence of moderation.</p>")
     dependence = sorted(run.dir.explain.figures.glob("dependence_*.png"))
     if dependence:
-        parts.append("<h3>Dependence of the predicted response on the top moderators</h3>"
+        what = f"predicted {_e(run.config.target)}" if run.regression else "predicted response"
+        parts.append(f"<h3>Dependence of the {what} on the top moderators</h3>"
                      + _figures([(p, p.stem.removeprefix("dependence_").replace("__", " · "))
                                  for p in _listed(run, dependence)]))
     beeswarms = sorted(run.dir.explain.figures.glob("beeswarm_*.png"))
     if beeswarms:
-        parts.append("<h3>What drives each arm's predicted response</h3>"
+        what = f"predicted {_e(run.config.target)}" if run.regression else "predicted response"
+        parts.append(f"<h3>What drives each arm's {what}</h3>"
                      + _figures([(p, p.stem.removeprefix("beeswarm_"))
                                  for p in _listed(run, beeswarms)]))
     return "\n".join(parts)
@@ -512,7 +566,7 @@ def _construct_r(run: _Run) -> Any:
 def _methods_section(run: _Run) -> str:
     paragraphs = [_training_methods(run)]
     if run.explain:
-        paragraphs += [_shap_methods(run.explain), _formal_methods(run)]
+        paragraphs += [_shap_methods(run.explain, run), _formal_methods(run)]
     return "".join(f"<p>{p}</p>" for p in paragraphs)
 
 
@@ -527,9 +581,12 @@ def _e(value: Any) -> str:
 def _training_methods(run: _Run) -> str:
     c = run.config
     cv, pre, search = c.cv, c.preprocess, c.model.search
+    table = run.features()
+    present = (set(table.codebook["modality"]) if table is not None else None)
     blocks = ", ".join(f"{b.name} ({'/'.join(b.modalities)}"
                        f"{', ComBat-harmonised' if b.harmonize else ''})"
-                       for b in c.blocks) or "?"
+                       for b in c.blocks
+                       if present is None or present & set(b.modalities)) or "?"
     imputation = f"imputation {pre.impute}"
     if pre.missing_indicator:
         imputation += " with missing-value indicators"
@@ -543,58 +600,91 @@ def _training_methods(run: _Run) -> str:
                    if n_perm else "")
     population = {"all": "all participants", "deep": "the deep-phenotyped participants"}[
         c.population]
-    return (f"One {_e(c.model.name)} classifier per first-stage arm ({_e(', '.join(run.arms))}) "
+    if run.regression:
+        performance = (f"Performance is the out-of-sample R², RMSE and MAE of the out-of-fold "
+                       f"predictions with bootstrap CIs; calibration the slope and intercept of "
+                       f"the observed on the predicted outcome{permutation}.")
+    else:
+        performance = (f"Discrimination is the AUC of the out-of-fold predictions with a DeLong "
+                       f"95% CI; calibration the slope, calibration-in-the-large, O/E ratio "
+                       f"and ICI; the Brier score has a stratified bootstrap CI{permutation}.")
+    kind = "regressor" if run.regression else "classifier"
+    scheme = ("K-fold, not stratified (continuous outcome)"
+              if run.regression and cv.scheme == "stratified_kfold" else cv.scheme)
+    return (f"One {_e(c.model.name)} {kind} per arm ({_e(', '.join(run.arms))}) "
             f"was trained to predict <i>{_e(c.target)}</i> among {_e(population)} "
             f"randomised to that arm, from baseline ({_e(c.session)}) "
             f"features in the blocks {_e(blocks)}; {_e(imputation)}. Every fitted step ran "
             f"inside the folds of a nested cross-validation ({_e(cv.repeats)} x "
-            f"repeated {_e(cv.outer_folds)}-fold {_e(cv.scheme)}, "
-            f"{_e(cv.inner_folds)}-fold inner loop, {_e(tuning)}). Discrimination "
-            f"is the AUC of the out-of-fold predictions with a DeLong 95% CI; calibration the "
-            f"slope, calibration-in-the-large, O/E ratio and ICI; the Brier score has a "
-            f"stratified bootstrap CI{permutation}.")
+            f"repeated {_e(cv.outer_folds)}-fold {_e(scheme)}, "
+            f"{_e(cv.inner_folds)}-fold inner loop, {_e(tuning)}). {performance}")
 
 
-def _shap_methods(s: dict[str, Any]) -> str:
+def _shap_methods(s: dict[str, Any], run: _Run) -> str:
     settings = s.get("settings") or {}
     stability, permutation = settings.get("stability") or {}, settings.get("permutation") or {}
     background = s.get("background") or {}
     methods = ", ".join(sorted(set((s.get("methods") or {}).values())))
     strata = f", stratified by {background['strata']}" if background.get("strata") else ""
-    error = _num((s.get("max_additivity_error") or {}).get("contrast_probability"), 2)
+    error = _num((s.get("max_additivity_error") or {}).get(f"contrast_{run.scale}"), 2)
+    contrasts = s.get("contrasts", [])
+    if len(run.arms) == 2 or len(contrasts) == 1:
+        which = "the one contrast between the two arms"
+    elif any(c.get("kind") == "one_vs_rest" for c in contrasts):
+        which = (f"every pair of arms and each arm against the mean of the others; "
+                 f"{len(contrasts)} contrasts")
+    else:
+        which = f"every pair of arms; {len(contrasts)} contrasts"
+    if run.regression:
+        exactness = ("are the differences of the per-arm values of the predicted outcome, "
+                     "exact Shapley values of the predicted difference for tree ensembles and "
+                     "linear models, and add up to it")
+        quantity = f"predicted difference in {_e(run.config.target)}"
+    else:
+        exactness = ("are the same weighted differences of the per-arm probability-scale "
+                     "values and add up to the predicted risk difference")
+        quantity = "risk difference"
     text = (f"Moderators were explained with interventional SHAP values of the final per-arm "
             f"models ({_e(methods)}) for {_e(s.get('n_explained'))} participants, with one "
             f"background sample of {_e(background.get('size'))} participants shared by all arms "
-            f"(random{_e(strata)}, seed {_e(background.get('seed'))}). The SHAP values of each "
-            f"risk difference (every pair of arms and each arm against the mean of the others; "
-            f"{len(s.get('contrasts', []))} contrasts) are the same weighted differences of the "
-            f"per-arm probability-scale values and add up to the predicted risk difference "
-            f"(largest deviation {error}). Features were ranked by mean |SHAP|")
+            f"(random{_e(strata)}, seed {_e(background.get('seed'))}). The SHAP values of the "
+            f"{quantity} ({which}) {exactness} (largest deviation {error}). Features were "
+            f"ranked by mean |SHAP|")
     if stability.get("n_resamples"):
         text += (f"; stability is the share of {_e(stability['n_resamples'])} "
                  f"{_e(stability.get('scheme'))} resamples (arms refitted) in which a feature "
                  f"ranks in the top {_e(stability.get('top_k'))}")
     if permutation.get("n_permutations"):
         text += (f"; permutation p-values come from {_e(permutation['n_permutations'])} "
-                 f"permutations of the arm labels within "
-                 f"{_e(', '.join(permutation.get('strata', [])))} with every arm refitted "
-                 f"(own-feature and max-T)")
+                 f"permutations of the arm labels"
+                 + (f" within {_e(', '.join(s['permutation_strata']))}"
+                    if s.get("permutation_strata") else "")
+                 + " with every arm refitted (own-feature and max-T)")
     return text + "."
 
 
 def _formal_methods(run: _Run) -> str:
     s = run.explain
     formal = (s.get("settings") or {}).get("formal") or {}
-    regression = "logistic regression" if _binary_family(run) else "linear regression (HC3)"
+    binary = _binary_family(run)
+    se = "HC3" if formal.get("ols_se", "HC3") == "HC3" else "classical"
+    regression = ("logistic regression" if binary
+                  else f"least-squares regression ({se} standard errors)")
     adjustment = ADJUSTMENT_NAMES.get(formal.get("adjust", "bh"), formal.get("adjust"))
     covariates = ", ".join(s.get("formal_covariates", [])) or "nothing"
+    level = f"{float(formal.get('level', 0.95)):.0%}"
+    if binary:
+        estimates = (f"interaction odds ratios per SD with Wald {level} CIs, the interaction on "
+                     f"the risk-difference scale as the average cross-partial derivative of the "
+                     f"fitted risk difference (Ai &amp; Norton 2003) with a delta-method CI")
+    else:
+        estimates = (f"the interaction β (change in the treatment effect on "
+                     f"{_e(run.config.target)} per SD of the moderator) with {level} CIs")
+    families = ("" if len(run.arms) == 2 else " within each family of contrasts")
     return (f"Formal moderation: for each of {_e(s.get('n_candidates'))} candidate moderators, "
             f"{regression} of the outcome on arm, the standardised moderator and their "
-            f"interaction, adjusted for {_e(covariates)}; interaction odds ratios per SD with "
-            f"Wald {float(formal.get('level', 0.95)):.0%} CIs, the interaction on the "
-            f"risk-difference scale as the average cross-partial derivative of the fitted risk "
-            f"difference (Ai &amp; Norton 2003) with a delta-method CI, and {_e(adjustment)} "
-            f"adjusted q-values within each family of contrasts. Credibility items follow ICEMAN "
+            f"interaction, adjusted for {_e(covariates)}; {estimates}, and {_e(adjustment)} "
+            f"adjusted q-values{families}. Credibility items follow ICEMAN "
             f"(Schandelmaier et al., CMAJ 2020;192:E901-E906).")
 
 
@@ -606,7 +696,13 @@ def _caveats_section(run: _Run) -> str:
     for arm, m in arms.items():
         n, events = m.get("n") or 0, m.get("n_responders") or 0
         smaller = min(events, n - events) if n else 0
-        if n_features and smaller:
+        if run.regression and n_features and m.get("status") == "ok":
+            per_feature = n / n_features
+            items.append(f"{_e(arm)}: {n} participants — {per_feature:.1f} per candidate "
+                         f"feature ({n_features} features)"
+                         + ("; with fewer than 10 the model is likely to overfit (see the "
+                            "calibration slope)." if per_feature < 10 else "."))
+        elif n_features and smaller:
             per_feature = smaller / n_features
             items.append(f"{_e(arm)}: {n} participants, {events} responders — "
                          f"{per_feature:.2f} events of the smaller class per candidate feature "
@@ -645,8 +741,11 @@ def _caveats_section(run: _Run) -> str:
                          "model_output='probability'): they add up exactly to each risk "
                          "difference but are not its exact Shapley values; rankings on the "
                          "exact log-odds scale are in explain/tables/moderator_ranking.csv.")
-        items.append("Predictions under an arm a participant was ineligible for are "
-                     "extrapolations; the ranking averages over every explained participant.")
+        outcomes = run.outcomes()
+        if outcomes is not None and "ineligible_arm" in outcomes.columns:
+            items.append("Predictions under an arm a participant was ineligible for are "
+                         "extrapolations; the ranking averages over every explained "
+                         "participant.")
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" if items else \
         _missing("no run information")
 

@@ -15,7 +15,8 @@ reads a training run directory (``backpheno train``) and writes into ``<run>/exp
                                     p_max (family-wise, accounts for the selection) and
                                     p_value (per feature, unadjusted)
       tables/arm_signal.csv         evidence of signal per arm's model (if known)
-      tables/moderation.csv         formal arm x moderator interactions (OR, CI, p, q, RD scale)
+      tables/moderation.csv         formal arm x moderator interactions (OR, CI, p, q, RD scale;
+                                    OLS beta for a continuous outcome)
       tables/moderation_<outcome>.csv   the same for each related outcome
       tables/credibility.csv        ICEMAN-style summary
       tables/constructs.csv         feature -> construct (features correlated >= construct_r)
@@ -40,7 +41,7 @@ from backpheno.config import StrictModel
 from backpheno.errors import InputError
 from backpheno.explain import plots
 from backpheno.explain.credibility import iceman_summary
-from backpheno.explain.moderation import moderation_table
+from backpheno.explain.moderation import moderation_table, outcome_family
 from backpheno.explain.moderators import (
     arm_contrasts,
     contrast_shap,
@@ -49,7 +50,13 @@ from backpheno.explain.moderators import (
     refit_each_arm,
 )
 from backpheno.explain.permutation import moderator_permutation_test
-from backpheno.explain.shap import SCALES, explain_arms, select_background, shap_table
+from backpheno.explain.shap import (
+    SCALES,
+    explain_arms,
+    primary_scale,
+    select_background,
+    shap_table,
+)
 from backpheno.explain.signal import arm_signal, no_signal_arms
 from backpheno.explain.stability import rank_stability, resample_indices, resample_rankings
 from backpheno.io import atomic_path, write_json
@@ -109,6 +116,10 @@ class FormalSettings(StrictModel):
                                    description="covariates entered as categories")
     adjust: Literal["bh", "holm", "by", "bonferroni"] = Field(
         "bh", description="multiplicity adjustment of q within each family of contrasts")
+    ols_se: Literal["HC3", "classical"] = Field(
+        "HC3", description="standard errors of the least-squares fit of a continuous outcome: "
+                           "HC3 (heteroscedasticity-consistent) or classical (model-based); a "
+                           "binary outcome's logistic fit uses model-based SEs")
     alpha: float = Field(0.05, gt=0, lt=1, description="q below this flags an interaction")
     level: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
     related_outcomes: list[RelatedOutcome] = Field(
@@ -173,7 +184,8 @@ class ExplainInputs:
     Attributes
     ----------
     models : dict
-        Arm -> fitted model with ``predict_proba`` (pipeline or classifier).
+        Arm -> fitted model: classifiers with ``predict_proba`` (binary outcome) or regressors
+        (continuous outcome; explained on the ``outcome`` scale), pipelines or bare estimators.
     X : DataFrame
         Participants to explain (index participant_id) with every column the models read.
     features : list of str
@@ -209,6 +221,11 @@ class ExplainInputs:
     formal_arms: list[str] | None = None
     templates: dict[str, Any] | None = None
     signal: pd.DataFrame | None = None
+
+    @property
+    def scale(self) -> str:
+        """``outcome`` for regressors (continuous outcome), ``probability`` for classifiers."""
+        return primary_scale(self.models)
 
     def __post_init__(self) -> None:
         for name in ("y", "arm", "covariates"):
@@ -294,11 +311,13 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
     paths["background"] = _write_csv(folder.background_csv,
                                      pd.DataFrame({"participant_id": background.index}))
 
+    primary = inputs.scale
+    scales = [primary] if primary == "outcome" else list(settings.scales)
+    outcome_word = inputs.outcome if primary == "outcome" else None
     logger.info("explain: SHAP values of %d arms for %d participants (background %d)",
                 len(inputs.models), len(X), len(background))
     tic = time.time()
-    per_arm = explain_arms(inputs.models, X, background, scales=settings.scales,
-                           features=features)
+    per_arm = explain_arms(inputs.models, X, background, scales=scales, features=features)
     timings["arm_shap_s"] = time.time() - tic
     paths["arm_shap"] = _write_parquet(folder.arm_shap_parquet, shap_table(per_arm))
 
@@ -308,18 +327,18 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
     if inputs.signal is not None:
         paths["signal"] = _write_csv(folder.table_csv("arm_signal"), inputs.signal)
     tic = time.time()
-    by_scale = {scale: contrast_shap(per_arm, contrasts, scale) for scale in settings.scales}
+    by_scale = {scale: contrast_shap(per_arm, contrasts, scale) for scale in scales}
     timings["contrast_shap_s"] = time.time() - tic
     paths["contrast_shap"] = _write_parquet(
         folder.contrast_shap_parquet,
         pd.concat([contrast_table(r).assign(scale=s) for s, r in by_scale.items()],
                   ignore_index=True))
-    rd = by_scale["probability"]
+    rd = by_scale[primary]
     ranking = pd.concat([moderator_ranking(r, X[features]).assign(scale=s)
                          for s, r in by_scale.items()], ignore_index=True)
     ranking["no_signal_arms"] = ranking["contrast"].map(marks)
     paths["ranking"] = _write_csv(folder.table_csv("moderator_ranking"), ranking)
-    rd_ranking = ranking[ranking["scale"] == "probability"].drop(columns="scale")
+    rd_ranking = ranking[ranking["scale"] == primary].drop(columns="scale")
 
     training = inputs.training
     fit_arms = refit_each_arm(inputs.templates or inputs.models)
@@ -390,12 +409,14 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
     logger.info("explain: figures")
     tic = time.time()
     figures = _figures(per_arm, rd, rd_ranking, formal, X, settings, folder.figures, weak,
-                       construct)
+                       construct, primary, outcome_word)
     paths.update({f"figure_{name}": path for name, path in figures.items()})
     timings["figures_s"] = time.time() - tic
 
     summary = {
         "outcome": inputs.outcome,
+        "task": "regression" if primary == "outcome" else "classification",
+        "scale": primary,
         "arms": inputs.arms,
         "n_explained": len(X),
         "n_training": len(training),
@@ -411,16 +432,20 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
         "methods": {f"{a}/{s}": r.method for (a, s), r in per_arm.items()},
         "max_additivity_error": {
             **{f"arm_{s}": max(r.additivity_error() for (_, scale), r in per_arm.items()
-                               if scale == s) for s in settings.scales},
+                               if scale == s) for s in scales},
             **{f"contrast_{s}": max(c.additivity_error() for c in by_scale[s].values())
-               for s in settings.scales}},
-        "contrasts": [{"name": c.name, "kind": c.kind, "weights": c.weights, "label": c.label,
+               for s in scales}},
+        "contrasts": [{"name": c.name, "kind": c.kind, "weights": c.weights,
+                       "label": c.describe("E" if primary == "outcome" else "p"),
                        "no_signal_arms": no_signal_arms(c.weights, list(weak))}
                       for c in contrasts],
         "arms_without_signal": weak,
         "signal_p_level": settings.signal_p_level,
         "moderator_permutation": _familywise_summary(permutation),
         "formal_covariates": covariates,
+        "permutation_strata": (
+            [c for c in settings.permutation.strata if c in inputs.covariates.columns]
+            if settings.permutation.n_permutations else []),
         "figures": {name: str(path.relative_to(out)) for name, path in figures.items()},
         "settings": settings.model_dump(mode="json"),
         "timings": {k: round(v, 2) for k, v in {**timings,
@@ -508,10 +533,14 @@ def _formal_data(inputs: ExplainInputs, settings: ExplainConfig
 def _moderation(data: pd.DataFrame, outcome: str, candidates: list[str], arms: list[str],
                 covariates: list[str], settings: ExplainConfig,
                 contrasts: Sequence) -> pd.DataFrame:
+    cov_type = None
+    if outcome_family(data[outcome]) == "gaussian":
+        cov_type = "HC3" if settings.formal.ols_se == "HC3" else "nonrobust"
     return moderation_table(data, outcome=outcome, arm="__arm__", moderators=candidates,
                             arms=arms, covariates=covariates,
                             categorical=settings.formal.categorical, contrasts=contrasts,
-                            level=settings.formal.level, adjust=settings.formal.adjust)
+                            level=settings.formal.level, adjust=settings.formal.adjust,
+                            cov_type=cov_type)
 
 
 def _familywise_summary(permutation: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -527,16 +556,19 @@ def _familywise_summary(permutation: pd.DataFrame | None) -> list[dict[str, Any]
 
 def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.DataFrame,
              X: pd.DataFrame, settings: ExplainConfig, folder: Path,
-             weak: Mapping[str, str], construct: pd.Series) -> dict[str, Path]:
+             weak: Mapping[str, str], construct: pd.Series, primary: str = "probability",
+             outcome: str | None = None) -> dict[str, Path]:
     figs = {}
     for (arm, scale), result in per_arm.items():
-        if scale == "probability":
+        if scale == primary:
             figs[f"beeswarm_{_safe(arm)}"] = plots.beeswarm(
-                result, X, settings.figures.max_display, no_signal=arm in weak)
+                result, X, settings.figures.max_display, no_signal=arm in weak,
+                outcome=outcome or "response")
+    quantity = f"the predicted difference in {outcome}" if outcome else "the risk difference"
     figs["moderator_ranking"] = plots.moderator_heatmap(ranking, settings.figures.max_display,
-                                                        no_signal=list(weak))
+                                                        no_signal=list(weak), quantity=quantity)
     predictions = pd.DataFrame({arm: r.output for (arm, scale), r in per_arm.items()
-                                if scale == "probability"})
+                                if scale == primary})
     pairs = ranking[ranking["kind"] == "pair"].sort_values(["rank", "mean_abs_shap"],
                                                            ascending=[True, False])
     shown: list[str] = []
@@ -547,7 +579,8 @@ def _figures(per_arm: Mapping, rd: Mapping, ranking: pd.DataFrame, formal: pd.Da
             continue
         shown.append(row.feature)
         figs[f"dependence_{_safe(row.feature)}__{_safe(row.contrast)}"] = plots.dependence_by_arm(
-            row.feature, X, predictions, rd[row.contrast], no_signal=list(weak))
+            row.feature, X, predictions, rd[row.contrast], no_signal=list(weak),
+            outcome=outcome)
     pair_rows = formal[formal["kind"] == "pair"]
     if pair_rows["estimate"].notna().any():
         figs["forest_interactions"] = plots.forest_plot(

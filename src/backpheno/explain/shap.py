@@ -35,6 +35,14 @@ Methods (``method`` column of the output):
     of the probability (the link is non-linear). Random forests are natively on the probability
     scale, so their probability values are exact and their log-odds values are the rescaled ones
     (probabilities clipped to [1e-6, 1 - 1e-6]).
+
+Regressors (a continuous outcome, ``task: regression``) have one scale, ``outcome``: the
+predicted value in the outcome's unit. :class:`xgboost.XGBRegressor` and random-forest
+regressors are explained with interventional TreeSHAP of the raw output, which for a regression
+tree ensemble *is* the model output, so the values are exact Shapley values (method
+``tree_interventional``); :class:`~sklearn.linear_model.ElasticNet` gets the closed form
+``coef * (z - mean(z_background))`` (``linear_interventional``, exact). Contrasts between arms
+of these values are then exact Shapley values of the predicted outcome difference.
 """
 
 from __future__ import annotations
@@ -48,22 +56,31 @@ import numpy as np
 import pandas as pd
 import shap
 from scipy.special import expit, logit
-from sklearn.base import BaseEstimator
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import BaseEstimator, is_regressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import ElasticNet, LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from backpheno.errors import InputError
 
-Scale = Literal["log_odds", "probability"]
+Scale = Literal["log_odds", "probability", "outcome"]
 SCALES: tuple[str, ...] = ("log_odds", "probability")
+#: The one scale of a regressor: the predicted outcome (its unit).
+OUTCOME_SCALE = "outcome"
 #: Probabilities are clipped to [EPS, 1 - EPS] before taking log-odds.
 EPS = 1e-6
 #: Prefix scikit-learn gives missing-value indicator columns.
 INDICATOR_PREFIX = "missingindicator_"
 
 _FORESTS = (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier)
+_TREE_REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor, DecisionTreeRegressor)
+_LINEAR_REGRESSORS = (ElasticNet, LinearRegression)
 
 
 @dataclass(frozen=True)
@@ -168,14 +185,32 @@ def column_origins(columns: Sequence[str], original: Sequence[str]) -> dict[str,
     return origins
 
 
+def primary_scale(models: Mapping[str, Any]) -> str:
+    """The scale moderators are ranked on: ``outcome`` for regressors (predicted outcome
+    difference), ``probability`` for classifiers (risk difference)."""
+    kinds = {is_regressor(split_model(m)[1]) for m in models.values()}
+    if len(kinds) > 1:
+        raise InputError("the arms mix regressors and classifiers; every arm's model must "
+                         "predict the same kind of outcome")
+    return OUTCOME_SCALE if kinds == {True} else "probability"
+
+
 def native_scale(estimator: BaseEstimator) -> str:
-    """The scale on which a supported classifier is additive in its trees / coefficients.
+    """The scale on which a supported model is additive in its trees / coefficients.
 
     Raises
     ------
     InputError
-        For a classifier backpheno cannot explain exactly (or a non-binary one).
+        For a model backpheno cannot explain exactly (or a non-binary classifier).
     """
+    if isinstance(estimator, _TREE_REGRESSORS + _LINEAR_REGRESSORS) or (
+            _is_xgboost(estimator) and is_regressor(estimator)):
+        if _is_xgboost(estimator):
+            objective = estimator.get_params().get("objective")
+            if objective not in (None, "reg:squarederror"):
+                raise InputError(f"xgboost objective {objective!r} is not supported; SHAP "
+                                 "moderators of a continuous outcome need reg:squarederror")
+        return OUTCOME_SCALE
     if _is_xgboost(estimator):
         objective = estimator.get_params().get("objective")
         if objective not in (None, "binary:logistic"):
@@ -188,13 +223,14 @@ def native_scale(estimator: BaseEstimator) -> str:
     if isinstance(estimator, _FORESTS):
         _require_binary(estimator)
         return "probability"
-    raise InputError(f"cannot explain a {type(estimator).__name__}: supported classifiers are "
-                     "xgboost XGBClassifier, LogisticRegression, RandomForestClassifier, "
-                     "ExtraTreesClassifier and DecisionTreeClassifier")
+    raise InputError(f"cannot explain a {type(estimator).__name__}: supported models are "
+                     "xgboost XGBClassifier / XGBRegressor, LogisticRegression, ElasticNet, "
+                     "LinearRegression and the random-forest, extra-trees and decision-tree "
+                     "classifiers and regressors")
 
 
 def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: str = "",
-                scales: Sequence[str] = SCALES,
+                scales: Sequence[str] | None = None,
                 features: Sequence[str] | None = None) -> dict[str, ArmShap]:
     """Interventional SHAP values of one arm's model for the participants in ``X``.
 
@@ -208,7 +244,8 @@ def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: s
         The background (reference) sample, same columns as ``X``. Share it between arms.
     arm : str
         Label stored in the result.
-    scales : sequence of {"log_odds", "probability"}
+    scales : sequence of {"log_odds", "probability"}, or ("outcome",) for a regressor
+        Default: every scale of the model (both for a classifier, ``outcome`` for a regressor).
     features : sequence of str, optional
         The original feature columns to report (default: the columns of ``X``). Features the
         model does not use get 0; model inputs not traceable to one of them are appended.
@@ -218,14 +255,17 @@ def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: s
     dict
         Scale -> :class:`ArmShap`.
     """
-    unknown = set(scales) - set(SCALES)
-    if unknown:
-        raise InputError(f"unknown SHAP scales {sorted(unknown)}; choose from {SCALES}")
     missing = [c for c in X.columns if c not in background.columns]
     if missing:
         raise InputError(f"background lacks columns {missing[:5]}", column=missing[0])
     preprocess, estimator = split_model(model)
     native = native_scale(estimator)
+    allowed = (OUTCOME_SCALE,) if native == OUTCOME_SCALE else SCALES
+    scales = allowed if scales is None else scales
+    unknown = set(scales) - set(allowed)
+    if unknown:
+        raise InputError(f"SHAP scales {sorted(unknown)} do not apply to a "
+                         f"{type(estimator).__name__}; choose from {allowed}")
     Z = model_inputs(preprocess, X)
     Zb = model_inputs(preprocess, background[X.columns])
     features = list(X.columns if features is None else features)
@@ -243,7 +283,7 @@ def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: s
 
 
 def explain_arms(models: Mapping[str, Any], X: pd.DataFrame, background: pd.DataFrame, *,
-                 scales: Sequence[str] = SCALES,
+                 scales: Sequence[str] | None = None,
                  features: Sequence[str] | None = None) -> dict[tuple[str, str], ArmShap]:
     """:func:`explain_arm` for every arm with the same participants and background.
 
@@ -299,6 +339,8 @@ def _require_binary(estimator: Any) -> None:
 
 
 def _output(estimator: BaseEstimator, Z: pd.DataFrame, scale: str) -> np.ndarray:
+    if scale == OUTCOME_SCALE:
+        return np.asarray(estimator.predict(Z), dtype=float)
     if _is_xgboost(estimator) and scale == "log_odds":
         return np.asarray(estimator.predict(Z, output_margin=True), dtype=float)
     if isinstance(estimator, LogisticRegression) and scale == "log_odds":
@@ -311,6 +353,8 @@ def _output(estimator: BaseEstimator, Z: pd.DataFrame, scale: str) -> np.ndarray
 
 def _shap_values(estimator: BaseEstimator, Z: pd.DataFrame, Zb: pd.DataFrame, native: str,
                  scale: str) -> tuple[np.ndarray, float, str]:
+    if scale == OUTCOME_SCALE:
+        return _regression_values(estimator, Z, Zb)
     if _is_xgboost(estimator):
         output = "raw" if scale == "log_odds" else "probability"
         explainer = _tree_explainer(estimator, Zb, output)
@@ -331,6 +375,19 @@ def _tree_explainer(estimator: BaseEstimator, Zb: pd.DataFrame, output: str) -> 
         warnings.simplefilter("ignore")
         return shap.TreeExplainer(estimator, data=Zb, feature_perturbation="interventional",
                                   model_output=output)
+
+
+def _regression_values(estimator: BaseEstimator, Z: pd.DataFrame,
+                       Zb: pd.DataFrame) -> tuple[np.ndarray, float, str]:
+    if isinstance(estimator, _LINEAR_REGRESSORS):
+        z, zb = Z.to_numpy(dtype=float), Zb.to_numpy(dtype=float)
+        coef = np.ravel(estimator.coef_)
+        mean = zb.mean(axis=0)
+        base = float(mean @ coef + np.ravel(estimator.intercept_)[0])
+        return coef * (z - mean), base, "linear_interventional"
+    explainer = _tree_explainer(estimator, Zb, "raw")
+    values = np.asarray(explainer.shap_values(Z, check_additivity=False), dtype=float)
+    return values, float(np.ravel(explainer.expected_value)[0]), "tree_interventional"
 
 
 def _linear_values(estimator: LogisticRegression, Z: pd.DataFrame, Zb: pd.DataFrame,

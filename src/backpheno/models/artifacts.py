@@ -3,7 +3,8 @@
 Each arm's final pipeline goes to ``models/<arm>/``:
 
 - xgboost models: the preprocessing part (every step but the model) as ``preprocess.skops`` and
-  the booster as ``model.json`` (:meth:`xgboost.XGBClassifier.save_model`, JSON format);
+  the booster as ``model.json`` (:meth:`xgboost.XGBClassifier.save_model`, JSON format; kind
+  ``xgboost``, or ``xgboost_regressor`` for an :class:`xgboost.XGBRegressor`);
 - scikit-learn models: the whole pipeline as ``model.skops``.
 
 skops files are loaded with an explicit allow-list (:data:`TRUSTED_TYPES`, plus types that
@@ -22,7 +23,7 @@ from typing import Any
 
 import skops.io as sio
 from sklearn.pipeline import Pipeline
-from xgboost import XGBClassifier
+from xgboost import XGBClassifier, XGBRegressor
 
 from backpheno import __version__
 from backpheno.errors import InputError
@@ -64,18 +65,19 @@ def save_model(pipeline: Pipeline, folder: str | Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``kind`` ("xgboost" or "sklearn") and ``files`` (file name -> SHA-256).
+        ``kind`` ("xgboost", "xgboost_regressor" or "sklearn") and ``files`` (file name ->
+        SHA-256).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = pipeline.steps[-1][1]
     files: dict[str, str] = {}
-    if isinstance(model, XGBClassifier):
+    if isinstance(model, XGBClassifier | XGBRegressor):
         with atomic_path(folder / "preprocess.skops") as tmp:
             sio.dump(pipeline[:-1], tmp)
         with atomic_path(folder / "model.json") as tmp:
             model.save_model(tmp)
-        kind = "xgboost"
+        kind = "xgboost_regressor" if isinstance(model, XGBRegressor) else "xgboost"
         names = ("preprocess.skops", "model.json")
     else:
         with atomic_path(folder / "model.skops") as tmp:
@@ -97,9 +99,9 @@ def load_model(folder: str | Path, entry: dict[str, Any]) -> Pipeline:
         if file_sha256(path) != digest:
             raise InputError("model file does not match the SHA-256 in the manifest (changed "
                              "or corrupted); refusing to load it", file=path)
-    if entry["kind"] == "xgboost":
+    if entry["kind"] in ("xgboost", "xgboost_regressor"):
         preprocess = _load_skops(folder / "preprocess.skops")
-        model = XGBClassifier()
+        model = XGBRegressor() if entry["kind"] == "xgboost_regressor" else XGBClassifier()
         model.load_model(folder / "model.json")
         return Pipeline([*preprocess.steps, ("model", model)])
     return _load_skops(folder / "model.skops")

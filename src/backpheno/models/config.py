@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from backpheno.config import InputPath, OutputPath, StrictModel
 from backpheno.dataset import DEFAULT_ARMS
+from backpheno.errors import ConfigError
 from backpheno.models.harmonize import FORBIDDEN_COVARIATES
-from backpheno.models.pipelines import STEPS, make_estimator
+from backpheno.models.pipelines import STEPS, TASKS, make_estimator
 
 
 def _default_blocks() -> list[BlockSettings]:
@@ -20,6 +21,7 @@ def _default_blocks() -> list[BlockSettings]:
         BlockSettings(name="biomech", modalities=["biomech"]),
         BlockSettings(name="spine", modalities=["spine"], harmonize=True),
         BlockSettings(name="brain", modalities=["brain"], harmonize=True),
+        BlockSettings(name="clinical", modalities=["clinical"]),
     ]
 
 
@@ -29,6 +31,15 @@ def _valid_regex(value: str | None) -> str | None:
             re.compile(value)
         except re.error as err:
             raise ValueError(f"not a valid regular expression: {err}") from None
+    return value
+
+
+def _arm_names(value: Any) -> Any:
+    """Arm labels may be written as numbers (``[0, 1]``); they are compared as text."""
+    if isinstance(value, list):
+        return [str(int(v)) if isinstance(v, float) and v.is_integer()
+                else str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in value]
     return value
 
 
@@ -83,7 +94,11 @@ class SearchSettings(StrictModel):
 
     kind: Literal["grid", "random"] = "grid"
     n_iter: int = Field(10, ge=1, description="candidates of a random search")
-    scoring: Literal["roc_auc", "neg_log_loss", "neg_brier_score"] = "roc_auc"
+    scoring: Literal[
+        "roc_auc", "neg_log_loss", "neg_brier_score",
+        "neg_mean_squared_error", "neg_mean_absolute_error", "r2"] | None = Field(
+        None, description="inner-search scorer; default roc_auc (classification) or "
+                          "neg_mean_squared_error (regression)")
     space: dict[str, list[Any]] = Field(
         default_factory=dict,
         description="model hyper-parameter -> candidate values; names with '__' address other "
@@ -111,13 +126,18 @@ class ModelSettings(StrictModel):
     def _known_parameters(self) -> ModelSettings:
         if self.device == "cuda" and self.name != "xgboost":
             raise ValueError(f"device: cuda applies to xgboost only, not {self.name}")
-        valid = set(make_estimator(self.name).get_params())
-        unknown = [k for k in self.params if k not in valid]
-        unknown += [k for k in self.search.space if "__" not in k and k not in valid]
-        unknown += [k for k in self.search.space if "__" in k and k.split("__")[0] not in STEPS]
+        unknown = self.unknown_parameters(TASKS)
         if unknown:
             raise ValueError(f"unknown hyper-parameters for {self.name}: {unknown}")
         return self
+
+    def unknown_parameters(self, tasks: tuple[str, ...]) -> list[str]:
+        """Hyper-parameter names that the model of none of ``tasks`` accepts."""
+        valid = {k for t in tasks for k in make_estimator(self.name, task=t).get_params()}
+        unknown = [k for k in self.params if k not in valid]
+        unknown += [k for k in self.search.space if "__" not in k and k not in valid]
+        unknown += [k for k in self.search.space if "__" in k and k.split("__")[0] not in STEPS]
+        return unknown
 
 
 class PreprocessSettings(StrictModel):
@@ -177,8 +197,13 @@ class MetricsSettings(StrictModel):
     min_group_size: int = Field(10, ge=2, description="smallest site reported with metrics")
 
 
+#: Inner-search scorers per task.
+SCORERS = {"classification": ("roc_auc", "neg_log_loss", "neg_brier_score"),
+           "regression": ("neg_mean_squared_error", "neg_mean_absolute_error", "r2")}
+
+
 class TrainConfig(StrictModel):
-    """Settings of ``backpheno train``: per-arm response classifiers."""
+    """Settings of ``backpheno train``: per-arm outcome models (classifiers or regressors)."""
 
     name: str = Field("train", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     features: InputPath = Field(description="FeatureTable Parquet")
@@ -186,8 +211,13 @@ class TrainConfig(StrictModel):
     output: OutputPath = Field(Path("runs"), description="folder receiving the run directory")
     session: str = Field("ses-V0", pattern=r"^ses-[A-Za-z0-9]+$")
     arm_column: str = "arm1"
-    arms: list[str] = Field(default_factory=lambda: list(DEFAULT_ARMS), min_length=1)
+    arms: Annotated[list[str], BeforeValidator(_arm_names)] = Field(
+        default_factory=lambda: list(DEFAULT_ARMS), min_length=1,
+        description="arm labels as in the arm column (numbers allowed: 0, 1)")
     target: str = "responder"
+    task: Literal["classification", "regression"] | None = Field(
+        None, description="classification (binary target) or regression (continuous target); "
+                          "omitted: inferred from the target's values (logged)")
     population: Literal["deep", "all"] = Field(
         "deep", description="deep: deep-phenotyped participants only; all: everyone, missing "
                             "blocks left missing")
@@ -230,4 +260,23 @@ class TrainConfig(StrictModel):
             raise ValueError("permutation.repeats cannot exceed cv.repeats")
         if self.target in (self.arm_column,):
             raise ValueError("target and arm_column must differ")
+        if self.task is not None:
+            unknown = self.model.unknown_parameters((self.task,))
+            if unknown:
+                raise ValueError(f"hyper-parameters {unknown} do not apply to the {self.task} "
+                                 f"model {self.model.name}")
+        scoring = self.model.search.scoring
+        if self.task is not None and scoring is not None and scoring not in SCORERS[self.task]:
+            raise ValueError(f"model.search.scoring {scoring!r} does not apply to {self.task}; "
+                             f"choose one of {SCORERS[self.task]}")
         return self
+
+    def scoring(self, task: str) -> str:
+        """The inner-search scorer for ``task`` (configured or the task's default)."""
+        scoring = self.model.search.scoring
+        if scoring is None:
+            return SCORERS[task][0]
+        if scoring not in SCORERS[task]:
+            raise ConfigError(f"model.search.scoring {scoring!r} does not apply to {task}; "
+                              f"choose one of {SCORERS[task]}")
+        return scoring

@@ -1,10 +1,12 @@
 """Nested cross-validation: outer splits for the estimate, inner splits for tuning.
 
 The outer loop (:func:`outer_splits`) is repeated stratified K-fold by default, or grouped
-(stratified group K-fold, or leave-one-group-out such as leave-site-out). Every outer training set
-is handed to a :class:`Tuner`, which clones the pipeline and runs the inner search on the training
-rows only (the groups travel into the inner loop too), refits the best configuration on the whole
-training set and predicts the held-out rows. Nothing is ever fitted on a held-out row.
+(stratified group K-fold, or leave-one-group-out such as leave-site-out). For a continuous target
+(``task="regression"``) the folds are shuffled K-fold / group K-fold without stratification.
+Every outer training set is handed to a :class:`Tuner`, which clones the pipeline and runs the
+inner search on the training rows only (the groups travel into the inner loop too), refits the
+best configuration on the whole training set and predicts the held-out rows.
+Nothing is ever fitted on a held-out row.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import (
     GridSearchCV,
+    GroupKFold,
+    KFold,
     LeaveOneGroupOut,
     RandomizedSearchCV,
+    RepeatedKFold,
     RepeatedStratifiedKFold,
     StratifiedGroupKFold,
     StratifiedKFold,
@@ -35,6 +40,9 @@ logger = logging.getLogger("backpheno.models")
 
 #: Outer cross-validation schemes.
 SCHEMES = ("stratified_kfold", "group_kfold", "leave_group_out")
+
+#: Name of the out-of-fold prediction column per task.
+PREDICTION_COLUMNS = {"classification": "p_response", "regression": "prediction"}
 
 
 @dataclass(frozen=True)
@@ -49,25 +57,33 @@ class Split:
 
 def outer_splits(y: np.ndarray, *, scheme: str = "stratified_kfold", n_splits: int = 5,
                  n_repeats: int = 1, groups: np.ndarray | None = None,
-                 seed: int = 0) -> list[Split]:
+                 seed: int = 0, task: str = "classification") -> list[Split]:
     """The outer splits of a nested cross-validation.
 
     Parameters
     ----------
-    y : ndarray of {0, 1}
+    y : ndarray
+        0/1 labels, or a continuous target with ``task="regression"``.
     scheme : {"stratified_kfold", "group_kfold", "leave_group_out"}
         ``group_kfold`` is :class:`~sklearn.model_selection.StratifiedGroupKFold` (shuffled,
         one seed per repeat); ``leave_group_out`` holds out one group at a time (one repeat).
+        With ``task="regression"`` the K-fold schemes are not stratified
+        (:class:`~sklearn.model_selection.RepeatedKFold`, shuffled
+        :class:`~sklearn.model_selection.GroupKFold`).
     n_splits, n_repeats : int
     groups : ndarray, optional
         Required by the grouped schemes.
     seed : int
+    task : {"classification", "regression"}
     """
     y = np.asarray(y)
     dummy = np.zeros(len(y))
+    regression = task == "regression"
     if scheme == "stratified_kfold":
-        splitter = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats,
-                                           random_state=seed)
+        splitter = (RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+                    if regression else
+                    RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats,
+                                            random_state=seed))
         return [Split(i // n_splits, i % n_splits, train, test)
                 for i, (train, test) in enumerate(splitter.split(dummy, y))]
     if groups is None:
@@ -77,8 +93,9 @@ def outer_splits(y: np.ndarray, *, scheme: str = "stratified_kfold", n_splits: i
                 for i, (train, test) in enumerate(LeaveOneGroupOut().split(dummy, y, groups))]
     if scheme == "group_kfold":
         splits = []
+        kind = GroupKFold if regression else StratifiedGroupKFold
         for r in range(n_repeats):
-            splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed + r)
+            splitter = kind(n_splits=n_splits, shuffle=True, random_state=seed + r)
             splits += [Split(r, i, train, test)
                        for i, (train, test) in enumerate(splitter.split(dummy, y, groups))]
         return splits
@@ -92,13 +109,17 @@ class InnerCV:
     n_splits: int = 3
     grouped: bool = False
     seed: int = 0
+    stratified: bool = True
 
-    def splitter(self, groups: np.ndarray | None) -> StratifiedKFold | StratifiedGroupKFold:
-        """A splitter for one training set (grouped: at most one fold per group)."""
+    def splitter(self, groups: np.ndarray | None) -> Any:
+        """A splitter for one training set (grouped: at most one fold per group; stratified
+        by the label unless ``stratified`` is false, as for a continuous target)."""
         if self.grouped and groups is not None:
             n = min(self.n_splits, len(np.unique(groups)))
-            return StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=self.seed)
-        return StratifiedKFold(n_splits=self.n_splits, shuffle=True, random_state=self.seed)
+            kind = StratifiedGroupKFold if self.stratified else GroupKFold
+            return kind(n_splits=n, shuffle=True, random_state=self.seed)
+        kind = StratifiedKFold if self.stratified else KFold
+        return kind(n_splits=self.n_splits, shuffle=True, random_state=self.seed)
 
 
 @dataclass
@@ -119,6 +140,8 @@ class Tuner:
     scoring : str
         scikit-learn scorer name of the inner search.
     seed : int
+    task : {"classification", "regression"}
+        What the held-out predictions are: the probability of class 1, or the predicted value.
     """
 
     pipeline: Pipeline
@@ -128,6 +151,13 @@ class Tuner:
     n_iter: int = 10
     scoring: str = "roc_auc"
     seed: int = 0
+    task: str = "classification"
+
+    def predict(self, estimator: Pipeline, X: pd.DataFrame) -> np.ndarray:
+        """Held-out predictions: ``predict_proba[:, 1]`` or ``predict`` (regression)."""
+        if self.task == "regression":
+            return np.asarray(estimator.predict(X), dtype=float)
+        return estimator.predict_proba(X)[:, 1]
 
     def fit(self, X: pd.DataFrame, y: np.ndarray,
             groups: np.ndarray | None = None) -> tuple[Pipeline, dict[str, Any], float]:
@@ -171,28 +201,30 @@ class CVResult:
     index: pd.Index
     y: np.ndarray
     folds: list[FoldResult]
+    column: str = "p_response"
 
     def oof(self) -> pd.DataFrame:
         """Long table: one row per participant and repeat (participant, repeat, fold, y,
-        p_response, train_prevalence)."""
+        prediction column — ``p_response`` or ``prediction`` —, train_prevalence: the training
+        fold's responder rate or mean target)."""
         frames = []
         for f in self.folds:
             frames.append(pd.DataFrame({
                 "participant_id": self.index[f.split.test], "repeat": f.split.repeat,
-                "fold": f.split.fold, "y": self.y[f.split.test], "p_response": f.proba,
+                "fold": f.split.fold, "y": self.y[f.split.test], self.column: f.proba,
                 "train_prevalence": f.train_prevalence,
             }))
         out = pd.concat(frames, ignore_index=True)
         return out.sort_values(["repeat", "participant_id"], ignore_index=True)
 
     def mean_oof(self, repeats: int | None = None) -> pd.DataFrame:
-        """Out-of-fold probability averaged over repeats (first ``repeats`` only if given),
-        indexed like the input rows: y, p_response, train_prevalence, n_repeats."""
+        """Out-of-fold prediction averaged over repeats (first ``repeats`` only if given),
+        indexed like the input rows: y, the prediction column, train_prevalence, n_repeats."""
         long = self.oof()
         if repeats is not None:
             long = long[long["repeat"] < repeats]
         agg = long.groupby("participant_id", sort=False).agg(
-            y=("y", "first"), p_response=("p_response", "mean"),
+            y=("y", "first"), **{self.column: (self.column, "mean")},
             train_prevalence=("train_prevalence", "mean"), n_repeats=("repeat", "size"))
         return agg.reindex(self.index)
 
@@ -220,7 +252,7 @@ def fit_fold(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, split: Split,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator, params, score = tuner.fit(X.iloc[train], y[train], g_train)
-        proba = estimator.predict_proba(X.iloc[test])[:, 1]
+        proba = tuner.predict(estimator, X.iloc[test])
     messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     return FoldResult(split, proba, params, score, float(np.mean(y[train])),
                       estimator if keep_estimator else None, messages)
@@ -236,7 +268,8 @@ def nested_cv(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Spl
     tuner : Tuner
     X : DataFrame
         Rows = participants of one arm (features plus site / covariate columns).
-    y : ndarray of {0, 1}
+    y : ndarray
+        0/1 labels, or the continuous target of a regression tuner.
     splits : sequence of Split
         From :func:`outer_splits` (or hand-made, e.g. in tests).
     groups : ndarray, optional
@@ -247,7 +280,7 @@ def nested_cv(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Spl
     description : str, optional
         Label of a progress display; ``None`` shows none.
     """
-    y = np.asarray(y).astype(int)
+    y = np.asarray(y).astype(float if tuner.task == "regression" else int)
     tasks = [delayed(fit_fold)(tuner, X, y, s, groups, keep_estimators) for s in splits]
     results: list[FoldResult] = []
     if description is None:
@@ -264,7 +297,7 @@ def nested_cv(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Spl
     results.sort(key=lambda f: (f.split.repeat, f.split.fold))
     if description is not None:
         log_fold_warnings(description, results)
-    return CVResult(X.index, y, results)
+    return CVResult(X.index, y, results, PREDICTION_COLUMNS[tuner.task])
 
 
 def log_fold_warnings(description: str, folds: Sequence[FoldResult], limit: int = 3) -> None:
@@ -316,4 +349,31 @@ def cv_feasibility(y: np.ndarray, *, scheme: str, n_splits: int, inner_splits: i
         rest = y[groups != g]
         if rest.min() == rest.max():
             return f"leaving out group {g!r} leaves a single class in the training data"
+    return None
+
+
+def regression_feasibility(y: np.ndarray, *, scheme: str, n_splits: int, inner_splits: int,
+                           min_size: int, groups: np.ndarray | None = None) -> str | None:
+    """Why nested cross-validation of a continuous target cannot be run (``None`` if it can).
+
+    Needs at least ``2 * min_size`` participants (the same total a binary target needs at
+    minimum), a non-constant target, room for ``inner_splits`` inner folds of at least two rows
+    in every outer training set and, for grouped schemes, enough groups.
+    """
+    y = np.asarray(y, dtype=float)
+    if len(y) < 2 * min_size:
+        return (f"too few participants: {len(y)} with a known target; at least {2 * min_size} "
+                "are needed (2 x cv.min_class_size)")
+    if np.ptp(y) == 0:
+        return "the target is constant"
+    if groups is None:
+        if scheme != "stratified_kfold":
+            return f"scheme {scheme!r} needs a groups column"
+        if len(y) * (n_splits - 1) // n_splits < 2 * inner_splits:
+            return f"{len(y)} participants cannot fill {n_splits} x {inner_splits} nested folds"
+        return None
+    n_groups = len(np.unique(groups))
+    needed = n_splits if scheme == "group_kfold" else 3
+    if n_groups < needed:
+        return f"only {n_groups} groups; scheme {scheme!r} needs at least {needed}"
     return None

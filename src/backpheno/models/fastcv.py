@@ -47,6 +47,8 @@ _TUNABLE = ("filter", "impute", "scale", "model")
 
 def fast_path_problem(tuner: Tuner) -> str | None:
     """Why :func:`fast_nested_cv` cannot rerun ``tuner`` (``None`` if it can)."""
+    if tuner.task != "classification":
+        return f"task {tuner.task!r} (the fast path covers classification)"
     steps = tuple(name for name, _ in tuner.pipeline.steps)
     if steps != ("blocks", "filter", "impute", "scale", "model"):
         return f"pipeline steps {steps} are not build_pipeline's"

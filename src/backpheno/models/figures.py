@@ -1,4 +1,5 @@
-"""ROC and calibration figures of out-of-fold predictions (PNG, matplotlib Agg)."""
+"""ROC and calibration figures of out-of-fold predictions (PNG, matplotlib Agg); an
+observed-against-predicted figure for a continuous outcome."""
 
 from __future__ import annotations
 
@@ -65,6 +66,27 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, curve: pd.DataFrame,
     hist.hist(p[y == 0], bins=30, range=(0, 1), color="0.5", alpha=0.5, label="others")
     hist.set(xlabel="predicted probability of response", ylabel="n")
     hist.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
+    return _save(fig, path)
+
+
+def observed_predicted_figure(y: np.ndarray, p: np.ndarray, metrics: dict[str, Any], title: str,
+                              outcome: str, path: str | Path) -> Path:
+    """Observed against out-of-fold predicted outcome with the identity line, the OLS
+    calibration line and R², RMSE, slope and CITL in the corner."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.4), dpi=120)
+    ax.scatter(p, y, s=10, alpha=0.6, color="C0")
+    low, high = float(min(p.min(), y.min())), float(max(p.max(), y.max()))
+    ax.plot([low, high], [low, high], ls="--", color="0.5", lw=1, label="ideal")
+    slope, citl = metrics["calibration_slope"], metrics["calibration_intercept"]
+    if np.isfinite(slope["estimate"]):
+        grid = np.linspace(p.min(), p.max(), 50)
+        intercept = y.mean() - slope["estimate"] * p.mean()
+        ax.plot(grid, intercept + slope["estimate"] * grid, color="C1", lw=2, label="OLS fit")
+    label = (f"R2 {metrics['r2']['estimate']:.2f}\nRMSE {metrics['rmse']['estimate']:.3g}\n"
+             f"slope {slope['estimate']:.2f}\nCITL {citl['estimate']:.3g}")
+    ax.text(0.03, 0.97, label, transform=ax.transAxes, va="top", fontsize=8)
+    ax.set(xlabel=f"predicted {outcome}", ylabel=f"observed {outcome}", title=title)
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
     return _save(fig, path)
 
 

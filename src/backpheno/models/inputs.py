@@ -7,8 +7,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from backpheno.dataset import arm_labels
 from backpheno.errors import InputError
 from backpheno.models.config import TrainConfig
 from backpheno.models.finite import require_finite
@@ -30,8 +32,14 @@ class TrainingData:
     outcomes : DataFrame
         The outcomes rows of the same participants.
     y : Series
-        The target as nullable integers (0/1/NA).
+        The target: nullable integers (0/1/NA) for classification, floats (NaN where unknown)
+        for regression.
     blocks : list of Block
+    task : {"classification", "regression"}
+        Configured, or inferred from the target (:func:`infer_task`).
+    population : {"deep", "all"}
+        The population actually used: ``all`` when the default ``deep`` was not configured
+        and the outcomes table has no deep-phenotyping column (a plain trial table).
     harmonized_columns : list of str
         Feature columns of the blocks ComBat harmonises (derived once, from ``blocks``).
     """
@@ -40,6 +48,8 @@ class TrainingData:
     outcomes: pd.DataFrame
     y: pd.Series
     blocks: list[Block]
+    task: str = "classification"
+    population: str = "deep"
     harmonized_columns: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,8 +88,41 @@ def binary_target(values: pd.Series, column: str, file: Path | None = None) -> p
             return values.astype("Int64")
     observed = sorted(map(str, pd.unique(values.dropna())))[:6]
     raise InputError(f"target must be binary (boolean or 0/1), found values {observed}; "
-                     "multi-class and continuous targets are not supported by train",
+                     "a continuous target needs task: regression (multi-class targets are not "
+                     "supported)",
                      column=column, file=file)
+
+
+def is_binary(values: pd.Series) -> bool:
+    """Whether a column is boolean or holds only 0 and 1 (missing values aside)."""
+    if pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean":
+        return True
+    return (pd.api.types.is_numeric_dtype(values)
+            and set(pd.unique(values.dropna())) <= {0, 1})
+
+
+def infer_task(values: pd.Series, column: str, file: Path | None = None) -> str:
+    """``classification`` for a binary target, ``regression`` for any other numeric one."""
+    if is_binary(values):
+        return "classification"
+    if pd.api.types.is_numeric_dtype(values):
+        return "regression"
+    observed = sorted(map(str, pd.unique(values.dropna())))[:6]
+    raise InputError(f"target is neither binary nor numeric (values {observed}); train fits "
+                     "classifiers to 0/1 targets and regressors to numeric ones",
+                     column=column, file=file)
+
+
+def continuous_target(values: pd.Series, column: str, file: Path | None = None) -> pd.Series:
+    """The target as floats (NaN where unknown); refuses non-numeric and infinite values."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise InputError("task regression needs a numeric target", column=column, file=file)
+    out = values.astype("Float64").astype(float)
+    infinite = out.index[np.isinf(out.to_numpy())]
+    if len(infinite):
+        raise InputError(f"target is infinite for {list(infinite[:5])}", column=column,
+                         file=file)
+    return out
 
 
 def load_training_data(config: TrainConfig) -> TrainingData:
@@ -95,10 +138,19 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     if features.empty:
         raise InputError(f"no rows for session {config.session}", file=config.features)
     outcomes = read_outcomes(config.outcomes)
-    _require_columns(outcomes, _needed_columns(config), config.outcomes)
+    arm = outcomes.get(config.arm_column)
+    if arm is not None and pd.api.types.is_numeric_dtype(arm):  # 0/1 read as 0.0/1.0
+        outcomes[config.arm_column] = arm_labels(arm).astype(object)
+    kind = config.population
+    if (kind == "deep" and "population" not in config.model_fields_set
+            and config.deep_column not in outcomes.columns):
+        kind = "all"
+        logger.info("population: all participants (the outcomes table has no %s column; set "
+                    "population: deep to require it)", config.deep_column)
+    _require_columns(outcomes, _needed_columns(config, kind), config.outcomes)
 
     population = outcomes
-    if config.population == "deep":
+    if kind == "deep":
         population = population[population[config.deep_column].astype("boolean").fillna(False)]
     for column, allowed in config.subset.items():
         population = population[population[column].isin(allowed)]
@@ -120,31 +172,51 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         raise InputError("no feature matches the configured blocks (modalities "
                          f"{sorted({m for b in config.blocks for m in b.modalities})}, role "
                          "feature)", file=config.features)
+    level = logging.WARNING if "blocks" in config.model_fields_set else logging.INFO
     for spec in specs:
         if spec.name not in {b.name for b in blocks}:
-            logger.warning("block %s has no features in this table; skipped", spec.name)
+            logger.log(level, "block %s has no features in this table; skipped", spec.name)
     columns = [c for b in blocks for c in b.columns]
     X = features.loc[keep, columns].astype(float)
     require_finite(X, columns, config.features)
-    aux = ([config.combat.site, *config.combat.covariates]
-           if any(b.harmonize for b in blocks) else [])
+    harmonized = [b.name for b in blocks if b.harmonize]
+    aux = [config.combat.site, *config.combat.covariates] if harmonized else []
+    absent = [c for c in aux if c not in population.columns]
+    if absent:
+        raise InputError(f"block(s) {harmonized} ask for ComBat harmonisation (harmonize: "
+                         f"true), which needs the site column {config.combat.site!r} to remove "
+                         f"site effects and the covariates {config.combat.covariates} to "
+                         f"preserve their effects; the outcomes table lacks {absent}. Add the "
+                         "columns, set combat.site / combat.covariates, or set harmonize: false",
+                         file=config.outcomes, column=absent[0])
     clash = set(aux) & set(X.columns)
     if clash:
         raise InputError(f"outcomes columns {sorted(clash)} clash with feature names")
     for column in aux:
         X[column] = population[column]
-    y = binary_target(population[config.target], config.target, config.outcomes)
-    data = TrainingData(X, population, y, blocks)
+    values = population[config.target]
+    task = config.task
+    if task is None:
+        task = infer_task(values, config.target, config.outcomes)
+        logger.info("task: %s (inferred: target %s is %s; set task in the configuration to "
+                    "choose)", task, config.target,
+                    "binary" if task == "classification" else
+                    f"numeric with {values.nunique()} distinct values")
+    else:
+        logger.info("task: %s (configured)", task)
+    y = (binary_target(values, config.target, config.outcomes) if task == "classification"
+         else continuous_target(values, config.target, config.outcomes))
+    data = TrainingData(X, population, y, blocks, task, kind)
     _check_combat_inputs(data, aux, config.outcomes)
     return data
 
 
-def _needed_columns(config: TrainConfig) -> list[str]:
+def _needed_columns(config: TrainConfig, population: str) -> list[str]:
+    """Outcomes columns needed before the blocks are known (ComBat's are checked once the
+    harmonised blocks with features are)."""
     needed = [config.arm_column, config.target, *config.subset]
-    if config.population == "deep":
+    if population == "deep":
         needed.append(config.deep_column)
-    if config.harmonizes:
-        needed += [config.combat.site, *config.combat.covariates]
     for optional in (config.cv.groups, config.permutation.strata):
         if optional:
             needed.append(optional)

@@ -31,10 +31,12 @@ def write_outputs(run: RunDirectory, result: TrainResult, data: TrainingData,
     _write_parquet(run.oof_mean, _with_site(oof_mean, data, site, ["participant_id", "arm"]))
     _write_parquet(run.counterfactual_parquet, result.counterfactual)
 
+    regression = result.task == "regression"
     write_json(run.metrics_json, json_clean({
-        "name": config.name, "target": config.target, "arm_column": config.arm_column,
+        "name": config.name, "target": config.target, "task": result.task,
+        "arm_column": config.arm_column,
         "population": config.population, "model": config.model.name,
-        "definitions": METRIC_DEFINITIONS,
+        "definitions": REGRESSION_DEFINITIONS if regression else METRIC_DEFINITIONS,
         "arms": {a: r.summary() for a, r in result.arms.items()}}))
     _write_csv(run.metrics_csv, result.metrics_table())
     _write_csv(run.per_site, _stack({a: r.per_site for a, r in ok.items()}))
@@ -42,13 +44,14 @@ def write_outputs(run: RunDirectory, result: TrainResult, data: TrainingData,
     _write_csv(run.cv_folds, _stack({a: r.cv.fold_table() for a, r in ok.items() if r.cv}))
     _write_csv(run.permutation_null, _stack({
         a: pd.DataFrame({"permutation": np.arange(len(r.permutation.null)),
-                         "auc": r.permutation.null})
+                         "r2" if regression else "auc": r.permutation.null})
         for a, r in ok.items() if r.permutation is not None}))
 
     entries: dict[str, dict[str, Any]] = {}
     for arm, r in result.arms.items():
-        entry: dict[str, Any] = {"status": r.status, "n_train": r.n,
-                                 "n_responders": r.n_responders}
+        entry: dict[str, Any] = {"status": r.status, "n_train": r.n, "task": result.task}
+        if r.n_responders is not None:
+            entry["n_responders"] = r.n_responders
         if r.reason:
             entry["reason"] = r.reason
         if r.status == STATUS_OK and r.model is not None:
@@ -62,6 +65,13 @@ def write_outputs(run: RunDirectory, result: TrainResult, data: TrainingData,
 
     for arm, r in ok.items():
         if r.cv is None:
+            continue
+        if regression:
+            mean = r.cv.mean_oof()
+            figures.observed_predicted_figure(
+                mean["y"].to_numpy(float), mean[r.cv.column].to_numpy(float), r.metrics,
+                f"{arm}: out-of-fold ({r.n} participants)", config.target,
+                run.figure_png("calibration", arm))
             continue
         mean = r.cv.mean_oof()
         y, p = mean["y"].to_numpy(int), mean["p_response"].to_numpy(float)
@@ -96,6 +106,21 @@ METRIC_DEFINITIONS = {
                    "(this formula), 'gpd tail' (generalised Pareto fit to the null's upper tail, "
                    "Winkler et al. 2016, with permutation.tail: gpd; p_empirical keeps the "
                    "formula's value) or 'empirical (tail fit rejected)'",
+}
+
+
+#: The same for a continuous target (``task: regression``).
+REGRESSION_DEFINITIONS = {
+    "predictions": "out-of-fold predicted outcome averaged over CV repeats (unstratified folds)",
+    "r2": "out-of-sample R2 = 1 - SSE / SST; CI by bootstrap of participants",
+    "r2_repeats": "R2 of each repeat separately: mean and SD across repeats",
+    "rmse": "root mean squared error (outcome unit); CI by bootstrap",
+    "mae": "mean absolute error (outcome unit); CI by bootstrap",
+    "calibration_slope": "b in observed = a + b*predicted (OLS); ideal 1; t CI",
+    "calibration_intercept": "calibration-in-the-large: mean(observed - predicted); ideal 0; t CI",
+    "permutation": "p = (1 + #{R2_perm >= R2_obs}) / (1 + n); target permuted, whole nested CV "
+                   "refitted; statistic = R2 of OOF predictions over the first "
+                   "permutation.repeats repeats",
 }
 
 

@@ -5,12 +5,15 @@ labels (within strata such as site, if given) leaves the distribution of the cro
 unchanged. Each permutation reruns the complete nested cross-validation (new outer splits on the
 permuted labels, inner tuning, every preprocessing step) and records the AUC of the out-of-fold
 predictions. The p-value is ``(1 + #{AUC_perm >= AUC_obs}) / (1 + n_permutations)`` (Phipson &
-Smyth 2010), so it is never 0. Permutations run in parallel with joblib.
+Smyth 2010), so it is never 0. For a continuous target (regression) the statistic is the
+out-of-sample R² of the out-of-fold predictions instead of the AUC. Permutations run in parallel
+with joblib.
 
-A permuted run uses :func:`~backpheno.models.fastcv.fast_nested_cv` when the tuner allows it: the
-same out-of-fold predictions as :func:`~backpheno.models.cv.nested_cv`, with the label-free work
-(ComBat, ranks behind the univariate filter) done once per set of training rows and without
-per-fit overhead; otherwise the full :func:`~backpheno.models.cv.nested_cv`.
+A permuted run uses :func:`~backpheno.models.fastcv.fast_nested_cv` when the tuner allows it
+(classification): the same out-of-fold predictions as :func:`~backpheno.models.cv.nested_cv`,
+with the label-free work (ComBat, ranks behind the univariate filter) done once per set of
+training rows and without per-fit overhead; otherwise the full
+:func:`~backpheno.models.cv.nested_cv`.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from backpheno.models.cv import CVResult, Split, Tuner, nested_cv
+from backpheno.models.cv import PREDICTION_COLUMNS, CVResult, Split, Tuner, nested_cv
 from backpheno.models.fastcv import fast_nested_cv, fast_path_problem
 from backpheno.models.metrics import delong
+from backpheno.models.regression_metrics import r2
 from backpheno.models.tail import TailFit, tail_p_value
 from backpheno.progress import progress_bar
 
@@ -45,11 +49,12 @@ class PermutationResult:
     method: str = "empirical"
     p_empirical: float | None = None
     tail: TailFit | None = None
+    statistic: str = "out-of-fold AUC"
 
     def as_dict(self) -> dict[str, Any]:
         """Summary for the metrics file (without the null values)."""
         out: dict[str, Any] = {
-            "statistic": "out-of-fold AUC", "observed": self.observed,
+            "statistic": self.statistic, "observed": self.observed,
             "p_value": self.p_value, "p_method": self.method,
             "p_empirical": self.p_value if self.p_empirical is None else self.p_empirical,
             "n_permutations": int(len(self.null)),
@@ -87,6 +92,19 @@ def mean_oof_auc(oof: pd.DataFrame) -> float:
     return delong(mean["y"].to_numpy(), mean["p_response"].to_numpy())[0]
 
 
+def oof_r2(result: CVResult, repeats: int | None = None) -> float:
+    """Out-of-sample R² of the repeat-averaged out-of-fold predictions (regression)."""
+    mean = result.mean_oof(repeats)
+    return r2(mean["y"].to_numpy(), mean[result.column].to_numpy())
+
+
+def oof_statistic(result: CVResult, repeats: int | None = None) -> float:
+    """The permutation test's statistic: AUC (classification) or R² (regression)."""
+    if result.column == PREDICTION_COLUMNS["regression"]:
+        return oof_r2(result, repeats)
+    return oof_auc(result, repeats)
+
+
 def _one_permutation(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, seed: int,
                      make_splits: Callable[[np.ndarray], list[Split]],
                      groups: np.ndarray | None, strata: np.ndarray | None,
@@ -101,7 +119,7 @@ def _one_permutation(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, seed: int,
             warnings.simplefilter("ignore")
             return mean_oof_auc(fast_nested_cv(tuner, X, y_perm, splits, groups))
     result = nested_cv(tuner, X, y_perm, splits, groups=groups, n_jobs=1)
-    return oof_auc(result, repeats)
+    return oof_statistic(result, repeats)
 
 
 def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: float,
@@ -154,8 +172,10 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
             advance(1)
     values = np.asarray(null, dtype=float)
     p_value = (1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))
+    statistic = "out-of-fold R2" if tuner.task == "regression" else "out-of-fold AUC"
     if tail == "gpd" and len(values):
         refined, method, fit = tail_p_value(observed, values, p_threshold=tail_p_threshold,
                                             seed=seed)
-        return PermutationResult(float(observed), values, refined, method, float(p_value), fit)
-    return PermutationResult(float(observed), values, float(p_value))
+        return PermutationResult(float(observed), values, refined, method, float(p_value), fit,
+                                 statistic)
+    return PermutationResult(float(observed), values, float(p_value), statistic=statistic)

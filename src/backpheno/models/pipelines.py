@@ -7,10 +7,11 @@ the cross-validation fold it is used in::
              brain, ...); a branch may harmonise its features with ComBat (site and protected
              covariates routed to it as extra columns, consumed there) and then run registered
              block steps (the extension point, e.g. a tangent-space connectivity transformer)
-    filter   optional missing-aware univariate filter (top-k |AUC - 0.5|)
+    filter   optional missing-aware univariate filter (top-k Mann-Whitney / Spearman |z|)
     impute   optional SimpleImputer (+ missing indicators)
     scale    optional StandardScaler
-    model    xgboost (native missing values), elastic-net logistic regression or random forest
+    model    xgboost (native missing values), elastic-net logistic regression or random forest;
+             the corresponding regressors for a continuous target (``task="regression"``)
 
 Columns whose codebook role is not ``feature`` never enter a block. Block steps are registered
 with :func:`register_block_step`; a step factory receives the :class:`Block` and returns an
@@ -33,12 +34,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import ElasticNet, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from xgboost import DMatrix, XGBClassifier
+from xgboost import DMatrix, XGBClassifier, XGBRegressor
 from xgboost import build_info as xgb_build_info
 from xgboost import train as xgb_train
 
@@ -64,6 +65,18 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 
 #: Devices a model may be asked to train on (``model.device``).
 DEVICES = ("cpu", "cuda", "auto")
+
+#: Default fixed hyper-parameters of the regressors (``task: regression``). Elastic net:
+#: :class:`~sklearn.linear_model.ElasticNet` (``alpha`` = penalty strength on standardised
+#: inputs); random forest: a third of the features per split (Breiman's regression default).
+REGRESSION_PARAMS: dict[str, dict[str, Any]] = {
+    "xgboost": DEFAULT_PARAMS["xgboost"],
+    "elastic_net": {"alpha": 0.1, "l1_ratio": 0.5, "max_iter": 5000, "tol": 1e-4},
+    "random_forest": {"n_estimators": 300, "min_samples_leaf": 3, "max_features": 1 / 3},
+}
+
+#: Learning tasks: a binary target (classification) or a continuous one (regression).
+TASKS = ("classification", "regression")
 
 #: Pipeline step names, in order.
 STEPS = ("blocks", "filter", "impute", "scale", "model")
@@ -220,25 +233,40 @@ def resolve_device(device: str) -> str:
 
 
 def make_estimator(name: str, params: Mapping[str, Any] | None = None,
-                   seed: int = 0, device: str = "cpu") -> BaseEstimator:
-    """An unfitted classifier with backpheno's defaults, ``params`` on top.
+                   seed: int = 0, device: str = "cpu",
+                   task: str = "classification") -> BaseEstimator:
+    """An unfitted classifier (or regressor) with backpheno's defaults, ``params`` on top.
 
-    ``xgboost``: :class:`xgboost.XGBClassifier` (hist trees, one thread, NaN = missing) on
-    ``device`` (``cpu`` or ``cuda``, see :func:`resolve_device`).
-    ``elastic_net``: :class:`~sklearn.linear_model.LogisticRegression` with the saga solver and an
-    elastic-net penalty (``l1_ratio`` in [0, 1], ``C`` = inverse strength).
-    ``random_forest``: :class:`~sklearn.ensemble.RandomForestClassifier`.
+    Classification: ``xgboost`` is :class:`xgboost.XGBClassifier` (hist trees, one thread,
+    NaN = missing) on ``device`` (``cpu`` or ``cuda``, see :func:`resolve_device`);
+    ``elastic_net`` is :class:`~sklearn.linear_model.LogisticRegression` with the saga solver
+    and an elastic-net penalty (``l1_ratio`` in [0, 1], ``C`` = inverse strength);
+    ``random_forest`` is :class:`~sklearn.ensemble.RandomForestClassifier`.
+
+    Regression (``task="regression"``): :class:`xgboost.XGBRegressor` (squared error, on
+    ``device``), :class:`~sklearn.linear_model.ElasticNet` (``alpha``, ``l1_ratio``) and
+    :class:`~sklearn.ensemble.RandomForestRegressor`, defaults in :data:`REGRESSION_PARAMS`.
     """
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of {MODELS}")
-    merged = {**DEFAULT_PARAMS[name], **dict(params or {})}
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; choose one of {TASKS}")
+    regression = task == "regression"
+    defaults = REGRESSION_PARAMS if regression else DEFAULT_PARAMS
+    merged = {**defaults[name], **dict(params or {})}
     if name == "xgboost":
-        base = {"objective": "binary:logistic", "tree_method": "hist", "n_jobs": 1,
-                "eval_metric": "logloss", "random_state": seed, "device": device}
-        return XGBClassifier(**{**base, **merged})
+        base = {"tree_method": "hist", "n_jobs": 1, "random_state": seed, "device": device}
+        if regression:
+            return XGBRegressor(**{**base, "objective": "reg:squarederror",
+                                   "eval_metric": "rmse", **merged})
+        return XGBClassifier(**{**base, "objective": "binary:logistic", "eval_metric": "logloss",
+                                **merged})
     if name == "elastic_net":
+        if regression:
+            return ElasticNet(**{"random_state": seed, **merged})
         return LogisticRegression(**{"solver": "saga", "random_state": seed, **merged})
-    return RandomForestClassifier(**{"n_jobs": 1, "random_state": seed, **merged})
+    forest = RandomForestRegressor if regression else RandomForestClassifier
+    return forest(**{"n_jobs": 1, "random_state": seed, **merged})
 
 
 def build_pipeline(
@@ -253,6 +281,7 @@ def build_pipeline(
     filter_k: int | None = None,
     seed: int = 0,
     device: str = "cpu",
+    task: str = "classification",
 ) -> Pipeline:
     """Assemble the fold-safe pipeline (see the module docstring).
 
@@ -273,11 +302,14 @@ def build_pipeline(
     scale : {"auto", "none", "standard"}
         ``auto``: standardise for elastic net only.
     filter_k : int, optional
-        Keep the k features with the largest univariate ``|AUC - 0.5|`` (fitted in the fold).
+        Keep the k features with the strongest univariate association (Mann-Whitney z for a
+        binary target, Spearman z for a continuous one; fitted in the fold).
     seed : int
         Random state of the model.
     device : {"cpu", "cuda"}
         Where xgboost trains (ignored by the other models).
+    task : {"classification", "regression"}
+        Classifier or regressor (see :func:`make_estimator`).
     """
     if not blocks:
         raise InputError("no feature block has any feature; check the blocks' modalities against "
@@ -307,7 +339,7 @@ def build_pipeline(
          SimpleImputer(strategy=impute, add_indicator=missing_indicator)),
         ("scale", StandardScaler() if scale == "standard" else "passthrough"),
         ("model", make_estimator(model, model_params, seed,
-                                 device if model == "xgboost" else "cpu")),
+                                 device if model == "xgboost" else "cpu", task)),
     ])
     return pipeline.set_output(transform="pandas")
 

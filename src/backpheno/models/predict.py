@@ -17,6 +17,7 @@ import pandas as pd
 from backpheno.errors import InputError
 from backpheno.io import read_tsv
 from backpheno.models.artifacts import load_models
+from backpheno.models.cv import PREDICTION_COLUMNS
 from backpheno.models.finite import require_finite
 from backpheno.models.rundir import open_run
 from backpheno.table import FeatureTable, read_feature_table
@@ -47,7 +48,8 @@ def predict_run(run_dir: str | Path, features: str | Path | FeatureTable,
                 covariates: str | Path | pd.DataFrame | None = None, *,
                 session: str | None = None, arms: list[str] | None = None,
                 force: bool = False) -> pd.DataFrame:
-    """Predicted probability of response under every arm's final model.
+    """Predicted probability of response (or predicted outcome, for regression runs) under every
+    arm's final model.
 
     Parameters
     ----------
@@ -67,7 +69,7 @@ def predict_run(run_dir: str | Path, features: str | Path | FeatureTable,
     Returns
     -------
     DataFrame
-        Long format: participant_id, arm, p_response.
+        Long format: participant_id, arm, p_response (or prediction for a regression run).
     """
     run = open_run(run_dir, force=force)
     manifest = run.manifest()
@@ -101,7 +103,11 @@ def predict_run(run_dir: str | Path, features: str | Path | FeatureTable,
         X = X.drop(columns=[c for c in aux if c in X.columns]).join(cov[aux])
     frames = []
     for arm, model in models.items():
-        p = model.pipeline.predict_proba(X[model.input_columns])[:, 1]
+        regression = not hasattr(model.pipeline, "predict_proba")
+        p = (model.pipeline.predict(X[model.input_columns]) if regression
+             else model.pipeline.predict_proba(X[model.input_columns])[:, 1])
         frames.append(pd.DataFrame({"participant_id": X.index, "arm": arm,
-                                    "p_response": np.asarray(p, dtype=float)}))
+                                    PREDICTION_COLUMNS["regression" if regression else
+                                                       "classification"]:
+                                    np.asarray(p, dtype=float)}))
     return pd.concat(frames, ignore_index=True)

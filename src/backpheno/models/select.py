@@ -1,4 +1,4 @@
-"""Missing-value-aware univariate feature filter for binary targets.
+"""Missing-value-aware univariate feature filter for binary or continuous targets.
 
 scikit-learn's :class:`~sklearn.feature_selection.SelectKBest` rejects NaN, so a filter placed
 before xgboost's native missing-value handling (or before imputation) needs its own scores.
@@ -6,7 +6,9 @@ before xgboost's native missing-value handling (or before imputation) needs its 
 Mann-Whitney z statistic ``|U - n1 n0 / 2| / sqrt(n1 n0 (n1 + n0 + 1) / 12)`` computed on the
 observed values of each feature (ties averaged). Ranking by the effect size ``|AUC - 0.5|``
 instead would favour features observed in few participants (a deep-phenotyping block measured
-in a third of the cohort), whose AUC is far noisier. The ``k`` best are kept; the filter is
+in a third of the cohort), whose AUC is far noisier. A continuous target (more than two values)
+is scored by the Spearman z statistic ``r_s * sqrt(n - 1)`` on the observed values of each
+feature, the analogous large-sample test statistic. The ``k`` best are kept; the filter is
 fitted on the training fold only, like every other step.
 """
 
@@ -94,8 +96,28 @@ def top_k_mask(scores: np.ndarray, k: int | str) -> np.ndarray:
     return mask
 
 
+def univariate_spearman_z(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-column Spearman z statistic ``r_s * sqrt(n - 1)`` of ``X`` with a continuous ``y``,
+    on the rows where the feature is observed (NaN with fewer than 3 observed values or a
+    constant column)."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    out = np.full(X.shape[1], np.nan)
+    for j in range(X.shape[1]):
+        observed = np.isfinite(X[:, j])
+        n = int(observed.sum())
+        if n < 3:
+            continue
+        rx, ry = rankdata(X[observed, j]), rankdata(y[observed])
+        if np.ptp(rx) == 0 or np.ptp(ry) == 0:
+            continue
+        out[j] = np.corrcoef(rx, ry)[0, 1] * np.sqrt(n - 1)
+    return out
+
+
 class UnivariateFilter(SelectorMixin, BaseEstimator):
-    """Keep the ``k`` features with the largest Mann-Whitney ``|z|`` on the training data.
+    """Keep the ``k`` features with the largest Mann-Whitney ``|z|`` (binary target) or
+    Spearman ``|z|`` (continuous target) on the training data.
 
     Parameters
     ----------
@@ -107,7 +129,7 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
     Attributes
     ----------
     scores_ : ndarray
-        Mann-Whitney ``|z|`` per input feature (0 for features with too few observed values).
+        ``|z|`` per input feature (0 for features with too few observed values).
     """
 
     def __init__(self, k: int | str = 50, min_observed: int = 3) -> None:
@@ -121,8 +143,13 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
                              f"got {self.k!r}")
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype=float)
         y = np.asarray(y)
-        if len(np.unique(y)) != 2:
-            raise InputError("UnivariateFilter needs a binary target")
+        if len(np.unique(y)) < 2:
+            raise InputError("UnivariateFilter needs a target with at least two values")
+        if len(np.unique(y)) > 2:
+            scores = np.abs(univariate_spearman_z(X, y))
+            enough = np.isfinite(X).sum(axis=0) >= 2 * self.min_observed
+            self.scores_ = np.where(enough & np.isfinite(scores), scores, 0.0)
+            return self
         y = y == np.unique(y)[1]
         self.scores_ = filter_scores(column_ranks(X), np.isfinite(X), y, self.min_observed)
         return self

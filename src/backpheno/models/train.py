@@ -1,4 +1,7 @@
-"""``backpheno train``: one response classifier per treatment arm, honestly evaluated.
+"""``backpheno train``: one outcome model per treatment arm, honestly evaluated.
+
+A binary target (responder) gets classifiers, a continuous one (change in PEG) regressors
+(``task``; inferred from the target when not configured).
 
 For every configured arm: the participants randomised to it with a known target form the
 training set; a nested cross-validation (:mod:`backpheno.models.cv`) gives out-of-fold
@@ -10,8 +13,9 @@ responders or non-responders for the cross-validation scheme gets the status
 gets ``failed`` — the other arms still run.
 
 Counterfactual predictions: every participant of the population gets a predicted probability of
-response under every arm's model — out-of-fold (averaged over repeats) for the arm they were
-randomised to, the arm's final model otherwise.
+response (or predicted outcome, ``prediction``, for regression) under every
+arm's model — out-of-fold (averaged over repeats) for the arm they were randomised to, the
+arm's final model otherwise.
 
 :func:`train` runs the stages in order: input loading (:mod:`backpheno.models.inputs`), pipeline
 assembly (:func:`make_tuner`), per-arm nested CV, metrics and final model (:func:`train_arm`),
@@ -35,17 +39,19 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from backpheno.errors import BackphenoError, InputError
+from backpheno.errors import BackphenoError, ConfigError, InputError
 from backpheno.io import json_clean, write_text
 from backpheno.models.cluster import compute_backend
 from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
+    PREDICTION_COLUMNS,
     CVResult,
     InnerCV,
     Tuner,
     cv_feasibility,
     nested_cv,
     outer_splits,
+    regression_feasibility,
 )
 from backpheno.models.inputs import TrainingData, load_training_data
 from backpheno.models.metrics import (
@@ -57,12 +63,17 @@ from backpheno.models.metrics import (
     widened_auc_ci,
 )
 from backpheno.models.outputs import write_outputs
-from backpheno.models.permutation import PermutationResult, oof_auc, permutation_test
+from backpheno.models.permutation import PermutationResult, oof_statistic, permutation_test
 from backpheno.models.pipelines import (
     build_pipeline,
     input_columns,
     resolve_device,
     search_space,
+)
+from backpheno.models.regression_metrics import (
+    calibration_bins,
+    evaluate_regression,
+    per_group_regression,
 )
 from backpheno.models.rundir import (
     STATUS_FAILED,
@@ -83,7 +94,7 @@ class ArmResult:
     status: str
     reason: str = ""
     n: int = 0
-    n_responders: int = 0
+    n_responders: int | None = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     cv: CVResult | None = None
     permutation: PermutationResult | None = None
@@ -94,7 +105,9 @@ class ArmResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-able metrics entry of this arm."""
-        out = {"status": self.status, "n": self.n, "n_responders": self.n_responders}
+        out: dict[str, Any] = {"status": self.status, "n": self.n}
+        if self.n_responders is not None:
+            out["n_responders"] = self.n_responders
         if self.reason:
             out["reason"] = self.reason
         if self.status == STATUS_OK:
@@ -114,6 +127,7 @@ class TrainResult:
     arms: dict[str, ArmResult]
     counterfactual: pd.DataFrame
     run_dir: RunDirectory | None = None
+    task: str = "classification"
 
     def metrics_table(self) -> pd.DataFrame:
         """One row per arm with the main metrics (flattened)."""
@@ -130,6 +144,11 @@ class TrainResult:
 def make_tuner(config: TrainConfig, data: TrainingData) -> Tuner:
     """Pipeline assembly: the pipeline and inner search described by ``config`` for the blocks
     of ``data``."""
+    unknown = config.model.unknown_parameters((data.task,))
+    if unknown:
+        raise ConfigError(f"model hyper-parameters {unknown} do not apply to the {data.task} "
+                          f"model {config.model.name} (task {data.task} from the target "
+                          f"{config.target}); see docs/training.md")
     combat = {"site": config.combat.site, "covariates": list(config.combat.covariates),
               "categorical": list(config.combat.categorical),
               "unseen_site": config.combat.unseen_site,
@@ -141,12 +160,15 @@ def make_tuner(config: TrainConfig, data: TrainingData) -> Tuner:
         combat=combat if data.harmonized_columns else None,
         impute=config.preprocess.impute, missing_indicator=config.preprocess.missing_indicator,
         scale=config.preprocess.scale, filter_k=config.preprocess.filter_k, seed=config.seed,
-        device=resolve_device(config.model.device) if config.model.name == "xgboost" else "cpu")
+        device=resolve_device(config.model.device) if config.model.name == "xgboost" else "cpu",
+        task=data.task)
     space = search_space(config.model.search.space)
     grouped = config.cv.scheme != "stratified_kfold"
-    return Tuner(pipeline, space, InnerCV(config.cv.inner_folds, grouped, config.seed),
-                 kind=config.model.search.kind, n_iter=config.model.search.n_iter,
-                 scoring=config.model.search.scoring, seed=config.seed)
+    inner = InnerCV(config.cv.inner_folds, grouped, config.seed,
+                    stratified=data.task == "classification")
+    return Tuner(pipeline, space, inner, kind=config.model.search.kind,
+                 n_iter=config.model.search.n_iter, scoring=config.scoring(data.task),
+                 seed=config.seed, task=data.task)
 
 
 def _combat_feasibility(config: TrainConfig, data: TrainingData, rows: pd.Index) -> str | None:
@@ -176,14 +198,23 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
     arm_rows = data.outcomes[config.arm_column].astype(str) == arm
     labelled = arm_rows & data.y.notna()
     rows = data.outcomes.index[labelled.to_numpy()]
-    y = data.y.loc[rows].to_numpy(dtype=int)
-    result = ArmResult(arm, STATUS_OK, n=len(rows), n_responders=int(y.sum()))
+    regression = data.task == "regression"
+    y = data.y.loc[rows].to_numpy(dtype=float if regression else int)
+    result = ArmResult(arm, STATUS_OK, n=len(rows),
+                       n_responders=None if regression else int(y.sum()))
     groups = (data.outcomes.loc[rows, config.cv.groups].astype(str).to_numpy()
               if config.cv.groups and config.cv.scheme != "stratified_kfold" else None)
-    reason = cv_feasibility(y, scheme=config.cv.scheme, n_splits=config.cv.outer_folds,
-                            inner_splits=config.cv.inner_folds,
-                            min_class_size=config.cv.min_class_size, groups=groups,
-                            label="responders") or _combat_feasibility(config, data, rows)
+    if regression:
+        reason = regression_feasibility(y, scheme=config.cv.scheme,
+                                        n_splits=config.cv.outer_folds,
+                                        inner_splits=config.cv.inner_folds,
+                                        min_size=config.cv.min_class_size, groups=groups)
+    else:
+        reason = cv_feasibility(y, scheme=config.cv.scheme, n_splits=config.cv.outer_folds,
+                                inner_splits=config.cv.inner_folds,
+                                min_class_size=config.cv.min_class_size, groups=groups,
+                                label="responders")
+    reason = reason or _combat_feasibility(config, data, rows)
     if reason:
         result.status, result.reason = STATUS_INSUFFICIENT, f"arm {arm}: {reason}"
         logger.warning("%s; no model for this arm", result.reason)
@@ -192,16 +223,16 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
     X = data.X.loc[rows]
     make_splits = functools.partial(outer_splits, scheme=config.cv.scheme,
                                     n_splits=config.cv.outer_folds, groups=groups,
-                                    seed=config.seed)
+                                    seed=config.seed, task=data.task)
     try:
         result.cv = nested_cv(tuner, X, y, make_splits(y, n_repeats=config.cv.repeats),
                               groups=groups, n_jobs=n_jobs,
                               description=f"{arm}: nested CV")
-        _score(config, data, result)
+        (_score_regression if regression else _score)(config, data, result)
         if config.permutation.n_permutations:
             repeats = config.permutation.repeats
             result.permutation = permutation_test(
-                tuner, X, y, oof_auc(result.cv, repeats),
+                tuner, X, y, oof_statistic(result.cv, repeats),
                 functools.partial(make_splits, n_repeats=repeats),
                 n_permutations=config.permutation.n_permutations, groups=groups,
                 strata=(data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
@@ -210,8 +241,9 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
                 tail=config.permutation.tail,
                 tail_p_threshold=config.permutation.tail_p_threshold,
                 description=f"{arm}: permutations")
-            result.metrics["auc_widened"] = widened_auc_ci(
-                result.metrics["auc"], result.permutation.null, config.metrics.level)
+            if not regression:
+                result.metrics["auc_widened"] = widened_auc_ci(
+                    result.metrics["auc"], result.permutation.null, config.metrics.level)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result.model, result.best_params, _ = tuner.fit(X, y, groups)
@@ -256,15 +288,48 @@ def _score(config: TrainConfig, data: TrainingData, result: ArmResult) -> None:
                                            config.metrics.level)
 
 
+def _score_regression(config: TrainConfig, data: TrainingData, result: ArmResult) -> None:
+    assert result.cv is not None
+    column = result.cv.column
+    mean = result.cv.mean_oof()
+    y = mean["y"].to_numpy(dtype=float)
+    p = mean[column].to_numpy(dtype=float)
+    metrics = evaluate_regression(y, p, level=config.metrics.level,
+                                  n_bootstrap=config.metrics.n_bootstrap, seed=config.seed)
+    per_repeat = [evaluate_regression(g["y"], g[column], n_bootstrap=0)["r2"]["estimate"]
+                  for _, g in result.cv.oof().groupby("repeat")]
+    metrics["r2_repeats"] = {"mean": float(np.mean(per_repeat)),
+                             "sd": float(np.std(per_repeat, ddof=1)) if len(per_repeat) > 1
+                             else float("nan"), "n": len(per_repeat)}
+    metrics["cv"] = {"scheme": config.cv.scheme, "outer_folds": config.cv.outer_folds,
+                     "inner_folds": config.cv.inner_folds, "repeats": config.cv.repeats,
+                     "stratified": False}
+    result.metrics = metrics
+    site_column = config.combat.site
+    if site_column in data.outcomes.columns:
+        sites = data.outcomes.loc[mean.index, site_column].astype(str).to_numpy()
+        result.per_site = per_group_regression(y, p, sites,
+                                               min_size=config.metrics.min_group_size)
+    result.calibration = calibration_bins(y, p, config.metrics.calibration_bins,
+                                          config.metrics.level)
+
+
 # ----------------------------------------------------------------------- counterfactual
 
 
+def predict_values(model: Pipeline, X: pd.DataFrame) -> np.ndarray:
+    """A classifier's ``predict_proba[:, 1]`` or a regressor's ``predict``."""
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)[:, 1]
+    return np.asarray(model.predict(X), dtype=float)
+
+
 def predict_with_fallback(model: Pipeline, X: pd.DataFrame, site_column: str | None) -> np.ndarray:
-    """``predict_proba[:, 1]``; if the input is refused (e.g. a site ComBat never saw, with
+    """:func:`predict_values`; if the input is refused (e.g. a site ComBat never saw, with
     ``unseen_site='error'``), predict site by site, then participant by participant within a
     refused site, and leave refused participants NaN (logged)."""
     try:
-        return model.predict_proba(X)[:, 1]
+        return predict_values(model, X)
     except InputError as err:
         if site_column is None or site_column not in X.columns:
             raise
@@ -273,13 +338,13 @@ def predict_with_fallback(model: Pipeline, X: pd.DataFrame, site_column: str | N
     sites = X[site_column].astype(str).fillna("n/a")
     for site, index in X.groupby(sites, observed=True).indices.items():
         try:
-            out[index] = model.predict_proba(X.iloc[index])[:, 1]
+            out[index] = predict_values(model, X.iloc[index])
             continue
         except InputError:
             pass
         for i in index:
             try:
-                out[i] = model.predict_proba(X.iloc[[i]])[0, 1]
+                out[i] = predict_values(model, X.iloc[[i]])[0]
             except InputError as err:
                 logger.warning("no prediction for %s (site %s): %s", X.index[i], site, err)
     return out
@@ -287,9 +352,10 @@ def predict_with_fallback(model: Pipeline, X: pd.DataFrame, site_column: str | N
 
 def counterfactual_predictions(config: TrainConfig, data: TrainingData,
                                arms: dict[str, ArmResult]) -> pd.DataFrame:
-    """Every participant x every arm: p_response and where it came from.
+    """Every participant x every arm: the prediction and where it came from.
 
-    Columns: participant_id, arm, p_response, source (``oof`` for the randomised arm's
+    Columns: participant_id, arm, p_response (classification) or prediction (regression: the
+    predicted outcome), source (``oof`` for the randomised arm's
     out-of-fold prediction, ``model`` for the arm's final model, ``none`` where the arm has no
     model), randomized_arm, in_training (participant trained that arm's model), eligible (the arm
     is not the participant's contraindicated arm).
@@ -298,22 +364,23 @@ def counterfactual_predictions(config: TrainConfig, data: TrainingData,
     ineligible = (data.outcomes["ineligible_arm"].astype(object)
                   if "ineligible_arm" in data.outcomes.columns else None)
     site_column = config.combat.site if config.combat.site in data.X.columns else None
+    column = PREDICTION_COLUMNS[data.task]
     frames = []
     for arm, result in arms.items():
         frame = pd.DataFrame({"participant_id": data.X.index, "arm": arm,
-                              "p_response": np.nan, "source": "none",
+                              column: np.nan, "source": "none",
                               "randomized_arm": randomized.to_numpy(),
                               "in_training": False})
         if result.status == STATUS_OK and result.model is not None and result.cv is not None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                frame["p_response"] = predict_with_fallback(result.model, data.X, site_column)
+                frame[column] = predict_with_fallback(result.model, data.X, site_column)
             for message in sorted({str(w.message) for w in caught}):
                 logger.warning("arm %s, counterfactual predictions: %s", arm, message)
             frame["source"] = "model"
-            oof = result.cv.mean_oof()["p_response"]
+            oof = result.cv.mean_oof()[column]
             own = frame["participant_id"].isin(oof.index).to_numpy()
-            frame.loc[own, "p_response"] = oof.reindex(frame.loc[own, "participant_id"]).to_numpy()
+            frame.loc[own, column] = oof.reindex(frame.loc[own, "participant_id"]).to_numpy()
             frame.loc[own, "source"] = "oof"
             frame["in_training"] = own
         frame["eligible"] = (True if ineligible is None
@@ -348,6 +415,10 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
         run.write_environment()
         run.write_inputs({"features": config.features, "outcomes": config.outcomes})
         data = load_training_data(config)
+        used = {b.name for b in data.blocks}
+        resolved.update(task=data.task, population=data.population,
+                        blocks=[b for b in resolved["blocks"] if b["name"] in used])
+        write_text(run.config_yaml, yaml.safe_dump(resolved, sort_keys=False))
         logger.info("population: %d participants, %d features in %d blocks (%s)", len(data.X),
                     len(data.feature_columns), len(data.blocks),
                     ", ".join(f"{b.name}={len(b.columns)}" for b in data.blocks))
@@ -359,7 +430,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
                 arms[arm] = train_arm(config, data, arm, tuner, n_jobs)
                 _log_arm(arms[arm])
         counterfactual = counterfactual_predictions(config, data, arms)
-        result = TrainResult(config, arms, counterfactual, run)
+        result = TrainResult(config, arms, counterfactual, run, data.task)
         write_outputs(run, result, data, input_columns(tuner.pipeline), resolved)
         run.write_status(status="complete", finished=now(),
                          seconds=round(time.time() - started, 1),
@@ -374,6 +445,14 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
 
 def _log_arm(result: ArmResult) -> None:
     if result.status != STATUS_OK:
+        return
+    if "r2" in result.metrics:
+        r2, rmse = result.metrics["r2"], result.metrics["rmse"]
+        message = (f"arm {result.arm}: n={result.n}, OOF R2 {r2['estimate']:.3f} "
+                   f"[{r2['ci_low']:.3f}, {r2['ci_high']:.3f}], RMSE {rmse['estimate']:.3g}")
+        if result.permutation is not None:
+            message += f", permutation p={result.permutation.p_value:.3f}"
+        logger.info(message)
         return
     auc = result.metrics["auc"]
     message = (f"arm {result.arm}: n={result.n} ({result.n_responders} responders), OOF AUC "

@@ -19,12 +19,13 @@ Columns (roles in the JSON sidecar):
 ``W``
     Inverse-probability weight 1 / (p1 · p2).
 ``Y``
-    Final outcome, oriented so that higher is better (by default the percent PEG reduction from
-    baseline to ``ses-V2``).
+    Final outcome, continuous, oriented so that higher is better (by default the percent PEG
+    reduction from baseline to ``ses-V2``); the sidecar states ``direction: higher is better``.
 ``P1_<arm>`` (optional)
     Predicted probability of stage-1 response under each arm from a training run's
-    counterfactual predictions (out-of-fold for the participant's own arm), role
-    ``prediction``: candidate stage-1 tailoring scores for regime models.
+    counterfactual predictions (out-of-fold for the participant's own arm), or the predicted
+    outcome under each arm for a regression run (continuous target), role ``prediction``:
+    candidate stage-1 tailoring scores for regime models.
 
 Column names are R-safe (letters, digits and underscores); the sidecar maps each one back to its
 feature name. The layout matches DTRlearn2's ``adhd`` data, the d3c SMART training code and
@@ -144,17 +145,23 @@ def smart_table(table: FeatureTable, outcomes: pd.DataFrame, settings: RegimeExp
                        f"available: {sorted(outcomes.columns)}")
     y = outcomes[settings.outcome].astype(float)
     frame["Y"] = y if settings.higher_is_better else -y
-    columns["Y"] = {"role": "Y", "feature": settings.outcome,
+    columns["Y"] = {"role": "Y", "feature": settings.outcome, "type": "continuous",
+                    "direction": "higher is better",
                     "description": f"{'' if settings.higher_is_better else 'minus '}"
                                    f"{settings.outcome} (higher is better)"}
     if counterfactual is not None:
-        wide = counterfactual.pivot(index="participant_id", columns="arm", values="p_response")
+        regression = "prediction" in counterfactual.columns
+        value = "prediction" if regression else "p_response"
+        wide = counterfactual.pivot_table(index="participant_id", columns="arm", values=value,
+                                          aggfunc="first", dropna=False)
         for arm in wide.columns:
             column = f"P1_{r_safe(str(arm))}"
             frame[column] = wide[arm].reindex(frame.index)
+            what = ("predicted outcome of the training run's continuous target" if regression
+                    else "predicted probability of stage-1 response")
             columns[column] = {"role": "prediction", "arm": str(arm),
-                               "description": f"predicted probability of stage-1 response "
-                               f"under {arm} (out-of-fold for participants randomised to it)"}
+                               "description": f"{what} under {arm} (out-of-fold for "
+                                              "participants randomised to it)"}
     roles = {
         "columns": columns,
         "design": {"stage1": "randomised uniformly among each participant's eligible arms",
