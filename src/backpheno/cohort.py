@@ -262,11 +262,16 @@ def _warm_up(tasks: list[Task], extractors: Mapping[str, tuple[Extractor, BaseMo
     build from several processes at once (numba#4807), and workers then only read it.
     """
     warm: set[str] = set()
+    announced: set[str] = set()
     left: list[Task] = []
     for t in tasks:
         if t.modality in warm:
             left.append(t)
             continue
+        if t.modality not in announced:
+            announced.add(t.modality)
+            logger.info("%s: first task computed in this process, so that compiled kernels are "
+                        "cached once before workers start", t.modality)
         outcome = run_task(t, *extractors[t.modality], cache_dir)
         outcomes.append(outcome)
         advance(1)
