@@ -14,42 +14,25 @@ efficiency measures the machine, not the code.
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 import warnings
 
 import numpy as np
 from distributed import Client, LocalCluster
+from permutation_problem import add_arguments, arm_problem
 
-from backpheno.config import load_config
 from backpheno.models.cluster import compute_backend
-from backpheno.models.config import TrainConfig
-from backpheno.models.cv import outer_splits
-from backpheno.models.inputs import load_training_data
 from backpheno.models.permutation import permutation_test
-from backpheno.models.train import make_tuner
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/best_stage1.yaml")
-    parser.add_argument("--features")
-    parser.add_argument("--outcomes")
-    parser.add_argument("--arm", default="ESC")
+    add_arguments(parser)
     parser.add_argument("--permutations", type=int, default=8)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    overrides = {k: v for k, v in (("features", args.features), ("outcomes", args.outcomes)) if v}
-    config = load_config(args.config, TrainConfig, overrides)
-    data = load_training_data(config)
-    tuner = make_tuner(config, data)
-    arm_rows = data.outcomes[config.arm_column].astype(str) == args.arm
-    rows = data.outcomes.index[(arm_rows & data.y.notna()).to_numpy()]
-    X, y = data.X.loc[rows], data.y.loc[rows].to_numpy(dtype=int)
-    splits = functools.partial(outer_splits, scheme=config.cv.scheme,
-                               n_splits=config.cv.outer_folds, seed=config.seed,
-                               n_repeats=config.permutation.repeats)
+    config, data, tuner, X, y, splits = arm_problem(args)
     times, nulls = {}, {}
     for workers in args.workers:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
