@@ -4,8 +4,10 @@ Each resample draws participants within every arm (a bootstrap with replacement,
 without replacement of a given fraction — the analogue of an outer cross-validation training
 set), refits every arm's pipeline on it through a :data:`~backpheno.explain.moderators.FitArms`
 function, and ranks the moderators of every contrast on the *full* set of explained participants
-with the same background. The stability of a feature is the share of resamples in which it
-ranks in the top ``k`` of a contrast, with its median rank and interquartile range.
+with the same background (:func:`~backpheno.explain.moderators.contrast_importance`). The
+stability of a feature is the share of resamples in which it ranks in the top ``k`` of a
+contrast, with its median rank and interquartile range. Resamples are independent tasks, run in
+local processes or on a Dask cluster like the permutations.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from backpheno.errors import BackphenoError, InputError
-from backpheno.explain.moderators import Contrast, FitArms, rank_moderators
+from backpheno.explain.moderators import Contrast, FitArms, contrast_importance
 from backpheno.progress import parallel_map
 
 logger = logging.getLogger("backpheno.explain")
@@ -82,7 +84,8 @@ def resample_rankings(fit_arms: FitArms, X: pd.DataFrame, y: pd.Series, arm: pd.
     features : sequence of str, optional
         Original feature columns to report.
     n_jobs : int
-        Worker processes.
+        Worker processes (the ``n_jobs`` that
+        :func:`~backpheno.models.cluster.compute_backend` yields, to run on a Dask cluster).
 
     Returns
     -------
@@ -137,5 +140,5 @@ def _one_resample(task: tuple[int, np.ndarray], *, fit_arms: FitArms, X: pd.Data
         models = fit_arms(X.iloc[rows], y.iloc[rows], arm.iloc[rows])
     except BackphenoError as err:
         return f"resample {number}: {err}"
-    ranking = rank_moderators(models, explain, background, contrasts, features=features)
-    return ranking.assign(resample=number)
+    importance = contrast_importance(models, explain, background, contrasts, features=features)
+    return importance.ranking().assign(resample=number)
