@@ -9,6 +9,8 @@ import pytest
 from backpheno.errors import InputError
 from backpheno.explain.moderators import arm_contrasts, rank_moderators, refit_each_arm
 from backpheno.explain.permutation import moderator_permutation_test, permute_within
+from backpheno.explain.stability import resample_indices, resample_rankings
+from backpheno.models.cluster import compute_backend
 
 
 def test_permutation_within_strata_keeps_each_stratum():
@@ -63,6 +65,44 @@ def test_planted_moderator_beats_the_null_and_noise_does_not(planted):
     again = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
                                        n_permutations=9, strata=strata, seed=1)
     pd.testing.assert_frame_equal(null.table, again.table)
+
+
+def null_and_stability(planted, scheduler: object, n_jobs: int
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Permutation table, null draws and resample rankings of the planted trial (xgboost),
+    run through compute_backend as explain runs them."""
+    import xgboost as xgb
+
+    X, y, arm = planted
+    model = xgb.XGBClassifier(n_estimators=15, max_depth=2, n_jobs=1, random_state=0)
+    fit_arms = refit_each_arm({"A": model, "B": model})
+    contrasts = arm_contrasts(["A", "B"])
+    background = X.iloc[:40]
+    observed = rank_moderators(fit_arms(X, y, arm), X, background, contrasts)
+    strata = pd.Series(np.resize(["s1", "s1", "s2", "s2"], len(X)), index=X.index)
+    samples = resample_indices(arm, 3, seed=4)
+    with compute_backend(scheduler, n_jobs) as jobs:
+        null = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
+                                          n_permutations=6, strata=strata, seed=3, n_jobs=jobs)
+        rankings = resample_rankings(fit_arms, X, y, arm, background, contrasts, samples,
+                                     n_jobs=jobs)
+    return null.table, null.null, pd.concat(rankings, ignore_index=True)
+
+
+def test_same_null_and_stability_with_1_job_2_jobs_and_dask(planted):
+    distributed = pytest.importorskip("distributed")
+    one = null_and_stability(planted, None, 1)
+    two = null_and_stability(planted, None, 2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, distributed.get_task_stream(client) as tasks:
+        dask = null_and_stability(planted, client, 2)
+        assert len(client.scheduler_info()["workers"]) == 2
+    assert len(tasks.data) >= 2  # the draws ran on the cluster
+    assert one[0]["p_value"].min() < one[0]["p_value"].max()  # the null tells features apart
+    for result in (two, dask):
+        for frame, expected in zip(result, one, strict=True):
+            pd.testing.assert_frame_equal(frame, expected, check_exact=True)
 
 
 def test_permutation_needs_at_least_one_draw(planted):

@@ -3,10 +3,12 @@ interactions, credibility, figures and the HTML report.
 
 Public API (imported lazily)::
 
-    explain, explain_run_dir, ExplainConfig, ExplainInputs, ExplainResult   run.py
+    explain, explain_run_dir, run_inputs, ExplainConfig, ExplainInputs,
+    ExplainResult                                                          run.py
     write_report, build_report                                             report.py
-    explain_arms, select_background, ArmShap                               shap.py
-    arm_contrasts, contrast_shap, moderator_ranking, Contrast              moderators.py
+    explain_arms, select_background, ArmShap, ArmInputs                    shap.py
+    arm_contrasts, contrast_shap, moderator_ranking, Contrast,
+    contrast_importance, Importance                                        moderators.py
     moderation_table                                                       moderation.py
     rank_stability                                                         stability.py
     moderator_permutation_test                                             permutation.py
@@ -20,6 +22,7 @@ from backpheno.lazy import lazy_exports
 _EXPORTS = {
     "explain": "run",
     "explain_run_dir": "run",
+    "run_inputs": "run",
     "ExplainConfig": "run",
     "ExplainInputs": "run",
     "ExplainResult": "run",
@@ -28,10 +31,13 @@ _EXPORTS = {
     "explain_arms": "shap",
     "select_background": "shap",
     "ArmShap": "shap",
+    "ArmInputs": "shap",
     "arm_contrasts": "moderators",
     "contrast_shap": "moderators",
     "moderator_ranking": "moderators",
     "Contrast": "moderators",
+    "contrast_importance": "moderators",
+    "Importance": "moderators",
     "moderation_table": "moderation",
     "rank_stability": "stability",
     "moderator_permutation_test": "permutation",
