@@ -325,8 +325,9 @@ def refit_each_arm(models: Mapping[str, Any]) -> FitArms:
 
     def fit_arms(X: pd.DataFrame, y: pd.Series, arm: pd.Series) -> dict[str, Any]:
         fitted = {}
+        labels, known = arm.astype(str).to_numpy(), y.notna().to_numpy()
         for name, model in templates.items():
-            rows = (arm.astype(str) == name).to_numpy() & y.notna().to_numpy()
+            rows = (labels == name) & known
             if not rows.any():
                 raise InputError(f"no participants with a known outcome in arm {name}")
             target = y.iloc[np.flatnonzero(rows)]

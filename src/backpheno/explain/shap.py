@@ -233,8 +233,8 @@ def native_scale(estimator: BaseEstimator) -> str:
 class ArmInputs:
     """One fitted arm's model with its inputs: the array-level core of :func:`explain_arm`.
 
-    The explained participants and the background pass through the model's preprocessing once
-    (:meth:`prepare`); :meth:`shap_values` then gives the values of any scale as an array
+    The explained participants and the background pass through the model's preprocessing in one
+    call (:meth:`prepare`); :meth:`shap_values` then gives the values of any scale as an array
     already mapped to the original feature columns (:attr:`columns`).
 
     Attributes
@@ -268,8 +268,9 @@ class ArmInputs:
             raise InputError(f"background lacks columns {missing[:5]}", column=missing[0])
         preprocess, estimator = split_model(model)
         native = native_scale(estimator)
-        Z = model_inputs(preprocess, X)
-        Zb = model_inputs(preprocess, background[X.columns])
+        # one transform of both (each row is transformed on its own, as at prediction time)
+        both = model_inputs(preprocess, pd.concat([X, background[X.columns]]))
+        Z, Zb = both.iloc[:len(X)], both.iloc[len(X):]
         features = list(X.columns if features is None else features)
         origins = column_origins([str(c) for c in Z.columns], features)
         extra = list(dict.fromkeys(o for o in origins.values() if o not in set(features)))
