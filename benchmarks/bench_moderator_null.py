@@ -17,15 +17,17 @@ new
     :func:`~backpheno.explain.moderators.refit_each_arm` and
     :func:`~backpheno.explain.moderators.contrast_importance`.
 
-Prints both times per permutation, the ratio, the largest difference of the null values and the
-projected wall time of 999 permutations on this machine's cores (perfect scaling assumed). With
+Both run with the OpenMP / BLAS threads a worker of a ``--jobs``-process pool gets (joblib gives
+each ``cores // jobs``; default one job per core). Prints both times per permutation, the ratio,
+the largest difference of the null values and the projected wall time of 999 permutations on
+``--jobs`` processes (perfect scaling assumed). With
 ``--scheduler local`` (or an address) it also runs the permutations through
 ``compute_backend`` on 1, 2, ... workers (``--workers``), checks that the null tables are
 identical and prints the scaling efficiency per cluster size. Needs an xgboost run (the demo's
 ``demo/runs/best_stage1`` after ``make demo``).
 
     python benchmarks/bench_moderator_null.py demo/runs/best_stage1 [--permutations 3]
-        [--scheduler local --workers 1 2]
+        [--jobs 2] [--scheduler local --workers 1 2]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import numpy as np
 import pandas as pd
 import shap
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 
 from backpheno.explain.moderators import Contrast, arm_contrasts, refit_each_arm
 from backpheno.explain.moderators import contrast_importance as new_importance
@@ -102,6 +105,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--permutations", type=int, default=3)
+    parser.add_argument("--jobs", type=int, help="worker processes of the projection (default: "
+                                                 "this machine's cores)")
     parser.add_argument("--scheduler", help="'local' or a Dask scheduler address: also time "
                                             "the permutations on 1, 2, ... workers")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -120,8 +125,11 @@ def main() -> None:
     within = inputs.permutation_strata(settings.permutation.strata)
     seeds = np.random.SeedSequence(settings.seed).spawn(args.permutations)
     fit_arms = refit_each_arm(templates)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    jobs = args.jobs or cores
     times: dict[str, list[float]] = {"reference": [], "new": []}
     worst = 0.0
+    limit = threadpool_limits(max(1, cores // jobs))
     for seed in seeds:
         permuted = permute_within(armt, within, np.random.default_rng(seed))
         start = time.perf_counter()
@@ -134,15 +142,16 @@ def main() -> None:
         times["new"].append(time.perf_counter() - start)
         aligned = old.reindex(index=[c.name for c in contrasts], columns=new.features)
         worst = max(worst, float(np.max(np.abs(aligned.to_numpy() - new.mean_abs))))
+    limit.restore_original_limits()
     ref, fast = np.median(times["reference"]), np.median(times["new"])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"{len(inputs.arms)} arms, {len(training)} training rows, {len(X)} explained, "
           f"background {len(background)}, {len(contrasts)} contrasts, {len(features)} features; "
           f"{args.permutations} permutations (median s per permutation)")
     print(f"reference {ref:6.2f} s   new {fast:6.2f} s   ratio {ref / fast:5.2f}x   "
           f"max |difference| of the null values {worst:.2e}")
-    print(f"999 permutations on {cores} core(s): reference {999 * ref / cores / 60:5.1f} min, "
-          f"new {999 * fast / cores / 60:5.1f} min (perfect scaling assumed)")
+    print(f"999 permutations on {jobs} process(es), {max(1, cores // jobs)} thread(s) each: "
+          f"reference {999 * ref / jobs / 60:5.1f} min, new {999 * fast / jobs / 60:5.1f} min "
+          f"(perfect scaling assumed)")
     if args.scheduler:
         scaling(args, fit_arms, Xt, yt, armt, within, background, contrasts, X, features,
                 inputs)
