@@ -163,13 +163,28 @@ def test_rank_moderators_finds_the_driver_of_the_difference(small, fit):
     assert top["DUL_vs_ESC"] == "f0"
 
 
-@pytest.mark.parametrize("kind", ["xgb", "rf", "lr"])
+def column_subset_models(X: pd.DataFrame, ys: dict[str, pd.Series]) -> dict[str, object]:
+    """xgboost per arm on a different subset of the columns (as a univariate filter makes)."""
+    import xgboost as xgb
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    subsets = {"ESC": ["f0", "f2"], "ACT": ["f1", "f2", "f3"], "DUL": ["f3", "f0"]}
+    return {arm: make_pipeline(
+        ColumnTransformer([("keep", "passthrough", subsets[arm])],
+                          verbose_feature_names_out=False),
+        xgb.XGBClassifier(n_estimators=20, max_depth=2, n_jobs=1, random_state=0),
+    ).set_output(transform="pandas").fit(X, y) for arm, y in ys.items()}
+
+
+@pytest.mark.parametrize("kind", ["xgb", "rf", "lr", "subsets"])
 def test_array_importance_equals_the_ranking_of_the_contrast_tables(small, fit, kind):
     """The permutation / stability statistic computed on arrays equals mean |SHAP| (and mean
     SHAP) of moderator_ranking(contrast_shap(explain_arms(...))), with missing-value indicators
-    summed into their feature (lr) and a reported feature no model uses at 0."""
+    summed into their feature (lr), arms reading different columns (subsets) and a reported
+    feature no model uses at 0."""
     X, ys = small
-    models = fit(kind, X, ys)
+    models = column_subset_models(X, ys) if kind == "subsets" else fit(kind, X, ys)
     rows, background = X.iloc[:70], select_background(X, 40, seed=1)
     features = [*X.columns, "unused"]
     contrasts = arm_contrasts(ARMS)
@@ -186,6 +201,8 @@ def test_array_importance_equals_the_ranking_of_the_contrast_tables(small, fit, 
     np.testing.assert_allclose(fast.mean, table["mean_shap"].to_numpy().reshape(shape),
                                rtol=0, atol=1e-12)
     assert (fast.mean_abs[:, features.index("unused")] == 0).all()
+    if kind == "subsets":
+        assert (fast.mean_abs[:, features.index("f4")] == 0).all()
     ranked = rank_moderators(models, rows, background, contrasts, features=features)
     pd.testing.assert_frame_equal(ranked, reference, check_exact=False, rtol=0, atol=1e-12)
 

@@ -259,9 +259,10 @@ def contrast_importance(models: Mapping[str, Any], X: pd.DataFrame, background: 
 
     Each arm's model is prepared once (:class:`~backpheno.explain.shap.ArmInputs`: the
     participants and the background transformed by its preprocessing), its values on ``scale``
-    are aligned to the union of the arms' columns, and the contrasts (a contrasts × arms weight
-    matrix) are applied with one matrix product per block of participants. Equals the
-    ``mean_abs_shap`` / ``mean_shap`` of :func:`moderator_ranking` of :func:`contrast_shap` of
+    are mapped to the union of the arms' columns (only those some model reads; the others are
+    0), and the contrasts (a contrasts × arms weight matrix) are applied with one matrix product
+    per block of participants. Equals the ``mean_abs_shap`` / ``mean_shap`` of
+    :func:`moderator_ranking` of :func:`contrast_shap` of
     :func:`~backpheno.explain.shap.explain_arms` (to rounding).
 
     Parameters
@@ -282,24 +283,27 @@ def contrast_importance(models: Mapping[str, Any], X: pd.DataFrame, background: 
         missing = [a for a in contrast.weights if a not in models]
         if missing:
             raise InputError(f"contrast {contrast.name}: no {scale} SHAP values for arms {missing}")
-    per_arm = {}
-    for arm, model in models.items():
-        inputs = ArmInputs.prepare(model, X, background, features)
-        per_arm[arm] = (inputs.columns, inputs.shap_values(inputs.check_scales([scale])[0])[0])
-    columns = list(dict.fromkeys(c for names, _ in per_arm.values() for c in names))
+    prepared = {arm: ArmInputs.prepare(model, X, background, features)
+                for arm, model in models.items()}
+    columns = list(dict.fromkeys(c for inputs in prepared.values() for c in inputs.columns))
     position = {c: i for i, c in enumerate(columns)}
-    stacked = np.zeros((len(per_arm), len(X), len(columns)))
-    for k, (names, values) in enumerate(per_arm.values()):
-        stacked[k][:, [position[c] for c in names]] = values
-    weights = np.array([[c.weights.get(a, 0.0) for a in per_arm] for c in contrasts],
-                       dtype=float).reshape(len(contrasts), len(per_arm))
+    slots = [np.array([position[inputs.columns[t]] for t in inputs.target], dtype=int)
+             for inputs in prepared.values()]
+    used = np.unique(np.concatenate([np.zeros(0, dtype=int), *slots]))
+    # only the columns some arm's model reads: every other feature's values are 0
+    stacked = np.zeros((len(prepared), len(X), len(used)))
+    for k, (inputs, slot) in enumerate(zip(prepared.values(), slots, strict=True)):
+        values = inputs.input_values(inputs.check_scales([scale])[0])[0]
+        np.add.at(stacked[k], (slice(None), np.searchsorted(used, slot)), values)
+    weights = np.array([[c.weights.get(a, 0.0) for a in prepared] for c in contrasts],
+                       dtype=float).reshape(len(contrasts), len(prepared))
     total_abs = np.zeros((len(contrasts), len(columns)))
     total = np.zeros((len(contrasts), len(columns)))
-    step = max(1, chunk // max(1, len(contrasts) * len(columns)))
+    step = max(1, chunk // max(1, len(contrasts) * len(used)))
     for start in range(0, len(X), step):
         block = np.tensordot(weights, stacked[:, start:start + step], axes=1)
-        total_abs += np.abs(block).sum(axis=1)
-        total += block.sum(axis=1)
+        total_abs[:, used] += np.abs(block).sum(axis=1)
+        total[:, used] += block.sum(axis=1)
     n = max(len(X), 1)
     return Importance(contrasts, columns, total_abs / n, total / n)
 

@@ -295,16 +295,22 @@ class ArmInputs:
                              f"{type(self.estimator).__name__}; choose from {allowed}")
         return list(scales)
 
+    def input_values(self, scale: str) -> tuple[np.ndarray, float, str]:
+        """``(values, base_value, method)`` on ``scale``: participants × model inputs (the
+        columns of :attr:`Z`; :attr:`target` maps them to :attr:`columns`)."""
+        values, base, method = _shap_values(self.estimator, self.Z, self.Zb, self.native, scale)
+        return np.asarray(values, dtype=float), float(base), method
+
     def shap_values(self, scale: str) -> tuple[np.ndarray, float, str]:
         """``(values, base_value, method)`` on ``scale``: participants × :attr:`columns`.
 
         A feature gets the sum of the values of its model inputs (itself and its
         missing-value indicator) and 0 when the model does not use it.
         """
-        values, base, method = _shap_values(self.estimator, self.Z, self.Zb, self.native, scale)
+        values, base, method = self.input_values(scale)
         mapped = np.zeros((len(self.Z), len(self.columns)))
-        np.add.at(mapped, (slice(None), self.target), np.asarray(values, dtype=float))
-        return mapped, float(base), method
+        np.add.at(mapped, (slice(None), self.target), values)
+        return mapped, base, method
 
 
 def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: str = "",
