@@ -6,9 +6,9 @@ Public API (imported lazily)::
     explain, explain_run_dir, run_inputs, ExplainConfig, ExplainInputs,
     ExplainResult                                                          run.py
     write_report, build_report                                             report.py
-    explain_arms, select_background, ArmShap, ArmInputs                    shap.py
-    arm_contrasts, contrast_shap, moderator_ranking, Contrast,
-    contrast_importance, Importance                                        moderators.py
+    explain_arms, select_background, ArmShap                               shap.py
+    arm_contrasts, contrast_shap, moderator_ranking, Contrast              moderators.py
+    contrast_importance, Importance (the ranking statistic on arrays)      moderators.py
     moderation_table                                                       moderation.py
     rank_stability                                                         stability.py
     moderator_permutation_test                                             permutation.py
@@ -31,7 +31,6 @@ _EXPORTS = {
     "explain_arms": "shap",
     "select_background": "shap",
     "ArmShap": "shap",
-    "ArmInputs": "shap",
     "arm_contrasts": "moderators",
     "contrast_shap": "moderators",
     "moderator_ranking": "moderators",
