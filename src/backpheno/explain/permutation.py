@@ -8,8 +8,8 @@ arm's pipeline through the caller's :data:`~backpheno.explain.moderators.FitArms
 same participants with the same background and records the mean |SHAP| of every feature for
 every contrast (:func:`~backpheno.explain.moderators.contrast_importance`, on arrays). The
 permutations are independent tasks with their own seeds (:func:`~backpheno.progress.parallel_map`:
-local processes, or a Dask cluster inside :func:`~backpheno.models.cluster.compute_backend`), so
-the null does not depend on where they ran.
+local processes, or a Dask cluster inside :func:`~backpheno.models.cluster.compute_backend`), each
+with one OpenMP / BLAS thread, so the null does not depend on where they ran.
 
 Two p-values per feature and contrast (Phipson & Smyth 2010, never 0):
 
@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from backpheno.errors import BackphenoError, InputError
 from backpheno.explain.moderators import Contrast, FitArms, Importance, contrast_importance
@@ -144,11 +145,12 @@ def _one_permutation(task: tuple[int, np.random.SeedSequence], *, fit_arms: FitA
                      explain: pd.DataFrame, features: Any) -> Importance | str:
     number, seed = task
     permuted = permute_within(arm, strata, np.random.default_rng(seed))
-    try:
-        models = fit_arms(X, y, permuted)
-    except BackphenoError as err:
-        return f"permutation {number}: {err}"
-    return contrast_importance(models, explain, background, contrasts, features=features)
+    with threadpool_limits(1):  # one OpenMP / BLAS thread per task: the tasks are the parallelism
+        try:
+            models = fit_arms(X, y, permuted)
+        except BackphenoError as err:
+            return f"permutation {number}: {err}"
+        return contrast_importance(models, explain, background, contrasts, features=features)
 
 
 def _p_values(observed: pd.DataFrame, null: np.ndarray, contrasts: list[str],

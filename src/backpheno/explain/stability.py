@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from backpheno.errors import BackphenoError, InputError
 from backpheno.explain.moderators import Contrast, FitArms, contrast_importance
@@ -136,9 +137,11 @@ def _one_resample(task: tuple[int, np.ndarray], *, fit_arms: FitArms, X: pd.Data
                   contrasts: list[Contrast], explain: pd.DataFrame,
                   features: Any) -> pd.DataFrame | str:
     number, rows = task
-    try:
-        models = fit_arms(X.iloc[rows], y.iloc[rows], arm.iloc[rows])
-    except BackphenoError as err:
-        return f"resample {number}: {err}"
-    importance = contrast_importance(models, explain, background, contrasts, features=features)
+    with threadpool_limits(1):  # one OpenMP / BLAS thread per task: the tasks are the parallelism
+        try:
+            models = fit_arms(X.iloc[rows], y.iloc[rows], arm.iloc[rows])
+        except BackphenoError as err:
+            return f"resample {number}: {err}"
+        importance = contrast_importance(models, explain, background, contrasts,
+                                         features=features)
     return importance.ranking().assign(resample=number)
