@@ -273,7 +273,8 @@ class ArmInputs:
         Z, Zb = both.iloc[:len(X)], both.iloc[len(X):]
         features = list(X.columns if features is None else features)
         origins = column_origins([str(c) for c in Z.columns], features)
-        extra = list(dict.fromkeys(o for o in origins.values() if o not in set(features)))
+        known = set(features)
+        extra = list(dict.fromkeys(o for o in origins.values() if o not in known))
         columns = features + extra
         position = {c: i for i, c in enumerate(columns)}
         target = np.array([position[origins[str(c)]] for c in Z.columns], dtype=int)
