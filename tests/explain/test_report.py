@@ -187,7 +187,7 @@ def test_contrasts_with_an_arm_without_signal_are_marked(explained_run):
     performance = _table_after(text, '<section id="performance">').set_index("arm")
     assert performance.loc["ESC", "signal"] == "none (see below)"
     assert performance.loc["ACT", "signal"] == "yes"
-    assert "<b>ESC</b> (AUC 0.50 with interval 0.41-0.59 containing 0.5" in text
+    assert "<b>ESC</b> (AUC 0.50 with interval 0.41 to 0.59, not above chance (0.5)" in text
     assert "No evidence of signal" in text and "permutation p 0.55 &gt; 0.05" in text
 
 

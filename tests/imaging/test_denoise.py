@@ -7,6 +7,7 @@ import warnings
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from nilearn.interfaces.fmriprep import load_confounds_strategy
 from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
@@ -90,6 +91,30 @@ def test_labels_pipeline_equals_nilearn_with_schaefer(sim_run, realdata):
     (raw,), _ = extract_signals(bold, [regions], mask)
     ours = clean_signals(raw, load_confounds(sim_run.confounds, settings, t_r))
     assert _relative_error(ours, reference) < 1e-5
+
+
+def test_dvars_censoring_only_when_a_threshold_is_set(realdata, tmp_path):
+    """Real fMRIPrep confounds (nilearn's fixture), still (FD 0.05 mm) but with a DVARS spike in
+    volumes 20-29: the default (std_dvars_threshold null) censors nothing (nilearn's scrubbing
+    preset would apply its own 1.5 if given None); a threshold of 1.5 censors the spike."""
+    table = pd.read_csv(realdata / "fmriprep_confounds_real" / "nilearn_fixtures"
+                        / "test-v21_desc-confounds_timeseries.tsv", sep="\t")
+    table["framewise_displacement"] = 0.05
+    table["std_dvars"] = 1.0
+    table = table.drop(columns=table.filter(like="motion_outlier").columns)
+    still = tmp_path / "still" / "sub-01_task-rest_desc-confounds_timeseries.tsv"
+    path = tmp_path / "sub-01_task-rest_desc-confounds_timeseries.tsv"
+    still.parent.mkdir()
+    table.to_csv(still, sep="\t", index=False, na_rep="n/a")
+    table.loc[20:29, "std_dvars"] = 2.0
+    table.to_csv(path, sep="\t", index=False, na_rep="n/a")
+    baseline = load_confounds(still, DenoiseSettings(), 2.0)    # non-steady-state volumes only
+    default = load_confounds(path, DenoiseSettings(), 2.0)
+    assert default.n_censored == baseline.n_censored
+    assert set(range(20, 30)) <= set(default.sample_mask)
+    spiked = load_confounds(path, DenoiseSettings(std_dvars_threshold=1.5), 2.0)
+    assert spiked.n_censored >= baseline.n_censored + 10
+    assert not set(range(20, 30)) & set(spiked.sample_mask)
 
 
 def test_provenance_records_every_parameter(sim_run):

@@ -93,3 +93,21 @@ def test_manifest_and_load_models(tmp_path) -> None:
     assert {"xgboost", "scikit-learn", "skops", "backpheno"} <= set(manifest["packages"])
     loaded = load_models(tmp_path)
     assert list(loaded) == ["ACT"] and loaded["ACT"].input_columns == list(X.columns)
+
+
+def test_a_model_trained_for_cuda_loads_and_predicts_on_the_cpu(tmp_path) -> None:
+    """model.json keeps no device: a run trained with ``model.device: cuda`` (here: the
+    estimator set to CUDA after fitting, which is what the saved booster would carry) is read
+    back as a plain CPU model with the same predictions."""
+    import warnings
+
+    pipe, X = fitted("xgboost")
+    expected = pipe.predict_proba(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                 # xgboost: no visible GPU, using the CPU
+        pipe[-1].set_params(device="cuda")
+        entry = save_model(pipe, tmp_path / "arm")
+    assert "cuda" not in (tmp_path / "arm" / "model.json").read_text()
+    loaded = load_model(tmp_path / "arm", entry)
+    assert loaded[-1].get_params()["device"] in (None, "cpu")
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=0, atol=1e-6)

@@ -130,6 +130,39 @@ def test_too_few_responders_stops_the_arm_with_a_reason(sim_inputs, tmp_path) ->
     assert result.run_dir.status()["status"] == "complete"
 
 
+def test_a_run_directory_in_use_is_refused_and_overwrite_keeps_the_lock(sim_inputs,
+                                                                        tmp_path) -> None:
+    """A second writer (here: the lock of a live process on this host) stops ``train`` before
+    anything is deleted; ``--overwrite`` by the holder keeps the lock file while it empties
+    the folder."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from backpheno.lock import LOCK_NAME, output_lock
+
+    cfg = config(sim_inputs, tmp_path, arms=["DUL"], cv={"min_class_size": 400})
+    run = tmp_path / "run"
+    train(cfg, run)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / LOCK_NAME).write_text(json.dumps({
+            "command": "explain", "pid": sleeper.pid, "host": socket.gethostname(),
+            "started": "now"}))
+        with pytest.raises(InputError, match="backpheno explain"):
+            train(cfg, run, overwrite=True)
+        assert (run / "run.json").is_file()            # nothing was deleted
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    (run / LOCK_NAME).unlink()
+    with output_lock(run, "train") as lock:
+        train(cfg, run, overwrite=True)
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert not (run / LOCK_NAME).exists()
+
+
 def test_small_sites_for_combat_stop_the_arm(sim_inputs, tmp_path) -> None:
     cfg = config(sim_inputs, tmp_path, arms=["ESC"], combat={"min_site_size": 40},
                  cv={"repeats": 1})

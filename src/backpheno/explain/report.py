@@ -715,11 +715,11 @@ def _caveats_section(run: _Run) -> str:
     weak = run.explain.get("arms_without_signal") or {}
     if weak:
         level = run.explain.get("signal_p_level", 0.05)
-        items.append(f"No evidence of signal (AUC interval containing 0.5, or AUC permutation p "
-                     f"above {_e(level)}) for {_e(', '.join(weak))}: every contrast with "
-                     f"{'this arm' if len(weak) == 1 else 'these arms'} (marked "
-                     f"<i>{NO_SIGNAL}</i>) is driven by that model's noise on its side; its "
-                     "SHAP moderators are not evidence of moderation. The formal moderation "
+        items.append(f"No evidence of signal (out-of-fold AUC or R² interval not above chance, "
+                     f"or its permutation p above {_e(level)}) for {_e(', '.join(weak))}: "
+                     f"every contrast with {'this arm' if len(weak) == 1 else 'these arms'} "
+                     f"(marked <i>{NO_SIGNAL}</i>) is driven by that model's noise on its side; "
+                     "its SHAP moderators are not evidence of moderation. The formal moderation "
                      "table does not use the models and is unaffected.")
     permutation = run.table("moderator_permutation")
     if permutation is not None:

@@ -80,7 +80,8 @@ class Denoising:
             "library": "nilearn.interfaces.fmriprep.load_confounds_strategy + "
                        "nilearn.signal.clean",
             "denoise_strategy": self.strategy,
-            **{f"confounds.{k}": v for k, v in self.confound_kwargs.items()},
+            **{f"confounds.{k}": None if v == float("inf") else v    # inf: no threshold
+               for k, v in self.confound_kwargs.items()},
             **{f"clean.{k}": v for k, v in self.clean_kwargs.items()},
             "n_confounds": int(self.confounds.shape[1]),
             "confound_columns": list(self.confounds.columns),

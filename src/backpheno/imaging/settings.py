@@ -117,8 +117,9 @@ class DenoiseSettings(StrictModel):
         if self.strategy == "scrubbing":
             kwargs["fd_threshold"] = self.fd_threshold if self.fd_threshold is not None else (
                 DEFAULT_FD_THRESHOLD_MM)
-            # nilearn disables DVARS censoring with None (it compares std_dvars > None)
-            kwargs["std_dvars_threshold"] = self.std_dvars_threshold
+            # nilearn's preset replaces None by its own 1.5; no volume exceeds infinity
+            kwargs["std_dvars_threshold"] = (float("inf") if self.std_dvars_threshold is None
+                                             else self.std_dvars_threshold)
             if self.scrub is not None:
                 kwargs["scrub"] = self.scrub
         optional = {"motion": self.motion, "wm_csf": self.wm_csf, "compcor": self.compcor,

@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 
 from backpheno.errors import InputError
 from backpheno.io import file_sha256, read_json, write_json
+from backpheno.lock import LOCK_NAME
 
 if TYPE_CHECKING:
     from backpheno.models.config import TrainConfig
@@ -95,12 +96,15 @@ class RunDirectory:
 
     @classmethod
     def create(cls, path: str | Path, overwrite: bool = False) -> RunDirectory:
-        """Make a new run directory (an existing non-empty one needs ``overwrite``)."""
+        """Make a new run directory (an existing non-empty one needs ``overwrite``; its lock
+        file, :data:`backpheno.lock.LOCK_NAME`, held by the caller, is kept)."""
         root = Path(path)
-        if root.exists() and any(root.iterdir()):
+        contents = [p for p in root.iterdir() if p.name != LOCK_NAME] if root.is_dir() else []
+        if contents:
             if not overwrite:
                 raise FileExistsError(f"{root} exists and is not empty; pass --overwrite")
-            shutil.rmtree(root)
+            for item in contents:
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
         for name in SUBFOLDERS:
             (root / name).mkdir(parents=True, exist_ok=True)
         return cls(root)

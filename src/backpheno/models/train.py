@@ -41,6 +41,7 @@ from sklearn.pipeline import Pipeline
 
 from backpheno.errors import BackphenoError, ConfigError, InputError
 from backpheno.io import json_clean, write_text
+from backpheno.lock import output_lock
 from backpheno.models.cluster import compute_backend
 from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
@@ -403,9 +404,17 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
         The run directory to create; default ``<config.output>/<name>-<timestamp>``.
     overwrite : bool
         Replace an existing non-empty run directory.
+
+    The run directory is locked while training (:func:`backpheno.lock.output_lock`): a second
+    ``train``, ``explain`` or ``report`` on it stops with an error naming the holder.
     """
-    run = RunDirectory.create(run_dir or config.output / RunDirectory.default_name(config.name),
-                              overwrite=overwrite)
+    path = Path(run_dir or config.output / RunDirectory.default_name(config.name))
+    with output_lock(path, "train"):
+        return _train(config, RunDirectory.create(path, overwrite=overwrite))
+
+
+def _train(config: TrainConfig, run: RunDirectory) -> TrainResult:
+    """:func:`train` into the created, locked run directory ``run``."""
     handler = log_to_file(run.log)
     started = time.time()
     resolved = config.model_dump(mode="json")
