@@ -8,7 +8,7 @@ import pytest
 
 from backpheno.errors import InputError
 from backpheno.explain.moderators import arm_contrasts, rank_moderators, refit_each_arm
-from backpheno.explain.permutation import moderator_permutation_test, permute_within
+from backpheno.explain.permutation import _p_values, moderator_permutation_test, permute_within
 from backpheno.explain.stability import resample_indices, resample_rankings
 from backpheno.models.cluster import compute_backend
 
@@ -65,6 +65,30 @@ def test_planted_moderator_beats_the_null_and_noise_does_not(planted):
     again = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
                                        n_permutations=9, strata=strata, seed=1)
     pd.testing.assert_frame_equal(null.table, again.table)
+
+
+def test_p_values_count_the_own_contrast_and_overall_maxima():
+    """Phipson-Smyth p-values of a hand-made null (4 permutations, 2 contrasts, 3 features),
+    counted one by one: own feature, max over the contrast, max over everything."""
+    null = np.array([[[0.1, 0.5, 0.0], [0.2, 0.1, 0.3]],
+                     [[0.4, 0.2, 0.1], [0.1, 0.1, 0.1]],
+                     [[0.3, 0.3, 0.3], [0.0, 0.6, 0.2]],
+                     [[0.0, 0.1, 0.2], [0.2, 0.2, 0.2]]])
+    observed = pd.DataFrame({"contrast": ["c1", "c1", "c2"], "feature": ["a", "c", "b"],
+                             "mean_abs_shap": [0.35, 0.25, 0.25], "rank": [1, 2, 1]})
+    table = _p_values(observed, null, ["c1", "c2"], ["a", "b", "c"]).set_index(
+        ["contrast", "feature"])
+    # c1/a = 0.35: own draws 0.1 0.4 0.3 0.0 -> 1 >=; c1 maxima 0.5 0.4 0.3 0.2 -> 2;
+    # overall maxima 0.5 0.4 0.6 0.2 -> 3
+    assert table.loc[("c1", "a"), ["p_value", "p_max", "p_max_all"]].tolist() == [0.4, 0.6, 0.8]
+    # c1/c = 0.25: own 0.0 0.1 0.3 0.2 -> 1; c1 maxima -> 3; overall -> 3
+    assert table.loc[("c1", "c"), ["p_value", "p_max", "p_max_all"]].tolist() == [0.4, 0.8, 0.8]
+    # c2/b = 0.25: own 0.1 0.1 0.6 0.2 -> 1; c2 maxima 0.3 0.1 0.6 0.2 -> 2; overall -> 3
+    assert table.loc[("c2", "b"), ["p_value", "p_max", "p_max_all"]].tolist() == [0.4, 0.6, 0.8]
+    assert table.loc[("c1", "a"), "null_mean"] == pytest.approx(0.2)
+    q95 = np.quantile([0.1, 0.4, 0.3, 0.0], 0.95)
+    assert table.loc[("c1", "a"), "null_q95"] == pytest.approx(q95)
+    assert (table["n_permutations"] == 4).all()
 
 
 def null_and_stability(planted, scheduler: object, n_jobs: int
