@@ -62,6 +62,9 @@ def test_planted_moderator_beats_the_null_and_noise_does_not(planted):
     assert (table["p_max_all"] >= table["p_max"]).all()
     assert (table["n_permutations"] == 9).all()
     assert set(null.null["permutation"]) == set(range(9))
+    assert len(null.null) == 9 * 2  # one contrast, two features
+    means = null.null.groupby(["contrast", "feature"], observed=True)["mean_abs_shap"].mean()
+    np.testing.assert_allclose(means.loc[("B_vs_A", "mod")], table.loc["mod", "null_mean"])
     again = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
                                        n_permutations=9, strata=strata, seed=1)
     pd.testing.assert_frame_equal(null.table, again.table)

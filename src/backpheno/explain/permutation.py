@@ -57,7 +57,7 @@ class PermutationNull:
         contrast, feature, observed, rank, null_mean, null_q95, p_value, p_max, p_max_all,
         n_permutations.
     null : DataFrame
-        permutation, contrast, feature, mean_abs_shap: every null draw.
+        permutation, contrast, feature (categorical), mean_abs_shap: every null draw.
     """
 
     table: pd.DataFrame
@@ -133,8 +133,10 @@ def moderator_permutation_test(fit_arms: FitArms, X: pd.DataFrame, y: pd.Series,
     numbers = np.array([number for number, _ in done])
     long = pd.DataFrame({
         "permutation": np.repeat(numbers, len(names) * len(columns)),
-        "contrast": np.tile(np.repeat(np.asarray(names, dtype=object), len(columns)), len(done)),
-        "feature": np.tile(np.asarray(columns, dtype=object), len(done) * len(names)),
+        "contrast": pd.Categorical.from_codes(
+            np.tile(np.repeat(np.arange(len(names)), len(columns)), len(done)), names),
+        "feature": pd.Categorical.from_codes(
+            np.tile(np.arange(len(columns)), len(done) * len(names)), columns),
         "mean_abs_shap": null.ravel()})
     return PermutationNull(_p_values(observed, null, names, columns), long)
 
