@@ -1,0 +1,323 @@
+"""Exact interventional TreeSHAP for xgboost tree ensembles, vectorised over participants.
+
+Computes the values of :class:`shap.TreeExplainer` with ``feature_perturbation="interventional"``
+for a binary:logistic or reg:squarederror xgboost booster, without its per-(participant,
+reference) tree traversal:
+
+``raw``
+    ``phi_j(x) = mean_r phi_j(x; r)``, where ``phi_j(x; r)`` is the exact Shapley value of the
+    per-reference game ``v(S) = f(x_S, r_notS)`` and ``f`` the margin (log-odds, or the
+    regression output).
+``probability``
+    shap's per-reference rescaling: ``mean_r w(x, r) phi_j(x; r)`` with
+    ``w = (expit(m_x) - expit(m_r)) / (m_x - m_r)`` (the derivative ``expit'(m_x)`` where the
+    margins are equal; shap uses 1 there, which only matters when x and r have the same margin
+    but different per-reference values).
+
+Why it is fast: a leaf with value ``v`` is reached by the hybrid ``(x_S, r_notS)`` iff every
+feature on its path is satisfied by the value taken from x or from r. With ``A`` the path features
+satisfied only by x and ``B`` those satisfied only by r (none satisfied by neither), the leaf's
+game is ``v [A in S, B disjoint from S]``, whose Shapley values are ``v (a-1)! b! / (a+b)!`` for
+``j in A`` and ``-v a! (b-1)! / (a+b)!`` for ``j in B``. They depend only on the satisfaction
+patterns of x and r over the leaf's (at most ``k``) distinct path features, so participants and
+background rows are classified into patterns once, and the background enters through its pattern
+counts per leaf (raw scale, ``O((N + B) L k)``) or through the matrix product ``w @ onehot(patterns)``
+(probability scale). Splits are evaluated exactly as xgboost does: features and thresholds in
+float32, ``x < threshold`` goes to the "yes" child, NaN follows the node's default direction, a
+feature repeated on a path is the conjunction of its constraints, and the trees up to the
+booster's ``best_iteration`` are used (as ``predict`` does).
+
+Models this module does not handle (categorical splits, multi-class or multi-target, other
+objectives, dart or gblinear, more than :data:`MAX_PATH_FEATURES` distinct features on one path)
+raise :class:`UnsupportedModel`; callers fall back to shap.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+from scipy import sparse
+from scipy.special import expit
+
+#: Largest number of distinct features on one root-to-leaf path handled here (tables grow 4^k).
+MAX_PATH_FEATURES = 8
+#: Objectives explained here and the scale of their margin.
+OBJECTIVES = ("binary:logistic", "reg:squarederror")
+#: Working-array budget (float64 elements) per participant chunk.
+_CHUNK_ELEMENTS = 4_000_000
+
+
+class UnsupportedModel(ValueError):  # noqa: N818 - a reason, not an error the user made
+    """The booster is outside what :func:`interventional_shap` computes exactly."""
+
+
+@dataclass(frozen=True)
+class LeafPaths:
+    """Every leaf of the ensemble as a conjunction of per-feature conditions.
+
+    Slot ``s`` of leaf ``l`` (one per distinct feature on its path, padded to ``k`` slots) is
+    satisfied by a float32 value ``z`` iff ``isnan(z) ? nan_ok : lower <= z < upper``. Padded
+    slots read an extra all-zero column and are always satisfied.
+
+    Attributes
+    ----------
+    value : ndarray, shape (L,)
+        Leaf values (margin units).
+    feature, lower, upper, nan_ok : ndarray, shape (L, k)
+    base_margin : float
+        The booster's base score on the margin scale.
+    n_features : int
+    objective : str
+    """
+
+    value: np.ndarray
+    feature: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    nan_ok: np.ndarray
+    base_margin: float
+    n_features: int
+    objective: str
+
+    @property
+    def width(self) -> int:
+        """``k``: slots per leaf (the most distinct features on one path)."""
+        return self.feature.shape[1]
+
+    def patterns(self, X: np.ndarray) -> np.ndarray:
+        """Satisfaction pattern of every row at every leaf: bit ``s`` set iff slot ``s`` holds.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, n_features)
+            Model inputs; cast to float32 as xgboost does.
+
+        Returns
+        -------
+        ndarray of int64, shape (n, L)
+        """
+        Z = np.zeros((len(X), self.n_features + 1), dtype=np.float32)
+        Z[:, :-1] = X
+        out = np.empty((len(X), len(self.value)), dtype=np.int64)
+        bits = 1 << np.arange(self.width)
+        open_top = np.isposinf(self.upper)
+        step = max(1, _CHUNK_ELEMENTS // max(1, self.feature.size))
+        for start in range(0, len(X), step):
+            z = Z[start:start + step][:, self.feature]
+            satisfied = np.where(np.isnan(z), self.nan_ok,
+                                 (z >= self.lower) & ((z < self.upper) | open_top))
+            out[start:start + step] = satisfied @ bits
+        return out
+
+    def margins(self, patterns: np.ndarray) -> np.ndarray:
+        """Model margin of each row from its patterns (a leaf is reached iff all slots hold)."""
+        reached = patterns == (1 << self.width) - 1
+        return self.base_margin + reached @ self.value
+
+
+def leaf_paths(booster: Any) -> LeafPaths:
+    """Parse an xgboost :class:`~xgboost.Booster` into :class:`LeafPaths`.
+
+    Raises
+    ------
+    UnsupportedModel
+        Categorical splits, several classes / targets, an objective not in :data:`OBJECTIVES`,
+        a booster other than gbtree, or a path with more than :data:`MAX_PATH_FEATURES` features.
+    """
+    learner = json.loads(booster.save_raw("json"))["learner"]
+    objective = learner["objective"]["name"]
+    param = learner["learner_model_param"]
+    gbm = learner["gradient_booster"]
+    if objective not in OBJECTIVES:
+        raise UnsupportedModel(f"objective {objective}")
+    if gbm["name"] != "gbtree":
+        raise UnsupportedModel(f"booster {gbm['name']}")
+    if int(param.get("num_class", 0)) > 1 or int(param.get("num_target", 1)) > 1:
+        raise UnsupportedModel("more than one output")
+    base = float(np.ravel(json.loads(param["base_score"]))[0])
+    base_margin = math.log(base / (1 - base)) if objective == "binary:logistic" else base
+    model = gbm["model"]
+    trees = model["trees"]
+    best = getattr(booster, "best_iteration", None)
+    if best is not None:
+        indptr = model.get("iteration_indptr")
+        trees = trees[: indptr[best + 1] if indptr else best + 1]
+    leaves = [leaf for tree in trees for leaf in _tree_leaves(tree)]
+    width = max((len(conditions) for _, conditions in leaves), default=0)
+    if width > MAX_PATH_FEATURES:
+        raise UnsupportedModel(f"{width} distinct features on one path")
+    n_features = int(param["num_feature"])
+    shape = (len(leaves), max(width, 1))
+    feature = np.full(shape, n_features, dtype=np.int64)
+    lower = np.full(shape, -np.inf, dtype=np.float32)
+    upper = np.full(shape, np.inf, dtype=np.float32)
+    nan_ok = np.ones(shape, dtype=bool)
+    for i, (_, conditions) in enumerate(leaves):
+        for s, (f, (lo, hi, ok)) in enumerate(conditions.items()):
+            feature[i, s], lower[i, s], upper[i, s], nan_ok[i, s] = f, lo, hi, ok
+    value = np.array([v for v, _ in leaves], dtype=np.float64)
+    return LeafPaths(value, feature, lower, upper, nan_ok, base_margin, n_features, objective)
+
+
+def _tree_leaves(tree: dict) -> list[tuple[float, dict[int, tuple[float, float, bool]]]]:
+    """``(leaf value, {feature: (lower, upper, nan_ok)})`` for every leaf of one JSON tree."""
+    if any(int(t) != 0 for t in tree["split_type"]):
+        raise UnsupportedModel("categorical split")
+    left, right = tree["left_children"], tree["right_children"]
+    feature, condition = tree["split_indices"], np.asarray(tree["split_conditions"], np.float32)
+    default_left = tree["default_left"]
+    out = []
+    stack: list[tuple[int, dict[int, tuple[float, float, bool]]]] = [(0, {})]
+    while stack:
+        node, path = stack.pop()
+        if left[node] == -1:
+            out.append((float(condition[node]), path))
+            continue
+        f, threshold = int(feature[node]), condition[node]
+        lo, hi, ok = path.get(f, (-np.inf, np.inf, True))
+        to_left = bool(default_left[node])
+        stack.append((right[node], {**path, f: (max(lo, threshold), hi, ok and not to_left)}))
+        stack.append((left[node], {**path, f: (lo, min(hi, threshold), ok and to_left)}))
+    return out
+
+
+@cache
+def shapley_coefficients(k: int) -> np.ndarray:
+    """Shapley values of a unit leaf, per x-pattern ``p``, reference pattern ``q`` and slot ``j``.
+
+    ``A = p & ~q`` (satisfied only by x), ``B = q & ~p`` (only by the reference); zero when a slot
+    is satisfied by neither. Returns an array of shape ``(2^k, 2^k, k)``.
+    """
+    n = 1 << k
+    full = n - 1
+    p, q = np.arange(n)[:, None], np.arange(n)[None, :]
+    only_x, only_r = p & ~q & full, q & ~p & full
+    valid = (~p & ~q & full) == 0
+    popcount = np.array([bin(i).count("1") for i in range(n)])
+    a, b = popcount[only_x], popcount[only_r]
+    fact = np.array([math.factorial(i) for i in range(k + 1)], dtype=float)
+    total = fact[a + b]
+    gain = np.where(a > 0, fact[np.maximum(a - 1, 0)] * fact[b] / total, 0.0)
+    loss = np.where(b > 0, fact[a] * fact[np.maximum(b - 1, 0)] / total, 0.0)
+    slots = np.arange(k)
+    in_a = (only_x[..., None] >> slots) & 1
+    in_b = (only_r[..., None] >> slots) & 1
+    return np.where(valid[..., None], in_a * gain[..., None] - in_b * loss[..., None], 0.0)
+
+
+def interventional_shap(booster: Any, X: np.ndarray, background: np.ndarray, *,
+                        output: Literal["raw", "probability"] = "raw",
+                        missing: float = np.nan) -> tuple[np.ndarray, float]:
+    """Interventional SHAP values of an xgboost booster (shap's TreeExplainer, computed exactly).
+
+    Parameters
+    ----------
+    booster : xgboost.Booster
+    X : ndarray, shape (n, n_features)
+        Participants to explain (model inputs).
+    background : ndarray, shape (B, n_features)
+        Reference rows; every one weighs 1 / B.
+    output : {"raw", "probability"}
+        ``raw``: the margin (log-odds, or the regression output). ``probability``: shap's
+        per-reference rescaling of the log-odds values (binary:logistic only).
+    missing : float
+        The estimator's ``missing`` value (entries equal to it are treated as NaN).
+
+    Returns
+    -------
+    values : ndarray, shape (n, n_features)
+    base_value : float
+        Mean output over the background on that scale.
+
+    Raises
+    ------
+    UnsupportedModel
+        See :func:`leaf_paths`; also ``probability`` for a regression objective.
+    """
+    paths = leaf_paths(booster)
+    if output == "probability" and paths.objective != "binary:logistic":
+        raise UnsupportedModel(f"probability output of {paths.objective}")
+    X, background = _as_missing(X, missing), _as_missing(background, missing)
+    if X.shape[1] != paths.n_features or background.shape[1] != paths.n_features:
+        raise ValueError(f"the booster reads {paths.n_features} features, got {X.shape[1]} "
+                         f"(participants) and {background.shape[1]} (background)")
+    px, pb = paths.patterns(X), paths.patterns(background)
+    mb = paths.margins(pb)
+    if output == "raw":
+        return _raw_values(paths, px, pb), float(mb.mean())
+    return _probability_values(paths, px, pb, paths.margins(px), mb), float(expit(mb).mean())
+
+
+def _as_missing(X: np.ndarray, missing: float) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    return X if np.isnan(missing) else np.where(X == np.float32(missing), np.nan, X)
+
+
+def _raw_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    k, n_leaves = paths.width, len(paths.value)
+    n_patterns = 1 << k
+    keys = (np.arange(n_leaves) * n_patterns + pb).ravel()
+    share = np.bincount(keys, minlength=n_leaves * n_patterns).reshape(n_leaves, n_patterns)
+    coefficients = shapley_coefficients(k).transpose(1, 0, 2).reshape(n_patterns, -1)
+    table = (share / len(pb)) @ coefficients * paths.value[:, None]
+    table = table.reshape(n_leaves * n_patterns, k)
+    values = np.empty((len(px), paths.n_features))
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_leaves * k))
+    for start in range(0, len(px), step):
+        rows = table[np.arange(n_leaves) * n_patterns + px[start:start + step]]
+        values[start:start + step] = _to_features(paths, rows)
+    return values
+
+
+def _probability_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray, mx: np.ndarray,
+                        mb: np.ndarray) -> np.ndarray:
+    k, n_leaves = paths.width, len(paths.value)
+    n_patterns = 1 << k
+    # the background patterns present at each leaf, as columns (leaf, rank), padded per leaf
+    keys = np.arange(n_leaves) * n_patterns + pb
+    present, inverse = np.unique(keys, return_inverse=True)
+    leaf = present // n_patterns
+    first = np.searchsorted(leaf, np.arange(n_leaves))
+    rank = np.arange(len(present)) - first[leaf]
+    width = int(rank.max()) + 1
+    column = leaf * width + rank
+    reference = np.full((n_leaves, width), n_patterns - 1)
+    reference[leaf, rank] = present % n_patterns
+    onehot = sparse.csr_matrix((np.ones(pb.size), (np.repeat(np.arange(len(pb)), n_leaves),
+                                                   column[inverse.ravel()])),
+                               shape=(len(pb), n_leaves * width))
+    dense = len(pb) * n_leaves * width <= _CHUNK_ELEMENTS
+    onehot_t = onehot.toarray() if dense else onehot.T.tocsr()
+    coefficients = shapley_coefficients(k).reshape(n_patterns * n_patterns, k)
+    values = np.empty((len(px), paths.n_features))
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_leaves * width * k))
+    for start in range(0, len(px), step):
+        stop = start + step
+        weight = expit_secant(mx[start:stop, None], mb[None, :])
+        summed = weight @ onehot_t if dense else (onehot_t @ weight.T).T
+        summed = summed.reshape(-1, n_leaves, width) / len(pb)
+        index = px[start:stop, :, None] * n_patterns + reference[None]
+        rows = np.einsum("nlq,nlqk->nlk", summed, coefficients[index]) * paths.value[:, None]
+        values[start:stop] = _to_features(paths, rows)
+    return values
+
+
+def _to_features(paths: LeafPaths, rows: np.ndarray) -> np.ndarray:
+    """Sum per-leaf slot values ``(n, L, k)`` into features ``(n, n_features)``."""
+    n, d = len(rows), paths.n_features + 1
+    index = (np.arange(n)[:, None, None] * d + paths.feature[None]).ravel()
+    return np.bincount(index, weights=rows.ravel(), minlength=n * d).reshape(n, d)[:, :-1]
+
+
+def expit_secant(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(expit(a) - expit(b)) / (a - b)``, the derivative of expit where ``a == b``."""
+    a, b = np.broadcast_arrays(a, b)
+    diff = a - b
+    close = np.abs(diff) < 1e-9
+    slope = expit(a) * (1 - expit(a))
+    return np.where(close, slope, (expit(a) - expit(b)) / np.where(close, 1.0, diff))
