@@ -21,11 +21,11 @@ game is ``v [A in S, B disjoint from S]``, whose Shapley values are ``v (a-1)! b
 ``j in A`` and ``-v a! (b-1)! / (a+b)!`` for ``j in B``. They depend only on the satisfaction
 patterns of x and r over the leaf's (at most ``k``) distinct path features, so participants and
 background rows are classified into patterns once, and the background enters through its pattern
-counts per leaf (raw scale, ``O((N + B) L k)``) or through the matrix product ``w @ onehot(patterns)``
-(probability scale). Splits are evaluated exactly as xgboost does: features and thresholds in
-float32, ``x < threshold`` goes to the "yes" child, NaN follows the node's default direction, a
-feature repeated on a path is the conjunction of its constraints, and the trees up to the
-booster's ``best_iteration`` are used (as ``predict`` does).
+counts per leaf (raw scale, ``O((N + B) L k)``) or through one matrix product
+``w @ onehot(patterns)`` (probability scale). Splits are evaluated exactly as xgboost does:
+features and thresholds in float32, ``x < threshold`` goes to the "yes" child, NaN follows the
+node's default direction, a feature repeated on a path is the conjunction of its constraints, and
+the trees up to the booster's ``best_iteration`` are used (as ``predict`` does).
 
 Models this module does not handle (categorical splits, multi-class or multi-target, other
 objectives, dart or gblinear, more than :data:`MAX_PATH_FEATURES` distinct features on one path)
@@ -41,8 +41,8 @@ from functools import cache
 from typing import Any, Literal
 
 import numpy as np
-from scipy import sparse
 from scipy.special import expit
+from threadpoolctl import threadpool_limits
 
 #: Largest number of distinct features on one root-to-leaf path handled here (tables grow 4^k).
 MAX_PATH_FEATURES = 8
@@ -99,12 +99,12 @@ class LeafPaths:
 
         Returns
         -------
-        ndarray of int64, shape (n, L)
+        ndarray of uint8, shape (n, L)
         """
         Z = np.zeros((len(X), self.n_features + 1), dtype=np.float32)
         Z[:, :-1] = X
-        out = np.empty((len(X), len(self.value)), dtype=np.int64)
-        bits = 1 << np.arange(self.width)
+        out = np.empty((len(X), len(self.value)), dtype=np.uint8)
+        bits = (1 << np.arange(self.width)).astype(np.uint8)
         open_top = np.isposinf(self.upper)
         step = max(1, _CHUNK_ELEMENTS // max(1, self.feature.size))
         for start in range(0, len(X), step):
@@ -246,11 +246,13 @@ def interventional_shap(booster: Any, X: np.ndarray, background: np.ndarray, *,
     if X.shape[1] != paths.n_features or background.shape[1] != paths.n_features:
         raise ValueError(f"the booster reads {paths.n_features} features, got {X.shape[1]} "
                          f"(participants) and {background.shape[1]} (background)")
-    px, pb = paths.patterns(X), paths.patterns(background)
-    mb = paths.margins(pb)
-    if output == "raw":
-        return _raw_values(paths, px, pb), float(mb.mean())
-    return _probability_values(paths, px, pb, paths.margins(px), mb), float(expit(mb).mean())
+    with threadpool_limits(1, user_api="blas"):     # small products: threads only cost here
+        px, pb = paths.patterns(X), paths.patterns(background)
+        mb = paths.margins(pb)
+        if output == "raw":
+            return _raw_values(paths, px, pb), float(mb.mean())
+        values = _probability_values(paths, px, pb, paths.margins(px), mb)
+    return values, float(expit(mb).mean())
 
 
 def _as_missing(X: np.ndarray, missing: float) -> np.ndarray:
@@ -270,48 +272,81 @@ def _raw_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray) -> np.ndarray:
     step = max(1, _CHUNK_ELEMENTS // max(1, n_leaves * k))
     for start in range(0, len(px), step):
         rows = table[np.arange(n_leaves) * n_patterns + px[start:start + step]]
-        values[start:start + step] = _to_features(paths, rows)
+        values[start:start + step] = _to_features(paths.feature, rows, values.shape[1] + 1)[:, :-1]
     return values
 
 
 def _probability_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray, mx: np.ndarray,
                         mb: np.ndarray) -> np.ndarray:
-    k, n_leaves = paths.width, len(paths.value)
+    """``mean_r w(x, r) phi(x; r)``, leaf block by leaf block, participant chunk by chunk.
+
+    Per leaf, the references are grouped by pattern; ``W[x, group] = sum_r w(x, r) / B`` over a
+    group is one matrix product (groups shared by several leaves, e.g. siblings, computed once)
+    and each participant's leaf values are ``W[x, leaf groups] @ table[leaf, pattern of x]``.
+    """
+    k = paths.width
     n_patterns = 1 << k
-    # the background patterns present at each leaf, as columns (leaf, rank), padded per leaf
-    keys = np.arange(n_leaves) * n_patterns + pb
+    weight = expit_secant(mx[:, None], mb[None, :]) / len(pb)
+    values = np.zeros((len(px), paths.n_features + 1))
+    block = max(1, _CHUNK_ELEMENTS // (n_patterns * min(n_patterns, len(pb)) * k))
+    for first in range(0, len(paths.value), block):
+        leaves = np.arange(first, min(first + block, len(paths.value)))
+        groups, column_group, table = _reference_groups(paths, leaves, pb)
+        width = table.shape[1] // k
+        step = max(1, _CHUNK_ELEMENTS // (len(leaves) * width * k))
+        for start in range(0, len(px), step):
+            rows = slice(start, start + step)
+            summed = np.take(weight[rows] @ groups, column_group, axis=1)
+            summed = summed.reshape(-1, len(leaves), 1, width)
+            slots = table[np.arange(len(leaves)) * n_patterns + px[rows, leaves]]
+            contribution = summed @ slots.reshape(*slots.shape[:2], width, k)
+            values[rows] += _to_features(paths.feature[leaves], contribution[:, :, 0],
+                                         values.shape[1])
+    return values[:, :-1]
+
+
+def _reference_groups(paths: LeafPaths, leaves: np.ndarray,
+                      pb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reference groups of some leaves and their Shapley table.
+
+    Returns
+    -------
+    groups : ndarray, shape (B, G + 1)
+        Membership of each distinct group of references (a leaf's references with one pattern);
+        the last column is an empty group.
+    column_group : ndarray, shape (len(leaves) * Q,)
+        Group of column ``(leaf, rank)``, ``Q`` the most patterns at one leaf (padding: empty).
+    table : ndarray, shape (len(leaves) * 2^k, Q * k)
+        ``value[leaf] * shapley_coefficients[pattern of x, pattern of group, slot]``.
+    """
+    k = paths.width
+    n_patterns = 1 << k
+    keys = np.arange(len(leaves)) * n_patterns + pb[:, leaves]
     present, inverse = np.unique(keys, return_inverse=True)
     leaf = present // n_patterns
-    first = np.searchsorted(leaf, np.arange(n_leaves))
-    rank = np.arange(len(present)) - first[leaf]
+    rank = np.arange(len(present)) - np.searchsorted(leaf, leaf)
     width = int(rank.max()) + 1
-    column = leaf * width + rank
-    reference = np.full((n_leaves, width), n_patterns - 1)
+    member = np.zeros((len(present), len(pb)), dtype=bool)
+    member[inverse.reshape(keys.shape), np.arange(len(pb))[:, None]] = True
+    packed = np.packbits(member, axis=1)
+    signature = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first_of, group_of = np.unique(signature, return_index=True, return_inverse=True)
+    groups = np.zeros((len(pb), len(first_of) + 1))
+    groups[:, :-1] = member[first_of].T
+    column_group = np.full(len(leaves) * width, len(first_of))
+    column_group[leaf * width + rank] = group_of.ravel()
+    reference = np.full((len(leaves), width), n_patterns - 1)
     reference[leaf, rank] = present % n_patterns
-    onehot = sparse.csr_matrix((np.ones(pb.size), (np.repeat(np.arange(len(pb)), n_leaves),
-                                                   column[inverse.ravel()])),
-                               shape=(len(pb), n_leaves * width))
-    dense = len(pb) * n_leaves * width <= _CHUNK_ELEMENTS
-    onehot_t = onehot.toarray() if dense else onehot.T.tocsr()
-    coefficients = shapley_coefficients(k).reshape(n_patterns * n_patterns, k)
-    values = np.empty((len(px), paths.n_features))
-    step = max(1, _CHUNK_ELEMENTS // max(1, n_leaves * width * k))
-    for start in range(0, len(px), step):
-        stop = start + step
-        weight = expit_secant(mx[start:stop, None], mb[None, :])
-        summed = weight @ onehot_t if dense else (onehot_t @ weight.T).T
-        summed = summed.reshape(-1, n_leaves, width) / len(pb)
-        index = px[start:stop, :, None] * n_patterns + reference[None]
-        rows = np.einsum("nlq,nlqk->nlk", summed, coefficients[index]) * paths.value[:, None]
-        values[start:stop] = _to_features(paths, rows)
-    return values
+    table = shapley_coefficients(k)[:, reference].transpose(1, 0, 2, 3)
+    table = table * paths.value[leaves, None, None, None]
+    return groups, column_group, table.reshape(len(leaves) * n_patterns, width * k)
 
 
-def _to_features(paths: LeafPaths, rows: np.ndarray) -> np.ndarray:
-    """Sum per-leaf slot values ``(n, L, k)`` into features ``(n, n_features)``."""
-    n, d = len(rows), paths.n_features + 1
-    index = (np.arange(n)[:, None, None] * d + paths.feature[None]).ravel()
-    return np.bincount(index, weights=rows.ravel(), minlength=n * d).reshape(n, d)[:, :-1]
+def _to_features(feature: np.ndarray, slots: np.ndarray, d: int) -> np.ndarray:
+    """Sum per-leaf slot values ``(n, L, k)`` into ``d`` feature columns (``feature``: (L, k))."""
+    n = len(slots)
+    index = (np.arange(n)[:, None, None] * d + feature[None]).ravel()
+    return np.bincount(index, weights=slots.ravel(), minlength=n * d).reshape(n, d)
 
 
 def expit_secant(a: np.ndarray, b: np.ndarray) -> np.ndarray:
