@@ -20,9 +20,12 @@ are not traceable to one input column (e.g. a tangent-space block step) keep the
 Methods (``method`` column of the output):
 
 ``tree_interventional``
-    :class:`shap.TreeExplainer` with ``feature_perturbation="interventional"`` (Lundberg et al.
-    2020): exact Shapley values of the model's native output (log-odds for xgboost, probability
-    for random forests) averaged over the background rows.
+    Interventional TreeSHAP (Lundberg et al. 2020): exact Shapley values of the model's native
+    output (log-odds for xgboost, probability for random forests) averaged over the background
+    rows. For xgboost they are computed by :mod:`backpheno.explain.treeshap` (the same values as
+    :class:`shap.TreeExplainer` with ``feature_perturbation="interventional"``, checked against
+    it in the tests, on both scales; much faster); models it does not cover (categorical splits,
+    dart, ...) and random forests use :class:`shap.TreeExplainer` itself.
 ``linear_interventional``
     :class:`shap.LinearExplainer` with an independent masker: ``coef * (z - mean(z_background))``
     on the log-odds scale (exact).
@@ -30,7 +33,8 @@ Methods (``method`` column of the output):
     The other scale: for each background reference the exact native-scale values are multiplied
     by the secant ratio of the link, e.g. ``(sigmoid(m_x) - sigmoid(m_b)) / (m_x - m_b)`` from
     log-odds to probability, then averaged over references. This is shap's own definition of
-    ``model_output="probability"`` for tree models (``tree_shap.h``, per-reference rescaling).
+    ``model_output="probability"`` for tree models (``tree_shap.h``, per-reference rescaling;
+    for xgboost computed by :mod:`backpheno.explain.treeshap`).
     The values add up exactly to the output on that scale but are not the exact Shapley values
     of the probability (the link is non-linear). Random forests are natively on the probability
     scale, so their probability values are exact and their log-odds values are the rescaled ones
