@@ -58,17 +58,25 @@ class UnsupportedModel(ValueError):  # noqa: N818 - a reason, not an error the u
 
 @dataclass(frozen=True)
 class LeafPaths:
-    """Every leaf of the ensemble as a conjunction of per-feature conditions.
+    """The leaves of the ensemble as units: conjunctions of per-feature conditions.
 
-    Slot ``s`` of leaf ``l`` (one per distinct feature on its path, padded to ``k`` slots) is
+    A unit is one leaf, or two sibling leaves split on a feature that is new to their path: the
+    second leaf is reached exactly where the first leaf's conditions hold with that feature's
+    condition (slot) flipped, so both share one pattern and the unit's game is the sum of two
+    leaf games (half the units to tabulate for trees of full depth).
+
+    Slot ``s`` of unit ``u`` (one per distinct feature on its path, padded to ``k`` slots) is
     satisfied by a float32 value ``z`` iff ``isnan(z) ? nan_ok : lower <= z < upper``. Padded
     slots read an extra all-zero column and are always satisfied.
 
     Attributes
     ----------
-    value : ndarray, shape (L,)
-        Leaf values (margin units).
-    feature, lower, upper, nan_ok : ndarray, shape (L, k)
+    value : ndarray, shape (U, 2)
+        Value (margin units) of the leaf reached when every slot holds, and of the sibling
+        reached when only slot ``flip`` fails (0 for a single leaf).
+    flip : ndarray of int64, shape (U,)
+        Bit mask of the sibling's slot (0 for a single leaf).
+    feature, lower, upper, nan_ok : ndarray, shape (U, k)
     base_margin : float
         The booster's base score on the margin scale.
     n_features : int
@@ -76,6 +84,7 @@ class LeafPaths:
     """
 
     value: np.ndarray
+    flip: np.ndarray
     feature: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
@@ -86,11 +95,11 @@ class LeafPaths:
 
     @property
     def width(self) -> int:
-        """``k``: slots per leaf (the most distinct features on one path)."""
+        """``k``: slots per unit (the most distinct features on one path)."""
         return self.feature.shape[1]
 
     def patterns(self, X: np.ndarray) -> np.ndarray:
-        """Satisfaction pattern of every row at every leaf: bit ``s`` set iff slot ``s`` holds.
+        """Satisfaction pattern of every row at every unit: bit ``s`` set iff slot ``s`` holds.
 
         Parameters
         ----------
@@ -99,7 +108,7 @@ class LeafPaths:
 
         Returns
         -------
-        ndarray of uint8, shape (n, L)
+        ndarray of uint8, shape (n, U)
         """
         Z = np.zeros((len(X), self.n_features + 1), dtype=np.float32)
         Z[:, :-1] = X
@@ -115,9 +124,24 @@ class LeafPaths:
         return out
 
     def margins(self, patterns: np.ndarray) -> np.ndarray:
-        """Model margin of each row from its patterns (a leaf is reached iff all slots hold)."""
-        reached = patterns == (1 << self.width) - 1
-        return self.base_margin + reached @ self.value
+        """Model margin of each row from its patterns (a leaf is reached iff all its slots hold).
+        """
+        full = (1 << self.width) - 1
+        return (self.base_margin + (patterns == full) @ self.value[:, 0]
+                + (patterns == full ^ self.flip) @ self.value[:, 1])
+
+    def coefficients(self, units: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Shapley values of the units' games for x-patterns ``p`` and reference patterns ``q``.
+
+        ``p`` and ``q`` broadcast against ``units[:, None, ...]``-shaped index arrays; returns
+        their broadcast shape plus the slot axis ``k``.
+        """
+        c = shapley_coefficients(self.width)
+        value, flip = self.value[units], self.flip[units]
+        shape = (-1,) + (1,) * (max(np.ndim(p), np.ndim(q)) - 1)
+        e = flip.reshape(shape)
+        return (value[:, 0].reshape(*shape, 1) * c[p, q]
+                + value[:, 1].reshape(*shape, 1) * c[p ^ e, q ^ e])
 
 
 def leaf_paths(booster: Any) -> LeafPaths:
@@ -147,42 +171,53 @@ def leaf_paths(booster: Any) -> LeafPaths:
     if best is not None:
         indptr = model.get("iteration_indptr")
         trees = trees[: indptr[best + 1] if indptr else best + 1]
-    leaves = [leaf for tree in trees for leaf in _tree_leaves(tree)]
-    width = max((len(conditions) for _, conditions in leaves), default=0)
+    units = [unit for tree in trees for unit in _tree_units(tree)]
+    width = max((len(conditions) for *_, conditions in units), default=0)
     if width > MAX_PATH_FEATURES:
         raise UnsupportedModel(f"{width} distinct features on one path")
     n_features = int(param["num_feature"])
-    shape = (len(leaves), max(width, 1))
+    shape = (len(units), max(width, 1))
     feature = np.full(shape, n_features, dtype=np.int64)
     lower = np.full(shape, -np.inf, dtype=np.float32)
     upper = np.full(shape, np.inf, dtype=np.float32)
     nan_ok = np.ones(shape, dtype=bool)
-    for i, (_, conditions) in enumerate(leaves):
+    for i, (*_, conditions) in enumerate(units):
         for s, (f, (lo, hi, ok)) in enumerate(conditions.items()):
             feature[i, s], lower[i, s], upper[i, s], nan_ok[i, s] = f, lo, hi, ok
-    value = np.array([v for v, _ in leaves], dtype=np.float64)
-    return LeafPaths(value, feature, lower, upper, nan_ok, base_margin, n_features, objective)
+    value = np.array([v for v, _, _ in units], dtype=np.float64).reshape(-1, 2)
+    flip = np.array([e for _, e, _ in units], dtype=np.int64)
+    return LeafPaths(value, flip, feature, lower, upper, nan_ok, base_margin, n_features,
+                     objective)
 
 
-def _tree_leaves(tree: dict) -> list[tuple[float, dict[int, tuple[float, float, bool]]]]:
-    """``(leaf value, {feature: (lower, upper, nan_ok)})`` for every leaf of one JSON tree."""
+Conditions = dict[int, tuple[float, float, bool]]
+
+
+def _tree_units(tree: dict) -> list[tuple[tuple[float, float], int, Conditions]]:
+    """``((value, sibling value), sibling flip, {feature: (lower, upper, nan_ok)})`` for every
+    unit of one JSON tree (see :class:`LeafPaths`)."""
     if any(int(t) != 0 for t in tree["split_type"]):
         raise UnsupportedModel("categorical split")
     left, right = tree["left_children"], tree["right_children"]
     feature, condition = tree["split_indices"], np.asarray(tree["split_conditions"], np.float32)
     default_left = tree["default_left"]
     out = []
-    stack: list[tuple[int, dict[int, tuple[float, float, bool]]]] = [(0, {})]
+    stack: list[tuple[int, Conditions]] = [(0, {})]
     while stack:
         node, path = stack.pop()
-        if left[node] == -1:
-            out.append((float(condition[node]), path))
+        yes, no = left[node], right[node]
+        if yes == -1:
+            out.append(((float(condition[node]), 0.0), 0, path))
             continue
         f, threshold = int(feature[node]), condition[node]
-        lo, hi, ok = path.get(f, (-np.inf, np.inf, True))
         to_left = bool(default_left[node])
-        stack.append((right[node], {**path, f: (max(lo, threshold), hi, ok and not to_left)}))
-        stack.append((left[node], {**path, f: (lo, min(hi, threshold), ok and to_left)}))
+        if left[yes] == -1 and left[no] == -1 and f not in path:
+            pair = (float(condition[yes]), float(condition[no]))
+            out.append((pair, 1 << len(path), {**path, f: (-np.inf, threshold, to_left)}))
+            continue
+        lo, hi, ok = path.get(f, (-np.inf, np.inf, True))
+        stack.append((no, {**path, f: (max(lo, threshold), hi, ok and not to_left)}))
+        stack.append((yes, {**path, f: (lo, min(hi, threshold), ok and to_left)}))
     return out
 
 
@@ -265,8 +300,14 @@ def _raw_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray) -> np.ndarray:
     n_patterns = 1 << k
     keys = (np.arange(n_leaves) * n_patterns + pb).ravel()
     share = np.bincount(keys, minlength=n_leaves * n_patterns).reshape(n_leaves, n_patterns)
-    coefficients = shapley_coefficients(k).transpose(1, 0, 2).reshape(n_patterns, -1)
-    table = (share / len(pb)) @ coefficients * paths.value[:, None]
+    share = share / len(pb)
+    patterns = np.arange(n_patterns)
+    table = np.empty((n_leaves, n_patterns, k))
+    step = max(1, _CHUNK_ELEMENTS // (n_patterns * n_patterns * k))
+    for first in range(0, n_leaves, step):
+        units = np.arange(first, min(first + step, n_leaves))
+        coefficients = paths.coefficients(units, patterns[None, :, None], patterns[None, None, :])
+        table[units] = np.einsum("uq,upqk->upk", share[units], coefficients)
     table = table.reshape(n_leaves * n_patterns, k)
     values = np.empty((len(px), paths.n_features))
     step = max(1, _CHUNK_ELEMENTS // max(1, n_leaves * k))
@@ -337,8 +378,7 @@ def _reference_groups(paths: LeafPaths, leaves: np.ndarray,
     column_group[leaf * width + rank] = group_of.ravel()
     reference = np.full((len(leaves), width), n_patterns - 1)
     reference[leaf, rank] = present % n_patterns
-    table = shapley_coefficients(k)[:, reference].transpose(1, 0, 2, 3)
-    table = table * paths.value[leaves, None, None, None]
+    table = paths.coefficients(leaves, np.arange(n_patterns)[None, :, None], reference[:, None])
     return groups, column_group, table.reshape(len(leaves) * n_patterns, width * k)
 
 
