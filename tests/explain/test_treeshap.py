@@ -215,3 +215,21 @@ def test_unsupported_models_fall_back_to_shap():
     poisson = xgb.XGBRegressor(objective="count:poisson", n_estimators=5, n_jobs=1).fit(X, y)
     with pytest.raises(UnsupportedModel):
         interventional_shap(poisson.get_booster(), X, X[:10])
+
+
+def test_explain_arm_gives_shaps_values_with_the_same_labels():
+    X = pd.DataFrame(data(seed=14), columns=[f"f{i}" for i in range(6)])
+    y = binary_outcome(X.to_numpy())
+    classifier = xgb.XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1).fit(X, y)
+    regressor = xgb.XGBRegressor(n_estimators=30, max_depth=3, n_jobs=1).fit(X, y * 2.0)
+    background = X.iloc[:25]
+    cases = [(classifier, "log_odds", "raw", "tree_interventional"),
+             (classifier, "probability", "probability", "tree_interventional_rescaled"),
+             (regressor, "outcome", "raw", "tree_interventional")]
+    for model, scale, output, method in cases:
+        result = explain_arm(model, X, background, scales=(scale,))[scale]
+        theirs, base = shap_reference(model, X.to_numpy(), background.to_numpy(), output)
+        assert result.method == method
+        assert_close(result.values.to_numpy(), theirs)
+        assert result.base_value == pytest.approx(base, abs=1e-9)
+        assert result.additivity_error() < 1e-5
