@@ -135,17 +135,18 @@ def test_values_equal_a_brute_force_enumeration_of_subsets():
 
 
 def test_splits_are_evaluated_in_float32_like_xgboost():
-    """Values at a threshold, and float64 values that round to it, go right, as in xgboost."""
+    """Values at a threshold, one float32 step either side, and float64 values that round to
+    it: each goes where xgboost sends it (so the parsed thresholds are exact)."""
     X = data(300, 4, seed=9, missing=0.0)
     model = xgb.XGBClassifier(n_estimators=15, max_depth=3, n_jobs=1).fit(X, binary_outcome(X))
     frame = model.get_booster().trees_to_dataframe()
     splits = frame[frame["Feature"] != "Leaf"]
-    edges = np.tile(np.nanmedian(X, axis=0), (2 * len(splits), 1))
+    edges = np.tile(np.nanmedian(X, axis=0), (4 * len(splits), 1))
     for i, (name, split) in enumerate(zip(splits["Feature"], splits["Split"], strict=True)):
-        column = int(name[1:])
-        threshold = float(np.float32(split))
-        edges[2 * i, column] = threshold
-        edges[2 * i + 1, column] = threshold * (1 - 1e-12)   # float32(.) == threshold
+        threshold = np.float32(split)
+        below, above = (np.nextafter(threshold, np.float32(v)) for v in (-np.inf, np.inf))
+        edges[4 * i:4 * i + 4, int(name[1:])] = [threshold, below, above,
+                                                  float(threshold) * (1 - 1e-12)]
     ours, base = interventional_shap(model.get_booster(), edges, X[:20])
     np.testing.assert_allclose(base + ours.sum(axis=1), model.predict(edges, output_margin=True),
                                atol=5e-6)
