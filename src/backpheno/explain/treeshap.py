@@ -319,30 +319,33 @@ def _raw_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray) -> np.ndarray:
 
 def _probability_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray, mx: np.ndarray,
                         mb: np.ndarray) -> np.ndarray:
-    """``mean_r w(x, r) phi(x; r)``, leaf block by leaf block, participant chunk by chunk.
+    """``mean_r w(x, r) phi(x; r)``, unit block by unit block, participant chunk by chunk.
 
-    Per leaf, the references are grouped by pattern; ``W[x, group] = sum_r w(x, r) / B`` over a
-    group is one matrix product (groups shared by several leaves, e.g. siblings, computed once)
-    and each participant's leaf values are ``W[x, leaf groups] @ table[leaf, pattern of x]``.
+    Per unit, the references are grouped by pattern; ``W[x, group] = sum_r w(x, r) / B`` over a
+    group is one matrix product (a group shared by several units computed once) and each
+    participant's slot values are ``W[x, unit groups] @ table[unit, pattern of x]``. Units are
+    blocked by their number of reference patterns, so the tables carry little padding.
     """
     k = paths.width
     n_patterns = 1 << k
     weight = expit_secant(mx[:, None], mb[None, :]) / len(pb)
     values = np.zeros((len(px), paths.n_features + 1))
-    block = max(1, _CHUNK_ELEMENTS // (n_patterns * min(n_patterns, len(pb)) * k))
-    for first in range(0, len(paths.value), block):
-        leaves = np.arange(first, min(first + block, len(paths.value)))
-        groups, column_group, table = _reference_groups(paths, leaves, pb)
-        width = table.shape[1] // k
-        step = max(1, _CHUNK_ELEMENTS // (len(leaves) * width * k))
-        for start in range(0, len(px), step):
-            rows = slice(start, start + step)
-            summed = np.take(weight[rows] @ groups, column_group, axis=1)
-            summed = summed.reshape(-1, len(leaves), 1, width)
-            slots = table[np.arange(len(leaves)) * n_patterns + px[rows, leaves]]
-            contribution = summed @ slots.reshape(*slots.shape[:2], width, k)
-            values[rows] += _to_features(paths.feature[leaves], contribution[:, :, 0],
-                                         values.shape[1])
+    distinct = (np.diff(np.sort(pb, axis=0), axis=0) != 0).sum(axis=0) + 1
+    for count in np.unique(distinct):
+        units = np.flatnonzero(distinct == count)
+        block = max(1, _CHUNK_ELEMENTS // (n_patterns * count * k))
+        for first in range(0, len(units), block):
+            leaves = units[first:first + block]
+            groups, column_group, table = _reference_groups(paths, leaves, pb)
+            step = max(1, _CHUNK_ELEMENTS // (len(leaves) * count * k))
+            for start in range(0, len(px), step):
+                rows = slice(start, start + step)
+                summed = np.take(weight[rows] @ groups, column_group, axis=1)
+                summed = summed.reshape(-1, len(leaves), 1, count)
+                slots = table[np.arange(len(leaves)) * n_patterns + px[rows, leaves]]
+                contribution = summed @ slots.reshape(*slots.shape[:2], count, k)
+                values[rows] += _to_features(paths.feature[leaves], contribution[:, :, 0],
+                                             values.shape[1])
     return values[:, :-1]
 
 
