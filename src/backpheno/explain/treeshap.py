@@ -46,9 +46,9 @@ from threadpoolctl import threadpool_limits
 
 #: Largest number of distinct features on one root-to-leaf path handled here (tables grow 4^k).
 MAX_PATH_FEATURES = 8
-#: Objectives explained here and the scale of their margin.
+#: Objectives explained here (margin: the log-odds, or the regression output).
 OBJECTIVES = ("binary:logistic", "reg:squarederror")
-#: Working-array budget (float64 elements) per participant chunk.
+#: Working-array budget (float64 elements) of one block of units x chunk of participants.
 _CHUNK_ELEMENTS = 4_000_000
 
 
@@ -223,7 +223,7 @@ def _tree_units(tree: dict) -> list[tuple[tuple[float, float], int, Conditions]]
 
 @cache
 def shapley_coefficients(k: int) -> np.ndarray:
-    """Shapley values of a unit leaf, per x-pattern ``p``, reference pattern ``q`` and slot ``j``.
+    """Shapley values of a leaf of value 1 per x-pattern ``p``, reference pattern ``q`` and slot.
 
     ``A = p & ~q`` (satisfied only by x), ``B = q & ~p`` (only by the reference); zero when a slot
     is satisfied by neither. Returns an array of shape ``(2^k, 2^k, k)``.
@@ -296,23 +296,23 @@ def _as_missing(X: np.ndarray, missing: float) -> np.ndarray:
 
 
 def _raw_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray) -> np.ndarray:
-    k, n_leaves = paths.width, len(paths.value)
+    k, n_units = paths.width, len(paths.value)
     n_patterns = 1 << k
-    keys = (np.arange(n_leaves) * n_patterns + pb).ravel()
-    share = np.bincount(keys, minlength=n_leaves * n_patterns).reshape(n_leaves, n_patterns)
+    keys = (np.arange(n_units) * n_patterns + pb).ravel()
+    share = np.bincount(keys, minlength=n_units * n_patterns).reshape(n_units, n_patterns)
     share = share / len(pb)
     patterns = np.arange(n_patterns)
-    table = np.empty((n_leaves, n_patterns, k))
+    table = np.empty((n_units, n_patterns, k))
     step = max(1, _CHUNK_ELEMENTS // (n_patterns * n_patterns * k))
-    for first in range(0, n_leaves, step):
-        units = np.arange(first, min(first + step, n_leaves))
+    for first in range(0, n_units, step):
+        units = np.arange(first, min(first + step, n_units))
         coefficients = paths.coefficients(units, patterns[None, :, None], patterns[None, None, :])
         table[units] = np.einsum("uq,upqk->upk", share[units], coefficients)
-    table = table.reshape(n_leaves * n_patterns, k)
+    table = table.reshape(n_units * n_patterns, k)
     values = np.empty((len(px), paths.n_features))
-    step = max(1, _CHUNK_ELEMENTS // max(1, n_leaves * k))
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_units * k))
     for start in range(0, len(px), step):
-        rows = table[np.arange(n_leaves) * n_patterns + px[start:start + step]]
+        rows = table[np.arange(n_units) * n_patterns + px[start:start + step]]
         values[start:start + step] = _to_features(paths.feature, rows, values.shape[1] + 1)[:, :-1]
     return values
 
@@ -335,40 +335,41 @@ def _probability_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray, mx: np
         units = np.flatnonzero(distinct == count)
         block = max(1, _CHUNK_ELEMENTS // (n_patterns * count * k))
         for first in range(0, len(units), block):
-            leaves = units[first:first + block]
-            groups, column_group, table = _reference_groups(paths, leaves, pb)
-            step = max(1, _CHUNK_ELEMENTS // (len(leaves) * count * k))
+            block_units = units[first:first + block]
+            groups, column_group, table = _reference_groups(paths, block_units, pb)
+            step = max(1, _CHUNK_ELEMENTS // (len(block_units) * count * k))
             for start in range(0, len(px), step):
                 rows = slice(start, start + step)
                 summed = np.take(weight[rows] @ groups, column_group, axis=1)
-                summed = summed.reshape(-1, len(leaves), 1, count)
-                slots = table[np.arange(len(leaves)) * n_patterns + px[rows, leaves]]
+                summed = summed.reshape(-1, len(block_units), 1, count)
+                slots = table[np.arange(len(block_units)) * n_patterns + px[rows, block_units]]
                 contribution = summed @ slots.reshape(*slots.shape[:2], count, k)
-                values[rows] += _to_features(paths.feature[leaves], contribution[:, :, 0],
+                values[rows] += _to_features(paths.feature[block_units], contribution[:, :, 0],
                                              values.shape[1])
     return values[:, :-1]
 
 
-def _reference_groups(paths: LeafPaths, leaves: np.ndarray,
+def _reference_groups(paths: LeafPaths, units: np.ndarray,
                       pb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The reference groups of some leaves and their Shapley table.
+    """The reference groups of some units and their Shapley table.
 
     Returns
     -------
     groups : ndarray, shape (B, G + 1)
-        Membership of each distinct group of references (a leaf's references with one pattern);
+        Membership of each distinct group of references (a unit's references with one pattern);
         the last column is an empty group.
-    column_group : ndarray, shape (len(leaves) * Q,)
-        Group of column ``(leaf, rank)``, ``Q`` the most patterns at one leaf (padding: empty).
-    table : ndarray, shape (len(leaves) * 2^k, Q * k)
-        ``value[leaf] * shapley_coefficients[pattern of x, pattern of group, slot]``.
+    column_group : ndarray, shape (len(units) * Q,)
+        Group of column ``(unit, rank)``, ``Q`` the most patterns at one unit (padding: empty).
+    table : ndarray, shape (len(units) * 2^k, Q * k)
+        Shapley values of each unit's game (:meth:`LeafPaths.coefficients`) per pattern of x,
+        reference pattern of column ``rank`` and slot.
     """
     k = paths.width
     n_patterns = 1 << k
-    keys = np.arange(len(leaves)) * n_patterns + pb[:, leaves]
+    keys = np.arange(len(units)) * n_patterns + pb[:, units]
     present, inverse = np.unique(keys, return_inverse=True)
-    leaf = present // n_patterns
-    rank = np.arange(len(present)) - np.searchsorted(leaf, leaf)
+    unit = present // n_patterns
+    rank = np.arange(len(present)) - np.searchsorted(unit, unit)
     width = int(rank.max()) + 1
     member = np.zeros((len(present), len(pb)), dtype=bool)
     member[inverse.reshape(keys.shape), np.arange(len(pb))[:, None]] = True
@@ -377,16 +378,16 @@ def _reference_groups(paths: LeafPaths, leaves: np.ndarray,
     _, first_of, group_of = np.unique(signature, return_index=True, return_inverse=True)
     groups = np.zeros((len(pb), len(first_of) + 1))
     groups[:, :-1] = member[first_of].T
-    column_group = np.full(len(leaves) * width, len(first_of))
-    column_group[leaf * width + rank] = group_of.ravel()
-    reference = np.full((len(leaves), width), n_patterns - 1)
-    reference[leaf, rank] = present % n_patterns
-    table = paths.coefficients(leaves, np.arange(n_patterns)[None, :, None], reference[:, None])
-    return groups, column_group, table.reshape(len(leaves) * n_patterns, width * k)
+    column_group = np.full(len(units) * width, len(first_of))
+    column_group[unit * width + rank] = group_of.ravel()
+    reference = np.full((len(units), width), n_patterns - 1)
+    reference[unit, rank] = present % n_patterns
+    table = paths.coefficients(units, np.arange(n_patterns)[None, :, None], reference[:, None])
+    return groups, column_group, table.reshape(len(units) * n_patterns, width * k)
 
 
 def _to_features(feature: np.ndarray, slots: np.ndarray, d: int) -> np.ndarray:
-    """Sum per-leaf slot values ``(n, L, k)`` into ``d`` feature columns (``feature``: (L, k))."""
+    """Sum per-unit slot values ``(n, U, k)`` into ``d`` feature columns (``feature``: (U, k))."""
     n = len(slots)
     index = (np.arange(n)[:, None, None] * d + feature[None]).ravel()
     return np.bincount(index, weights=slots.ravel(), minlength=n * d).reshape(n, d)
