@@ -403,7 +403,7 @@ def _xgboost_values(estimator: BaseEstimator, Z: pd.DataFrame, Zb: pd.DataFrame,
     try:
         return interventional_shap(estimator.get_booster(), Z.to_numpy(dtype=float),
                                    Zb.to_numpy(dtype=float), output=output,
-                                   missing=estimator.get_params().get("missing", np.nan))
+                                   missing=getattr(estimator, "missing", np.nan))
     except UnsupportedModel:
         explainer = _tree_explainer(estimator, Zb, output)
         values = np.asarray(explainer.shap_values(Z, check_additivity=False), dtype=float)
