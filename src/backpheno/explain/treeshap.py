@@ -296,25 +296,26 @@ def _as_missing(X: np.ndarray, missing: float) -> np.ndarray:
 
 
 def _raw_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """``mean_r phi(x; r)``: per unit, the Shapley table weighted by the references' pattern
+    shares, then one table row per participant and unit."""
     k, n_units = paths.width, len(paths.value)
     n_patterns = 1 << k
     keys = (np.arange(n_units) * n_patterns + pb).ravel()
     share = np.bincount(keys, minlength=n_units * n_patterns).reshape(n_units, n_patterns)
     share = share / len(pb)
     patterns = np.arange(n_patterns)
-    table = np.empty((n_units, n_patterns, k))
-    step = max(1, _CHUNK_ELEMENTS // (n_patterns * n_patterns * k))
-    for first in range(0, n_units, step):
-        units = np.arange(first, min(first + step, n_units))
+    values = np.zeros((len(px), paths.n_features + 1))
+    block = max(1, _CHUNK_ELEMENTS // (n_patterns * n_patterns * k))
+    for first in range(0, n_units, block):
+        units = np.arange(first, min(first + block, n_units))
         coefficients = paths.coefficients(units, patterns[None, :, None], patterns[None, None, :])
-        table[units] = np.einsum("uq,upqk->upk", share[units], coefficients)
-    table = table.reshape(n_units * n_patterns, k)
-    values = np.empty((len(px), paths.n_features))
-    step = max(1, _CHUNK_ELEMENTS // max(1, n_units * k))
-    for start in range(0, len(px), step):
-        rows = table[np.arange(n_units) * n_patterns + px[start:start + step]]
-        values[start:start + step] = _to_features(paths.feature, rows, values.shape[1] + 1)[:, :-1]
-    return values
+        table = np.einsum("uq,upqk->upk", share[units], coefficients).reshape(-1, k)
+        step = max(1, _CHUNK_ELEMENTS // (len(units) * k))
+        for start in range(0, len(px), step):
+            rows = slice(start, start + step)
+            slots = table[np.arange(len(units)) * n_patterns + px[rows, units]]
+            values[rows] += _to_features(paths.feature[units], slots, values.shape[1])
+    return values[:, :-1]
 
 
 def _probability_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray, mx: np.ndarray,
