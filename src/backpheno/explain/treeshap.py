@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -298,18 +299,14 @@ def _as_missing(X: np.ndarray, missing: float) -> np.ndarray:
 def _raw_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray) -> np.ndarray:
     """``mean_r phi(x; r)``: per unit, the Shapley table weighted by the references' pattern
     shares, then one table row per participant and unit."""
-    k, n_units = paths.width, len(paths.value)
+    k = paths.width
     n_patterns = 1 << k
-    keys = (np.arange(n_units) * n_patterns + pb).ravel()
-    share = np.bincount(keys, minlength=n_units * n_patterns).reshape(n_units, n_patterns)
-    share = share / len(pb)
-    patterns = np.arange(n_patterns)
     values = np.zeros((len(px), paths.n_features + 1))
-    block = max(1, _CHUNK_ELEMENTS // (n_patterns * n_patterns * k))
-    for first in range(0, n_units, block):
-        units = np.arange(first, min(first + block, n_units))
-        coefficients = paths.coefficients(units, patterns[None, :, None], patterns[None, None, :])
-        table = np.einsum("uq,upqk->upk", share[units], coefficients).reshape(-1, k)
+    for units, groups, column_group, table in _unit_blocks(paths, pb):
+        count = table.shape[1] // k
+        share = (groups.sum(axis=0) / len(pb))[column_group].reshape(len(units), 1, count, 1)
+        table = (table.reshape(len(units), n_patterns, count, k) * share).sum(axis=2)
+        table = table.reshape(-1, k)
         step = max(1, _CHUNK_ELEMENTS // (len(units) * k))
         for start in range(0, len(px), step):
             rows = slice(start, start + step)
@@ -324,30 +321,37 @@ def _probability_values(paths: LeafPaths, px: np.ndarray, pb: np.ndarray, mx: np
 
     Per unit, the references are grouped by pattern; ``W[x, group] = sum_r w(x, r) / B`` over a
     group is one matrix product (a group shared by several units computed once) and each
-    participant's slot values are ``W[x, unit groups] @ table[unit, pattern of x]``. Units are
-    blocked by their number of reference patterns, so the tables carry little padding.
+    participant's slot values are ``W[x, unit groups] @ table[unit, pattern of x]``.
     """
     k = paths.width
     n_patterns = 1 << k
     weight = expit_secant(mx[:, None], mb[None, :]) / len(pb)
     values = np.zeros((len(px), paths.n_features + 1))
+    for units, groups, column_group, table in _unit_blocks(paths, pb):
+        count = table.shape[1] // k
+        step = max(1, _CHUNK_ELEMENTS // (len(units) * count * k))
+        for start in range(0, len(px), step):
+            rows = slice(start, start + step)
+            summed = np.take(weight[rows] @ groups, column_group, axis=1)
+            summed = summed.reshape(-1, len(units), 1, count)
+            slots = table[np.arange(len(units)) * n_patterns + px[rows, units]]
+            contribution = summed @ slots.reshape(*slots.shape[:2], count, k)
+            values[rows] += _to_features(paths.feature[units], contribution[:, :, 0],
+                                         values.shape[1])
+    return values[:, :-1]
+
+
+def _unit_blocks(paths: LeafPaths, pb: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """``(units, *_reference_groups(...))`` for blocks of units with the same number of
+    reference patterns (so the tables carry no padding), each within the working budget."""
+    k = paths.width
     distinct = (np.diff(np.sort(pb, axis=0), axis=0) != 0).sum(axis=0) + 1
     for count in np.unique(distinct):
         units = np.flatnonzero(distinct == count)
-        block = max(1, _CHUNK_ELEMENTS // (n_patterns * count * k))
+        block = max(1, _CHUNK_ELEMENTS // ((1 << k) * count * k))
         for first in range(0, len(units), block):
-            block_units = units[first:first + block]
-            groups, column_group, table = _reference_groups(paths, block_units, pb)
-            step = max(1, _CHUNK_ELEMENTS // (len(block_units) * count * k))
-            for start in range(0, len(px), step):
-                rows = slice(start, start + step)
-                summed = np.take(weight[rows] @ groups, column_group, axis=1)
-                summed = summed.reshape(-1, len(block_units), 1, count)
-                slots = table[np.arange(len(block_units)) * n_patterns + px[rows, block_units]]
-                contribution = summed @ slots.reshape(*slots.shape[:2], count, k)
-                values[rows] += _to_features(paths.feature[block_units], contribution[:, :, 0],
-                                             values.shape[1])
-    return values[:, :-1]
+            yield units[first:first + block], *_reference_groups(paths, units[first:first + block],
+                                                                 pb)
 
 
 def _reference_groups(paths: LeafPaths, units: np.ndarray,
