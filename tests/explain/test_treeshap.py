@@ -218,6 +218,17 @@ def test_unsupported_models_fall_back_to_shap():
         interventional_shap(poisson.get_booster(), X, X[:10])
 
 
+def test_paths_with_more_than_seven_features_fall_back_to_shap():
+    X = data(3000, 10, seed=15, missing=0.0)
+    y = (X.sum(axis=1) > 0).astype(int)
+    deep = xgb.XGBClassifier(n_estimators=3, max_depth=10, n_jobs=1).fit(X, y)
+    with pytest.raises(UnsupportedModel, match="distinct features"):
+        leaf_paths(deep.get_booster())
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(10)])
+    result = explain_arm(deep, frame.iloc[:20], frame.iloc[:10], scales=("probability",))
+    assert result["probability"].additivity_error() < 1e-6
+
+
 def test_explain_arm_gives_shaps_values_with_the_same_labels():
     X = pd.DataFrame(data(seed=14), columns=[f"f{i}" for i in range(6)])
     y = binary_outcome(X.to_numpy())
