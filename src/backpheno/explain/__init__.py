@@ -7,6 +7,7 @@ Public API (imported lazily)::
     ExplainResult                                                          run.py
     write_report, build_report                                             report.py
     explain_arms, select_background, ArmShap                               shap.py
+    interventional_shap (exact interventional TreeSHAP of xgboost)         treeshap.py
     arm_contrasts, contrast_shap, moderator_ranking, Contrast              moderators.py
     contrast_importance, Importance (the ranking statistic on arrays)      moderators.py
     moderation_table                                                       moderation.py
@@ -31,6 +32,7 @@ _EXPORTS = {
     "explain_arms": "shap",
     "select_background": "shap",
     "ArmShap": "shap",
+    "interventional_shap": "treeshap",
     "arm_contrasts": "moderators",
     "contrast_shap": "moderators",
     "moderator_ranking": "moderators",

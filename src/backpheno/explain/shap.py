@@ -20,9 +20,12 @@ are not traceable to one input column (e.g. a tangent-space block step) keep the
 Methods (``method`` column of the output):
 
 ``tree_interventional``
-    :class:`shap.TreeExplainer` with ``feature_perturbation="interventional"`` (Lundberg et al.
-    2020): exact Shapley values of the model's native output (log-odds for xgboost, probability
-    for random forests) averaged over the background rows.
+    Interventional TreeSHAP (Lundberg et al. 2020): exact Shapley values of the model's native
+    output (log-odds for xgboost, probability for random forests) averaged over the background
+    rows. For xgboost they are computed by :mod:`backpheno.explain.treeshap` (the same values as
+    :class:`shap.TreeExplainer` with ``feature_perturbation="interventional"``, checked against
+    it in the tests, on both scales; much faster); models it does not cover (categorical splits,
+    dart, ...) and random forests use :class:`shap.TreeExplainer` itself.
 ``linear_interventional``
     :class:`shap.LinearExplainer` with an independent masker: ``coef * (z - mean(z_background))``
     on the log-odds scale (exact).
@@ -30,7 +33,8 @@ Methods (``method`` column of the output):
     The other scale: for each background reference the exact native-scale values are multiplied
     by the secant ratio of the link, e.g. ``(sigmoid(m_x) - sigmoid(m_b)) / (m_x - m_b)`` from
     log-odds to probability, then averaged over references. This is shap's own definition of
-    ``model_output="probability"`` for tree models (``tree_shap.h``, per-reference rescaling).
+    ``model_output="probability"`` for tree models (``tree_shap.h``, per-reference rescaling;
+    for xgboost computed by :mod:`backpheno.explain.treeshap`).
     The values add up exactly to the output on that scale but are not the exact Shapley values
     of the probability (the link is non-linear). Random forests are natively on the probability
     scale, so their probability values are exact and their log-odds values are the rescaled ones
@@ -68,6 +72,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from backpheno.errors import InputError
+from backpheno.explain.treeshap import UnsupportedModel, expit_secant, interventional_shap
 
 Scale = Literal["log_odds", "probability", "outcome"]
 SCALES: tuple[str, ...] = ("log_odds", "probability")
@@ -426,10 +431,9 @@ def _shap_values(estimator: BaseEstimator, Z: pd.DataFrame, Zb: pd.DataFrame, na
         return _regression_values(estimator, Z, Zb)
     if _is_xgboost(estimator):
         output = "raw" if scale == "log_odds" else "probability"
-        explainer = _tree_explainer(estimator, Zb, output)
-        values = explainer.shap_values(Z, check_additivity=False)
+        values, base = _xgboost_values(estimator, Z, Zb, output)
         method = "tree_interventional" + ("" if scale == native else "_rescaled")
-        return np.asarray(values, dtype=float), float(np.ravel(explainer.expected_value)[0]), method
+        return values, base, method
     if isinstance(estimator, LogisticRegression):
         return _linear_values(estimator, Z, Zb, scale)
     if scale == native:
@@ -454,9 +458,25 @@ def _regression_values(estimator: BaseEstimator, Z: pd.DataFrame,
         mean = zb.mean(axis=0)
         base = float(mean @ coef + np.ravel(estimator.intercept_)[0])
         return coef * (z - mean), base, "linear_interventional"
+    if _is_xgboost(estimator):
+        return (*_xgboost_values(estimator, Z, Zb, "raw"), "tree_interventional")
     explainer = _tree_explainer(estimator, Zb, "raw")
     values = np.asarray(explainer.shap_values(Z, check_additivity=False), dtype=float)
     return values, float(np.ravel(explainer.expected_value)[0]), "tree_interventional"
+
+
+def _xgboost_values(estimator: BaseEstimator, Z: pd.DataFrame, Zb: pd.DataFrame,
+                    output: str) -> tuple[np.ndarray, float]:
+    """Interventional TreeSHAP of an xgboost model: :mod:`backpheno.explain.treeshap`, or
+    :class:`shap.TreeExplainer` for a model it does not handle (e.g. categorical splits)."""
+    try:
+        return interventional_shap(estimator.get_booster(), Z.to_numpy(dtype=float),
+                                   Zb.to_numpy(dtype=float), output=output,
+                                   missing=getattr(estimator, "missing", np.nan))
+    except UnsupportedModel:
+        explainer = _tree_explainer(estimator, Zb, output)
+        values = np.asarray(explainer.shap_values(Z, check_additivity=False), dtype=float)
+        return values, float(np.ravel(explainer.expected_value)[0])
 
 
 def _linear_values(estimator: LogisticRegression, Z: pd.DataFrame, Zb: pd.DataFrame,
@@ -470,7 +490,7 @@ def _linear_values(estimator: LogisticRegression, Z: pd.DataFrame, Zb: pd.DataFr
     coef = estimator.coef_.ravel()
     margin_x = z @ coef + estimator.intercept_[0]
     margin_b = zb @ coef + estimator.intercept_[0]
-    ratio = _expit_secant(margin_x[:, None], margin_b[None, :])
+    ratio = expit_secant(margin_x[:, None], margin_b[None, :])
     values = coef * (z * ratio.mean(axis=1, keepdims=True) - ratio @ zb / len(zb))
     return values, float(expit(margin_b).mean()), "linear_interventional_rescaled"
 
@@ -489,13 +509,3 @@ def _forest_log_odds(estimator: BaseEstimator, Z: pd.DataFrame,
         ratio = np.where(close, 0.0, (l_x - l_b[k]) / np.where(close, 1.0, diff))
         values += exact * ratio[:, None]
     return values / len(Zb), float(l_b.mean()), "tree_interventional_rescaled"
-
-
-def _expit_secant(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(expit(a) - expit(b)) / (a - b)``, the derivative of expit where ``a == b``."""
-    a, b = np.broadcast_arrays(a, b)
-    diff = a - b
-    close = np.abs(diff) < 1e-9
-    slope = expit(a) * (1 - expit(a))
-    ratio = (expit(a) - expit(b)) / np.where(close, 1.0, diff)
-    return np.where(close, slope, ratio)
