@@ -115,6 +115,8 @@ def main() -> None:
     settings = ExplainConfig()
     inputs = run_inputs(open_run(args.run_dir, force=True, allow_changed_inputs=True),
                         settings.signal_p_level)
+    if inputs.scale != "probability":
+        parser.error("the reference path explains xgboost classifiers: give a classification run")
     X, features, training = inputs.X, inputs.features, inputs.training
     strata = (inputs.covariates[settings.background_strata]
               if settings.background_strata in inputs.covariates.columns else None)
