@@ -165,7 +165,7 @@ def test_family_wise_p_accounts_for_selecting_the_top_feature_without_moderators
 
 @pytest.mark.slow
 def test_family_wise_p_of_the_top_feature_on_null_cohorts(tmp_path, make_cohort, booster):
-    """Slow (about 20 min on one core): ten simulated 600-participant trials without
+    """Slow (about 1 min on two cores): ten simulated 600-participant trials without
     moderators, xgboost per arm, 19 permutations within site. The top feature over all six
     pairs of arms has a family-wise p (max over every feature of every pair) above 0.05 in at
     least 9 of the 10 seeds; prints every pair's top feature with its per-feature and
