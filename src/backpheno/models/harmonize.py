@@ -48,6 +48,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,48 @@ class SmallSiteWarning(UserWarning):
 
 class UnseenLevelWarning(UserWarning):
     """A categorical covariate level absent at fit was given the reference level's effect."""
+
+
+@dataclass(frozen=True)
+class ComBatData:
+    """ComBat's input read once from a DataFrame (:meth:`ComBat.read`): the features as one
+    float array, the site and categorical covariates as integer codes into their sorted text
+    levels. :meth:`take` selects rows without any DataFrame work, so the folds of a
+    cross-validation fit row sets of one read (:mod:`backpheno.models.fastcv`).
+
+    Attributes
+    ----------
+    ids : ndarray of object
+        Row labels (participant ids, for messages).
+    features : tuple of str
+    values : ndarray, shape (n_rows, n_features)
+        NaN where missing.
+    has_data : ndarray of bool
+        Rows with at least one observed feature.
+    site : ndarray of int
+        Code of each row's site in ``site_levels`` (-1: missing).
+    site_levels : ndarray of str
+        The sites as text, sorted.
+    covariates : tuple
+        Per covariate ``(values, levels, missing)``: float values and ``None`` (continuous;
+        values ``None`` when the column is not numeric) or codes and sorted text levels
+        (categorical); ``missing`` marks missing rows.
+    """
+
+    ids: np.ndarray
+    features: tuple[str, ...]
+    values: np.ndarray
+    has_data: np.ndarray
+    site: np.ndarray
+    site_levels: np.ndarray
+    covariates: tuple[tuple[np.ndarray | None, np.ndarray | None, np.ndarray], ...]
+
+    def take(self, rows: np.ndarray) -> ComBatData:
+        """The rows at positions ``rows``."""
+        return replace(self, ids=self.ids[rows], values=self.values[rows],
+                       has_data=self.has_data[rows], site=self.site[rows],
+                       covariates=tuple((None if v is None else v[rows], levels, missing[rows])
+                                        for v, levels, missing in self.covariates))
 
 
 class ComBat(TransformerMixin, BaseEstimator):
@@ -184,17 +227,33 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self._check_covariates(X, y)
-        features = self._feature_columns(X)
-        values = _numeric(X, features)
-        observed_rows = np.isfinite(values).any(axis=1)
-        present = set(X[self.site].dropna().astype(str))
-        X, values = X[observed_rows], values[observed_rows]   # rows without data carry nothing
-        site = _site_labels(X, self.site)
-        sites, counts = np.unique(site, return_counts=True)
+        return self.fit_data(self._read(X, self._feature_columns(X)))
+
+    def read(self, X: pd.DataFrame) -> ComBatData:
+        """``X`` read once for :meth:`fit_data` / :meth:`transform_data` on row subsets.
+
+        A fold loop reads its whole frame once and fits row sets of it
+        (``read(X).take(rows)``): the same numbers as :meth:`fit` on ``X.iloc[rows]``
+        (:mod:`backpheno.models.fastcv`). ``y`` is not checked here: the label is never read.
+        """
+        self._check_params()
+        X = _require_frame(X)
+        self._check_covariates(X, None)
+        return self._read(X, self._feature_columns(X))
+
+    def fit_data(self, data: ComBatData) -> ComBat:
+        """:meth:`fit` on data already read by :meth:`read` (no DataFrame work)."""
+        self._check_params()
+        features = list(data.features)
+        values = data.values
+        present = np.unique(data.site[data.site >= 0])
+        data = data.take(np.flatnonzero(data.has_data))   # rows without data carry nothing
+        _require_site(data, self.site)
+        codes, counts = np.unique(data.site, return_counts=True)
         if self.small_site == "passthrough":       # present only through rows without data
-            empty = sorted(present - set(sites.astype(str)))
-            sites = np.concatenate([sites.astype(str), np.asarray(empty, dtype=str)])
-            counts = np.concatenate([counts, np.zeros(len(empty), dtype=int)])
+            codes = np.concatenate([codes, np.setdiff1d(present, codes)])
+            counts = np.concatenate([counts, np.zeros(len(codes) - len(counts), dtype=int)])
+        sites = data.site_levels[codes]
         small = [(str(s), int(c)) for s, c in zip(sites, counts, strict=True)
                  if c < self.min_site_size]
         listed = ", ".join(f"{s!r} ({c})" for s, c in small)
@@ -208,16 +267,15 @@ class ComBat(TransformerMixin, BaseEstimator):
                           f"{self.min_site_size} participants with data; left uncorrected",
                           SmallSiteWarning, stacklevel=2)
         self.small_sites_ = [s for s, _ in small]
-        estimable = ~np.isin(site, self.small_sites_)
-        X, values, site = X[estimable], values[estimable], site[estimable]
-        keep = ~np.isin(sites.astype(str), self.small_sites_)
+        keep = counts >= self.min_site_size
+        data = data.take(np.flatnonzero(np.isin(data.site, codes[keep])))
         self.sites_ = sites[keep].astype(str)
         self.site_counts_ = counts[keep].astype(int)
-        self.categories_ = self._categories(X)
-        covariate_design, self.design_columns_ = self._covariate_design(X)
+        self.categories_ = self._categories(data)
+        covariate_design, self.design_columns_ = self._covariate_design(data)
 
-        batch = np.searchsorted(self.sites_, site)
-        Y, Z = values, covariate_design
+        batch = np.searchsorted(codes[keep], data.site)
+        Y, Z = data.values, covariate_design
         if len(self.sites_):
             self._check_rank(batch, Z)
 
@@ -231,7 +289,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.harmonized_ = harmonized
         self.constant_features_ = [f for f, h in zip(features, harmonized, strict=True) if not h]
 
-        p, k, m = len(features), Z.shape[1], len(self.sites_)
+        p, k, m = values.shape[1], Z.shape[1], len(self.sites_)
         self.grand_mean_ = np.full(p, np.nan)
         self.var_pooled_ = np.full(p, np.nan)
         self.beta_ = np.full((k, p), np.nan)
@@ -301,39 +359,52 @@ class ComBat(TransformerMixin, BaseEstimator):
         missing = [c for c in [*self.features_, self.site, *self.covariates] if c not in X.columns]
         if missing:
             raise InputError(f"ComBat.transform: columns missing from the input: {missing[:10]}")
-        values = _numeric(X, list(self.features_))
-        has_data = np.isfinite(values).any(axis=1)
-        site = np.full(len(X), "", dtype=object)
-        site[has_data] = _site_labels(X[has_data], self.site)
-        known = np.isin(site, self.sites_) & has_data
-        small = np.isin(site, self.small_sites_) & has_data
+        out = self.transform_data(self._read(X, list(self.features_)))
+        return pd.DataFrame(out, index=X.index, columns=list(self.features_))
+
+    def transform_data(self, data: ComBatData) -> np.ndarray:
+        """:meth:`transform` of data read by :meth:`read` (its features in ``features_``
+        order); returns the harmonised values as an array."""
+        check_is_fitted(self, "gamma_star_")
+        values, has_data = data.values, data.has_data
+        _require_site(data.take(np.flatnonzero(has_data)), self.site)
+        position = np.searchsorted(self.sites_, data.site_levels)
+        found = position < len(self.sites_)
+        found[found] = self.sites_[position[found]] == data.site_levels[found]
+        level_batch = np.where(found, position, -1)
+        level_small = np.isin(data.site_levels, self.small_sites_)
+        code = np.where(has_data, data.site, 0)       # every row with data has a site
+        if not len(data.site_levels):
+            level_batch, level_small = np.full(1, -1), np.zeros(1, dtype=bool)
+        known = has_data & (level_batch[code] >= 0)
+        small = has_data & level_small[code]
         if small.any():
             warnings.warn(f"ComBat: {int(small.sum())} row(s) from site(s) "
-                          f"{sorted(set(site[small]))} too small at fit returned uncorrected",
-                          SmallSiteWarning, stacklevel=2)
-        if not (known | small)[has_data].all():
-            unseen = sorted(set(site[has_data & ~known & ~small]))
+                          f"{_names(data.site_levels, code[small])} too small at fit returned "
+                          "uncorrected", SmallSiteWarning, stacklevel=2)
+        unseen = has_data & ~known & ~small
+        if unseen.any():
+            names = _names(data.site_levels, code[unseen])
             if self.unseen_site == "error":
                 raise InputError(
-                    f"ComBat: site(s) {unseen} were not in the training data; set "
+                    f"ComBat: site(s) {names} were not in the training data; set "
                     "unseen_site='passthrough' to leave their rows uncorrected", column=self.site)
-            warnings.warn(f"ComBat: site(s) {unseen} were not in the training data; "
-                          f"{int((has_data & ~known & ~small).sum())} row(s) returned without "
-                          "harmonisation",
+            warnings.warn(f"ComBat: site(s) {names} were not in the training data; "
+                          f"{int(unseen.sum())} row(s) returned without harmonisation",
                           UnseenSiteWarning, stacklevel=2)
         out = values.copy()
         cols = np.flatnonzero(self.harmonized_)
         rows = np.flatnonzero(known)
         if len(cols) and len(rows):
-            design, _ = self._covariate_design(X.iloc[rows])
-            batch = np.searchsorted(self.sites_, site[rows].astype(str))
+            design, _ = self._covariate_design(data.take(rows))
+            batch = level_batch[code[rows]]
             mean = self.grand_mean_[cols] + design @ self.beta_[:, cols]
             sd = np.sqrt(self.var_pooled_[cols])
             z = (values[np.ix_(rows, cols)] - mean) / sd
             z = (z - self.gamma_star_[np.ix_(batch, cols)]) / np.sqrt(
                 self.delta_star_[np.ix_(batch, cols)])
             out[np.ix_(rows, cols)] = z * sd + mean
-        return pd.DataFrame(out, index=X.index, columns=list(self.features_))
+        return out
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """The harmonised feature names (site and covariate columns are consumed)."""
@@ -405,42 +476,59 @@ class ComBat(TransformerMixin, BaseEstimator):
             raise InputError(f"ComBat: {sorted(clash)} cannot be both features and site/covariates")
         return list(self.features)
 
-    def _categories(self, X: pd.DataFrame) -> dict[str, list[str]]:
-        categories = {}
-        for name in self.categorical:
-            column = X[name]
-            if column.isna().any():
-                raise InputError(f"ComBat: categorical covariate has missing values for "
-                                 f"{_first_ids(X.index[column.isna()])}", column=name)
-            categories[name] = sorted(column.astype(str).unique().tolist())
-        return categories
-
-    def _covariate_design(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-        blocks, names = [], []
+    def _read(self, X: pd.DataFrame, features: list[str]) -> ComBatData:
+        values = _numeric(X, features)
+        site = _codes(X[self.site])
+        covariates = []
         for name in self.covariates:
             column = X[name]
-            if column.isna().any():
-                raise InputError(f"ComBat: covariate has missing values for "
-                                 f"{_first_ids(X.index[column.isna()])}", column=name)
             if name in self.categorical:
-                levels = self.categories_[name]
-                text = column.astype(str).to_numpy()
-                unknown = sorted(set(text) - set(levels))
+                covariates.append(_codes(column))
+                continue
+            try:
+                numbers = column.to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError):
+                numbers = None
+            covariates.append((numbers, None, column.isna().to_numpy()))
+        return ComBatData(np.asarray(X.index, dtype=object), tuple(features), values,
+                          np.isfinite(values).any(axis=1), site[0], site[1], tuple(covariates))
+
+    def _categories(self, data: ComBatData) -> dict[str, list[str]]:
+        categories = {}
+        for name, (codes, levels, missing) in zip(self.covariates, data.covariates, strict=True):
+            if name not in self.categorical:
+                continue
+            if missing.any():
+                raise InputError(f"ComBat: categorical covariate has missing values for "
+                                 f"{_first_ids(data.ids[missing])}", column=name)
+            categories[name] = levels[np.unique(codes)].tolist()
+        return categories
+
+    def _covariate_design(self, data: ComBatData) -> tuple[np.ndarray, list[str]]:
+        blocks, names = [], []
+        for name, (numbers, levels, missing) in zip(self.covariates, data.covariates,
+                                                    strict=True):
+            if missing.any():
+                raise InputError(f"ComBat: covariate has missing values for "
+                                 f"{_first_ids(data.ids[missing])}", column=name)
+            if name in self.categorical:
+                known = self.categories_[name]
+                unknown = sorted(set(_names(levels, numbers)) - set(known))
                 if unknown:
                     warnings.warn(f"ComBat: level(s) {unknown} of covariate {name!r} were not in "
-                                  f"the training data (known: {levels}); their effect is taken "
+                                  f"the training data (known: {known}); their effect is taken "
                                   "as the reference level's", UnseenLevelWarning, stacklevel=3)
-                for level in levels[1:]:
-                    blocks.append((text == level).astype(float))
+                for level in known[1:]:
+                    code = np.flatnonzero(levels == level)
+                    blocks.append((numbers == (code[0] if len(code) else -1)).astype(float))
                     names.append(f"{name}[{level}]")
             else:
-                try:
-                    blocks.append(column.to_numpy(dtype=float))
-                except (TypeError, ValueError):
+                if numbers is None:
                     raise InputError("ComBat: continuous covariate is not numeric; list it in "
-                                     "categorical if it is a category", column=name) from None
+                                     "categorical if it is a category", column=name)
+                blocks.append(numbers)
                 names.append(name)
-        design = np.column_stack(blocks) if blocks else np.zeros((len(X), 0))
+        design = np.column_stack(blocks) if blocks else np.zeros((len(data.ids), 0))
         return design, names
 
     def _check_rank(self, batch: np.ndarray, Z: np.ndarray) -> None:
@@ -556,12 +644,26 @@ def _numeric(X: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return X[columns].to_numpy(dtype=float, na_value=np.nan)
 
 
-def _site_labels(X: pd.DataFrame, column: str) -> np.ndarray:
-    site = X[column]
-    if site.isna().any():
-        raise InputError(f"ComBat: site is missing for {_first_ids(X.index[site.isna()])}",
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, sorted text levels, missing) of a label column; missing rows get code -1."""
+    missing = column.isna().to_numpy()
+    text = column[~missing].astype(str).to_numpy(dtype=object).astype(str)
+    levels, inverse = np.unique(text, return_inverse=True)
+    codes = np.full(len(column), -1, dtype=np.int64)
+    codes[~missing] = inverse.ravel()
+    return codes, levels, missing
+
+
+def _names(levels: np.ndarray, codes: np.ndarray) -> list[str]:
+    """Sorted distinct labels of ``codes``."""
+    return levels[np.unique(codes)].tolist()
+
+
+def _require_site(data: ComBatData, column: str) -> None:
+    missing = data.site < 0
+    if missing.any():
+        raise InputError(f"ComBat: site is missing for {_first_ids(data.ids[missing])}",
                          column=column)
-    return site.astype(str).to_numpy(dtype=object).astype(str)
 
 
 def _same_partition(column: pd.Series, labels: pd.Series) -> bool:
@@ -574,7 +676,7 @@ def _same_partition(column: pd.Series, labels: pd.Series) -> bool:
     return pairs.nunique() == len(np.unique(a)) == len(np.unique(b))
 
 
-def _first_ids(index: pd.Index, n: int = 5) -> str:
+def _first_ids(index: Sequence[object], n: int = 5) -> str:
     ids = [str(i) for i in index[:n]]
     more = f" and {len(index) - n} more" if len(index) > n else ""
     return f"participant(s) {', '.join(ids)}{more}"
