@@ -26,16 +26,17 @@ fraction of the cost. It is what a permutation test reruns hundreds of times. Wh
 
 from __future__ import annotations
 
+import copy
 import ctypes
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.integrate import trapezoid
 from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.metrics import auc, roc_curve
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 from sklearn.pipeline import Pipeline
 from xgboost import Booster, DMatrix, XGBClassifier
@@ -134,7 +135,7 @@ class _Branch:
         """The branch's steps fitted on ``rows`` and their output on ``rows``."""
         if self.passed is not None:
             return (None, None), self.passed[rows]
-        combat = None if self.combat is None else clone(self.combat).fit_data(
+        combat = None if self.combat is None else copy.copy(self.combat).fit_data(
             self.data.take(rows))
         if self.rest is None:
             return (combat, None), combat.transform_data(self.data.take(rows))
@@ -239,6 +240,23 @@ def _candidates(tuner: Tuner) -> list[dict[str, Any]]:
     return list(ParameterGrid(dict(tuner.space)))
 
 
+def _roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """``roc_auc_score(y, score)`` without its input checks: the same ROC points (scores in
+    descending order, one point per distinct score, collinear points dropped as ``roc_curve``
+    drops them) and the same trapezoidal sum, so the same float."""
+    order = np.argsort(score, kind="stable")[::-1]
+    score, y = score[order], y[order].astype(float)
+    last = np.r_[np.flatnonzero(np.diff(score)), len(y) - 1]
+    tps = np.cumsum(y)[last]
+    fps = 1 + last - tps
+    if len(fps) > 2:
+        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        fps, tps = fps[keep], tps[keep]
+    if fps[-1] <= 0 or tps[-1] <= 0:
+        return float("nan")
+    return float(trapezoid(np.r_[0.0, tps] / tps[-1], np.r_[0.0, fps] / fps[-1]))
+
+
 def _best_candidate(tuner: Tuner, candidates: Sequence[_Candidate], cache: RowSetCache,
                     y: np.ndarray, train: np.ndarray, groups: np.ndarray | None) -> int:
     """Which candidate :class:`~sklearn.model_selection.GridSearchCV` would choose on
@@ -251,8 +269,7 @@ def _best_candidate(tuner: Tuner, candidates: Sequence[_Candidate], cache: RowSe
     for i, candidate in enumerate(candidates):
         for j, (fit_rows, score_rows) in enumerate(inner):
             proba = candidate.fit_predict(cache, y, train[fit_rows], train[score_rows])
-            fpr, tpr, _ = roc_curve(y[train[score_rows]], proba)   # as roc_auc_score does
-            scores[i, j] = auc(fpr, tpr)
+            scores[i, j] = _roc_auc(y[train[score_rows]], proba)
     means = np.average(scores, axis=1)
     if np.isnan(means).all():
         return 0

@@ -305,8 +305,8 @@ class ComBat(TransformerMixin, BaseEstimator):
 
         grand, beta, var = _standardisation(Y[:, cols], batch, Z, m)
         self.grand_mean_[cols], self.beta_[:, cols], self.var_pooled_[cols] = grand, beta, var
-        S = (Y[:, cols] - grand - Z @ beta) / np.sqrt(var)
-        gamma_hat, delta_hat = _site_moments(S, batch, m, self.mean_only)
+        S3 = _by_site((Y[:, cols] - grand - Z @ beta) / np.sqrt(var), batch, m)
+        gamma_hat, delta_hat = _site_moments(S3, self.mean_only)
         self.gamma_hat_[:, cols], self.delta_hat_[:, cols] = gamma_hat, delta_hat
         if self.eb_ and len(cols) < 2:
             warnings.warn("ComBat: fewer than two features can be harmonised; empirical Bayes "
@@ -314,34 +314,29 @@ class ComBat(TransformerMixin, BaseEstimator):
                           stacklevel=2)
             self.eb_ = False
         if self.eb_:
-            gamma_star, delta_star = self._empirical_bayes(S, batch, gamma_hat, delta_hat)
+            gamma_star, delta_star = self._empirical_bayes(S3, gamma_hat, delta_hat)
         else:
             gamma_star = np.where(np.isfinite(gamma_hat), gamma_hat, 0.0)
             delta_star = np.where(np.isfinite(delta_hat), delta_hat, 1.0)
         self.gamma_star_[:, cols], self.delta_star_[:, cols] = gamma_star, delta_star
         return self
 
-    def _empirical_bayes(self, S: np.ndarray, batch: np.ndarray, gamma_hat: np.ndarray,
+    def _empirical_bayes(self, S3: np.ndarray, gamma_hat: np.ndarray,
                          delta_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gamma_star = np.empty_like(gamma_hat)
-        delta_star = np.empty_like(delta_hat)
-        for b in range(gamma_hat.shape[0]):
-            g_bar = np.nanmean(gamma_hat[b])
-            t2 = np.nanvar(gamma_hat[b], ddof=1)
-            if self.mean_only:
-                # as in sva::ComBat and neuroCombat: postmean with n = 1 and delta = 1
-                g = (t2 * gamma_hat[b] + g_bar) / (t2 + 1.0)
-                gamma_star[b] = np.where(np.isfinite(g), g, g_bar)
-                delta_star[b] = 1.0
-                continue
-            a_prior, b_prior = _inverse_gamma_prior(delta_hat[b])
-            if not (np.isfinite(t2) and np.isfinite(a_prior) and np.isfinite(b_prior)):
-                gamma_star[b] = np.where(np.isfinite(gamma_hat[b]), gamma_hat[b], 0.0)
-                delta_star[b] = np.where(np.isfinite(delta_hat[b]), delta_hat[b], 1.0)
-                continue
-            gamma_star[b], delta_star[b], self.n_iter_[b] = _it_sol(
-                S[batch == b], gamma_hat[b], delta_hat[b], g_bar, t2, a_prior, b_prior,
-                self.tol, self.max_iter, site=self.sites_[b])
+        g_bar = np.nanmean(gamma_hat, axis=1)
+        t2 = np.nanvar(gamma_hat, axis=1, ddof=1)
+        if self.mean_only:
+            # as in sva::ComBat and neuroCombat: postmean with n = 1 and delta = 1
+            g = (t2[:, None] * gamma_hat + g_bar[:, None]) / (t2[:, None] + 1.0)
+            return (np.where(np.isfinite(g), g, g_bar[:, None]), np.ones_like(delta_hat))
+        a_prior, b_prior = _inverse_gamma_prior(delta_hat)
+        gamma_star = np.where(np.isfinite(gamma_hat), gamma_hat, 0.0)
+        delta_star = np.where(np.isfinite(delta_hat), delta_hat, 1.0)
+        fit = np.flatnonzero(np.isfinite(t2) & np.isfinite(a_prior) & np.isfinite(b_prior))
+        if len(fit):
+            gamma_star[fit], delta_star[fit], self.n_iter_[fit] = _it_sol(
+                S3[fit], gamma_hat[fit], delta_hat[fit], g_bar[fit], t2[fit], a_prior[fit],
+                b_prior[fit], self.tol, self.max_iter, sites=self.sites_[fit])
         return gamma_star, delta_star
 
     # ------------------------------------------------------------ transform
@@ -564,10 +559,12 @@ def _standardisation(Y: np.ndarray, batch: np.ndarray, Z: np.ndarray,
     grand = np.empty(p)
     beta = np.empty((Z.shape[1], p))
     var = np.empty(p)
-    patterns, inverse = np.unique(finite.T, axis=0, return_inverse=True)
-    for index, pattern in enumerate(patterns):
+    packed = np.ascontiguousarray(np.packbits(finite, axis=0).T)   # one key per feature
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    for index, column in enumerate(first):     # features sharing a missingness pattern
         cols = np.flatnonzero(inverse.ravel() == index)
-        rows = np.flatnonzero(pattern)
+        rows = np.flatnonzero(finite[:, column])
         coef, *_ = np.linalg.lstsq(design[rows], Y[np.ix_(rows, cols)], rcond=None)
         counts = np.bincount(batch[rows], minlength=n_sites).astype(float)
         grand[cols] = counts @ coef[:n_sites] / counts.sum()
@@ -577,53 +574,82 @@ def _standardisation(Y: np.ndarray, batch: np.ndarray, Z: np.ndarray,
     return grand, beta, var
 
 
-def _site_moments(S: np.ndarray, batch: np.ndarray, n_sites: int,
-                  mean_only: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per-site mean and variance (ddof=1) of the standardised data, ignoring NaN."""
-    p = S.shape[1]
-    gamma = np.full((n_sites, p), np.nan)
-    delta = np.full((n_sites, p), np.nan)
+def _by_site(S: np.ndarray, batch: np.ndarray, n_sites: int) -> np.ndarray:
+    """The rows of ``S`` per site, shape (n_sites, largest site, n_features), NaN-padded: the
+    sites' sums run over their own rows in order, so each site's estimates are those of its
+    rows alone (padding adds zeros)."""
+    sizes = np.bincount(batch, minlength=n_sites)
+    out = np.full((n_sites, sizes.max(initial=0), S.shape[1]), np.nan)
     for b in range(n_sites):
-        block = S[batch == b]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            gamma[b] = np.nanmean(block, axis=0)
-            delta[b] = 1.0 if mean_only else np.nanvar(block, axis=0, ddof=1)
+        out[b, :sizes[b]] = S[batch == b]
+    return out
+
+
+def _site_moments(S3: np.ndarray, mean_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-site mean and variance (ddof=1) of the standardised data by site (:func:`_by_site`),
+    ignoring NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gamma = np.nanmean(S3, axis=1)
+        delta = np.ones_like(gamma) if mean_only else np.nanvar(S3, axis=1, ddof=1)
     delta[delta == 0] = 1.0
     return gamma, delta
 
 
-def _inverse_gamma_prior(delta_hat: np.ndarray) -> tuple[float, float]:
-    """Method-of-moments inverse-gamma hyperparameters (a, b) of the site variances."""
+def _inverse_gamma_prior(delta_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Method-of-moments inverse-gamma hyperparameters (a, b) of each site's variances (rows
+    of ``delta_hat``)."""
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # a site with < 2 rows has no variances
-        m = np.nanmean(delta_hat)
-        s2 = np.nanvar(delta_hat, ddof=1)
-        return (2 * s2 + m**2) / s2, (m * s2 + m**3) / s2
+        mean = np.nanmean(delta_hat, axis=1)
+        var = np.nanvar(delta_hat, axis=1, ddof=1)
+        # scalar powers per site: an array power rounds differently in the last bit
+        a = [(2 * s2 + m**2) / s2 for m, s2 in zip(mean, var, strict=True)]
+        b = [(m * s2 + m**3) / s2 for m, s2 in zip(mean, var, strict=True)]
+        return np.asarray(a, dtype=float), np.asarray(b, dtype=float)
 
 
-def _it_sol(S: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: float, t2: float,
-            a: float, b: float, tol: float, max_iter: int,
-            site: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Parametric EB posterior of one site's location and scale (Johnson et al. 2007, eq. 3.1)."""
-    n = np.isfinite(S).sum(axis=0).astype(float)
-    prior_delta = b / (a - 1.0) if a > 1 else 1.0
+def _it_sol(S3: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: np.ndarray,
+            t2: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float, max_iter: int,
+            sites: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parametric EB posterior of the sites' location and scale (Johnson et al. 2007, eq. 3.1),
+    iterated for all sites at once; each site stops at its own convergence.
+
+    ``S3`` holds the standardised rows by site (:func:`_by_site`); ``g_hat``, ``d_hat`` are
+    (n_sites, n_features); ``g_bar``, ``t2``, ``a``, ``b`` per site. Returns gamma*, delta* and
+    the iterations per site.
+    """
+    g_bar, t2, a, b = g_bar[:, None], t2[:, None], a[:, None], b[:, None]
+    n = np.isfinite(S3).sum(axis=1).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prior_delta = np.where(a > 1, b / (a - 1.0), 1.0)
     g_old = np.where(np.isfinite(g_hat), g_hat, g_bar)
     d_old = np.where(np.isfinite(d_hat), d_hat, prior_delta)
     g_hat_filled = np.where(np.isfinite(g_hat), g_hat, g_bar)
+    gamma, delta = g_old.copy(), d_old.copy()
+    n_iter = np.full(len(g_hat), max_iter)
+    active = np.arange(len(g_hat))
     for iteration in range(1, max_iter + 1):
         g_new = (t2 * n * g_hat_filled + d_old * g_bar) / (t2 * n + d_old)
-        sum2 = np.nansum((S - g_new) ** 2, axis=0)
+        sum2 = np.nansum((S3 - g_new[:, None, :]) ** 2, axis=1)
         d_new = (0.5 * sum2 + b) / (n / 2.0 + a - 1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            change = max(np.nanmax(np.abs(g_new - g_old) / np.abs(g_old)),
-                         np.nanmax(np.abs(d_new - d_old) / d_old))
-        g_old, d_old = g_new, d_new
-        if change <= tol:
-            return g_new, d_new, iteration
-    warnings.warn(f"ComBat: empirical Bayes did not converge for site {site!r} in {max_iter} "
-                  "iterations", ConvergenceWarning, stacklevel=3)
-    return g_old, d_old, max_iter
+            g_change = np.nanmax(np.abs(g_new - g_old) / np.abs(g_old), axis=1)
+            d_change = np.nanmax(np.abs(d_new - d_old) / d_old, axis=1)
+        change = np.where(d_change > g_change, d_change, g_change)   # NaN: not converged
+        gamma[active], delta[active] = g_new, d_new
+        done = change <= tol
+        n_iter[active[done]] = iteration
+        keep = ~done
+        if not keep.any():
+            return gamma, delta, n_iter
+        active, S3, n, g_hat_filled = active[keep], S3[keep], n[keep], g_hat_filled[keep]
+        g_bar, t2, a, b = g_bar[keep], t2[keep], a[keep], b[keep]
+        g_old, d_old = g_new[keep], d_new[keep]
+    for site in sites[active]:
+        warnings.warn(f"ComBat: empirical Bayes did not converge for site {site!r} in "
+                      f"{max_iter} iterations", ConvergenceWarning, stacklevel=3)
+    return gamma, delta, n_iter
 
 
 # ------------------------------------------------------------------ input helpers
