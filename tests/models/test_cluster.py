@@ -7,18 +7,32 @@ import pytest
 
 from backpheno.models.cluster import compute_backend
 from backpheno.models.cv import nested_cv, outer_splits
-from backpheno.models.permutation import permutation_test
+from backpheno.models.permutation import (
+    PermutationProblem,
+    permutation_nulls,
+    permutation_test,
+)
 from models.test_permutation import splits_for, tuner_and_data
 
 
-def run(scheduler: object, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+def arms() -> list[PermutationProblem]:
+    """Two arms' permutation problems: different data, sizes and permutation counts."""
+    problems = []
+    for signal, seed, n_permutations in ((0.8, 3, 3), (0.0, 4, 2)):
+        tuner, X, y = tuner_and_data(signal, seed=seed)
+        problems.append(PermutationProblem(tuner, X, y, splits_for, n_permutations, seed=5))
+    return problems
+
+
+def run(scheduler: object, n_jobs: int) -> tuple[np.ndarray, ...]:
     tuner, X, y = tuner_and_data(0.8, seed=3)
     with compute_backend(scheduler, n_jobs) as jobs:
         cv = nested_cv(tuner, X, y, outer_splits(y, n_splits=4, n_repeats=2, seed=1),
                        n_jobs=jobs, description="cv")
         null = permutation_test(tuner, X, y, 0.6, splits_for, n_permutations=4, seed=5,
                                 n_jobs=jobs).null
-    return cv.oof()["p_response"].to_numpy(), null
+        per_arm = permutation_nulls(arms(), jobs)      # both arms' permutations in one list
+    return cv.oof()["p_response"].to_numpy(), null, *per_arm
 
 
 def test_same_results_with_1_job_2_jobs_and_dask() -> None:
@@ -31,8 +45,13 @@ def test_same_results_with_1_job_2_jobs_and_dask() -> None:
         dask = run(client, 2)
         assert len(client.scheduler_info()["workers"]) == 2
     for result in (two, dask):
-        np.testing.assert_array_equal(result[0], one[0])
-        np.testing.assert_array_equal(result[1], one[1])
+        assert len(result) == len(one)
+        for values, expected in zip(result, one, strict=True):
+            np.testing.assert_array_equal(values, expected)
+    for problem, null in zip(arms(), one[2:], strict=True):   # as each arm run alone
+        alone = permutation_test(problem.tuner, problem.X, problem.y, 0.6, splits_for,
+                                 n_permutations=problem.n_permutations, seed=5)
+        np.testing.assert_array_equal(null, alone.null)
 
 
 def test_local_cluster_by_name() -> None:

@@ -18,9 +18,9 @@ arm's model — out-of-fold (averaged over repeats) for the arm they were random
 arm's final model otherwise.
 
 :func:`train` runs the stages in order: input loading (:mod:`backpheno.models.inputs`), pipeline
-assembly (:func:`make_tuner`), per-arm nested CV, metrics and final model (:func:`train_arm`),
-counterfactual prediction (:func:`counterfactual_predictions`) and writing outputs
-(:mod:`backpheno.models.outputs`).
+assembly (:func:`make_tuner`), per-arm nested CV and metrics, the permutations of all arms as
+one list of tasks, final models (:func:`train_arms`), counterfactual prediction
+(:func:`counterfactual_predictions`) and writing outputs (:mod:`backpheno.models.outputs`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,13 @@ from backpheno.models.metrics import (
     widened_auc_ci,
 )
 from backpheno.models.outputs import write_outputs
-from backpheno.models.permutation import PermutationResult, oof_statistic, permutation_test
+from backpheno.models.permutation import (
+    PermutationProblem,
+    PermutationResult,
+    oof_statistic,
+    permutation_nulls,
+    permutation_result,
+)
 from backpheno.models.pipelines import (
     build_pipeline,
     input_columns,
@@ -194,7 +201,42 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
               n_jobs: int | None = None) -> ArmResult:
     """Nested CV, metrics, permutation test and final model for one arm (folds and
     permutations in ``n_jobs`` parallel tasks, default ``config.n_jobs``)."""
+    return train_arms(config, data, [arm], tuner, n_jobs)[arm]
+
+
+def train_arms(config: TrainConfig, data: TrainingData, arms: Sequence[str], tuner: Tuner,
+               n_jobs: int | None = None) -> dict[str, ArmResult]:
+    """:func:`train_arm` for several arms, their permutations as one flat list of tasks.
+
+    Each arm's nested CV runs first (its folds in ``n_jobs`` parallel tasks); then the permuted
+    runs of every arm are the tasks of one parallel map (:func:`~backpheno.models.permutation.
+    permutation_nulls`), so the workers stay busy across arms instead of waiting at the end of
+    each arm's permutations; then each arm's p-value and final model.
+    """
     n_jobs = config.n_jobs if n_jobs is None else n_jobs
+    results: dict[str, ArmResult] = {}
+    problems: dict[str, PermutationProblem] = {}
+    for arm in arms:
+        logger.info("arm %s", arm)
+        results[arm], problem = _observed_arm(config, data, arm, tuner, n_jobs)
+        if problem is not None:
+            problems[arm] = problem
+    permuted = [arm for arm in problems if config.permutation.n_permutations]
+    nulls = dict(zip(permuted, permutation_nulls(
+        [problems[arm] for arm in permuted], n_jobs,
+        description=f"permutations of {len(permuted)} arm(s)") if permuted else [],
+        strict=True))
+    for arm, result in results.items():
+        if result.status == STATUS_OK:
+            _finish_arm(config, result, problems[arm], nulls.get(arm), tuner)
+        _log_arm(result)
+    return results
+
+
+def _observed_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
+                  n_jobs: int) -> tuple[ArmResult, PermutationProblem | None]:
+    """Feasibility, nested CV and metrics of one arm; its data as a permutation problem
+    (``None`` when the nested CV did not run)."""
     arm_rows = data.outcomes[config.arm_column].astype(str) == arm
     labelled = arm_rows & data.y.notna()
     rows = data.outcomes.index[labelled.to_numpy()]
@@ -218,45 +260,63 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
     if reason:
         result.status, result.reason = STATUS_INSUFFICIENT, f"arm {arm}: {reason}"
         logger.warning("%s; no model for this arm", result.reason)
-        return result
+        return result, None
 
     X = data.X.loc[rows]
     make_splits = functools.partial(outer_splits, scheme=config.cv.scheme,
                                     n_splits=config.cv.outer_folds, groups=groups,
                                     seed=config.seed, task=data.task)
+    problem = PermutationProblem(
+        tuner, X, y, functools.partial(make_splits, n_repeats=config.permutation.repeats),
+        config.permutation.n_permutations, groups,
+        strata=(data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
+                if config.permutation.strata else None),
+        repeats=config.permutation.repeats, seed=config.seed)
     try:
         result.cv = nested_cv(tuner, X, y, make_splits(y, n_repeats=config.cv.repeats),
                               groups=groups, n_jobs=n_jobs,
                               description=f"{arm}: nested CV")
         (_score_regression if regression else _score)(config, data, result)
-        if config.permutation.n_permutations:
-            repeats = config.permutation.repeats
-            result.permutation = permutation_test(
-                tuner, X, y, oof_statistic(result.cv, repeats),
-                functools.partial(make_splits, n_repeats=repeats),
-                n_permutations=config.permutation.n_permutations, groups=groups,
-                strata=(data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
-                        if config.permutation.strata else None),
-                repeats=repeats, n_jobs=n_jobs, seed=config.seed,
-                tail=config.permutation.tail,
-                tail_p_threshold=config.permutation.tail_p_threshold,
-                description=f"{arm}: permutations")
-            if not regression:
-                result.metrics["auc_widened"] = widened_auc_ci(
-                    result.metrics["auc"], result.permutation.null, config.metrics.level)
+    except BackphenoError as err:
+        _fail(result, err)
+        return result, None
+    return result, problem
+
+
+def _finish_arm(config: TrainConfig, result: ArmResult, problem: PermutationProblem,
+                null: np.ndarray | str | None, tuner: Tuner) -> None:
+    """Permutation p-value (from the arm's ``null``) and final model of an arm whose nested CV
+    ran; the arm fails if a permuted run or the final fit fails on the input."""
+    assert result.cv is not None
+    if isinstance(null, str):
+        _fail(result, null)
+        return
+    if null is not None:
+        result.permutation = permutation_result(
+            oof_statistic(result.cv, problem.repeats), null, task=tuner.task, seed=config.seed,
+            tail=config.permutation.tail, tail_p_threshold=config.permutation.tail_p_threshold)
+        if tuner.task != "regression":
+            result.metrics["auc_widened"] = widened_auc_ci(
+                result.metrics["auc"], result.permutation.null, config.metrics.level)
+    try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result.model, result.best_params, _ = tuner.fit(X, y, groups)
-        messages = sorted({str(w.message) for w in caught})
-        for message in messages[:3]:
-            logger.warning("arm %s, final model: %s", arm, message)
-        if len(messages) > 3:
-            logger.warning("arm %s, final model: %d more warnings", arm, len(messages) - 3)
+            result.model, result.best_params, _ = tuner.fit(problem.X, problem.y,
+                                                            problem.groups)
     except BackphenoError as err:
-        result.status, result.reason = STATUS_FAILED, f"arm {arm}: {err}"
-        result.model = None
-        logger.error("%s", result.reason)
-    return result
+        _fail(result, err)
+        return
+    messages = sorted({str(w.message) for w in caught})
+    for message in messages[:3]:
+        logger.warning("arm %s, final model: %s", result.arm, message)
+    if len(messages) > 3:
+        logger.warning("arm %s, final model: %d more warnings", result.arm, len(messages) - 3)
+
+
+def _fail(result: ArmResult, err: BackphenoError | str) -> None:
+    result.status, result.reason = STATUS_FAILED, f"arm {result.arm}: {err}"
+    result.model = None
+    logger.error("%s", result.reason)
 
 
 def _score(config: TrainConfig, data: TrainingData, result: ArmResult) -> None:
@@ -423,12 +483,8 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
                     len(data.feature_columns), len(data.blocks),
                     ", ".join(f"{b.name}={len(b.columns)}" for b in data.blocks))
         tuner = make_tuner(config, data)
-        arms = {}
         with compute_backend(config.scheduler_address, config.n_jobs) as n_jobs:
-            for arm in config.arms:
-                logger.info("arm %s", arm)
-                arms[arm] = train_arm(config, data, arm, tuner, n_jobs)
-                _log_arm(arms[arm])
+            arms = train_arms(config, data, config.arms, tuner, n_jobs)
         counterfactual = counterfactual_predictions(config, data, arms)
         result = TrainResult(config, arms, counterfactual, run, data.task)
         write_outputs(run, result, data, input_columns(tuner.pipeline), resolved)
