@@ -7,11 +7,11 @@ blocks, top-30 filter) three times in the same run, interleaved: with the full
 (``models/fastcv.py`` as of commit ``--previous``, read from git, with ComBat fitted on
 DataFrames) and with the current :func:`fast_nested_cv`. Checks that all give the same null
 values, prints the time per permutation of each, the ratios, and the projected time of 999
-permutations of every arm on ``--jobs`` cores. Needs the demo inputs (``make demo``) or
-``--features`` / ``--outcomes``.
+permutations of every arm on ``--jobs`` cores (default this machine's). Needs the demo inputs
+(``make demo``) or ``--features`` / ``--outcomes``.
 
     python benchmarks/bench_permutation.py [--config configs/best_stage1.yaml] [--arm ESC]
-                                           [--permutations 4] [--jobs 2] [--previous 64bbb77]
+                                           [--permutations 4] [--jobs N] [--previous 64bbb77]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import subprocess
 import time
 import types
@@ -51,7 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--permutations", type=int, default=4)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(),
+                        help="cores of the projection (default: this machine's, %(default)s)")
     parser.add_argument("--previous", default=PREVIOUS,
                         help="commit of the previous fast path (default %(default)s)")
     args = parser.parse_args()

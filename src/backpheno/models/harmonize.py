@@ -361,6 +361,9 @@ class ComBat(TransformerMixin, BaseEstimator):
         """:meth:`transform` of data read by :meth:`read` (its features in ``features_``
         order); returns the harmonised values as an array."""
         check_is_fitted(self, "gamma_star_")
+        if data.features != tuple(self.features_):
+            raise InputError("ComBat.transform_data: the data were read with other features "
+                             f"than the fit's ({len(data.features)} vs {len(self.features_)})")
         values, has_data = data.values, data.has_data
         _require_site(data.take(np.flatnonzero(has_data)), self.site)
         position = np.searchsorted(self.sites_, data.site_levels)
