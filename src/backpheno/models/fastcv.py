@@ -92,10 +92,15 @@ class RowSetCache:
                          for _, branch, columns in blocks.transformers]
         self._fitted: dict[bytes, tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]] = {}
         self._applied: dict[tuple[bytes, bytes], np.ndarray] = {}
+        #: The filtered training rows as an xgboost ``DMatrix`` and the filtered held-out rows
+        #: per (training rows, held-out rows, labels, filter settings): shared by the candidates
+        #: that differ only in model parameters (the matrix holds data, labels and histogram
+        #: cuts, all candidate-free; each candidate boosts its own ``Booster`` on it).
+        self.model_inputs: dict[tuple[Any, ...], tuple[DMatrix, np.ndarray]] = {}
 
     def train(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(transformed values, ranks, finite mask) of the training rows ``rows``."""
-        key = np.asarray(rows, dtype=np.int64).tobytes()
+        key = _key(rows)
         if key not in self._fitted:
             fitted, parts = zip(*(branch.fit(rows) for branch in self.branches), strict=True)
             values = np.hstack(parts)
@@ -105,14 +110,18 @@ class RowSetCache:
     def apply(self, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Transformed values of ``rows`` by the ``blocks`` step fitted on ``train``."""
         self.train(train)
-        key = np.asarray(train, dtype=np.int64).tobytes()
-        pair = (key, np.asarray(rows, dtype=np.int64).tobytes())
+        key = _key(train)
+        pair = (key, _key(rows))
         if pair not in self._applied:
             fitted = self._fitted[key][0]
             self._applied[pair] = np.hstack([
                 branch.transform(fit, rows)
                 for branch, fit in zip(self.branches, fitted, strict=True)])
         return self._applied[pair]
+
+
+def _key(rows: np.ndarray) -> bytes:
+    return np.asarray(rows, dtype=np.int64).tobytes()
 
 
 class _Branch:
@@ -209,20 +218,29 @@ class _Candidate:
     def fit_predict(self, cache: RowSetCache, y: np.ndarray, train: np.ndarray,
                     test: np.ndarray) -> np.ndarray:
         """Fit on rows ``train``; P(y = 1) of rows ``test``."""
-        values, ranks, finite = cache.train(train)
-        held_out = cache.apply(train, test)
         y_train = y[train]
-        if self.filter is not None:
-            mask = top_k_mask(filter_scores(ranks, finite, y_train, self.filter["min_observed"]),
-                              self.filter["k"])
-            values, held_out = values[:, mask], held_out[:, mask]
-        for prototype in self.preprocess:
-            step = clone(prototype)
-            values = step.fit_transform(values, y_train)
-            held_out = step.transform(held_out)
-        if self.booster_params is None:
-            return clone(self.model).fit(values, y_train).predict_proba(held_out)[:, 1]
-        train_matrix = DMatrix(values, label=y_train, missing=np.nan, nthread=1)
+        key = (_key(train), _key(test), y_train.tobytes(),
+               None if self.filter is None else (self.filter["k"], self.filter["min_observed"]))
+        if self.preprocess or key not in cache.model_inputs:
+            values, ranks, finite = cache.train(train)
+            held_out = cache.apply(train, test)
+            if self.filter is not None:
+                mask = top_k_mask(filter_scores(ranks, finite, y_train,
+                                                self.filter["min_observed"]), self.filter["k"])
+                values, held_out = values[:, mask], held_out[:, mask]
+            for prototype in self.preprocess:
+                step = clone(prototype)
+                values = step.fit_transform(values, y_train)
+                held_out = step.transform(held_out)
+            if self.booster_params is None:
+                return clone(self.model).fit(values, y_train).predict_proba(held_out)[:, 1]
+            matrix = DMatrix(values, label=y_train, missing=np.nan, nthread=1)
+            if self.preprocess:
+                return self._boost(matrix, held_out)
+            cache.model_inputs[key] = (matrix, held_out)
+        return self._boost(*cache.model_inputs[key])
+
+    def _boost(self, train_matrix: DMatrix, held_out: np.ndarray) -> np.ndarray:
         booster = Booster(self.booster_params, [train_matrix])
         for iteration in range(self.rounds):   # what xgboost.train does, without its callbacks
             if iteration == 0:                 # and without Booster.update's re-reading of
