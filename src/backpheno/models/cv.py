@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,8 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from backpheno.progress import progress_bar
+from backpheno.errors import BackphenoError
+from backpheno.progress import parallel_map, progress_bar
 
 logger = logging.getLogger("backpheno.models")
 
@@ -298,6 +299,59 @@ def nested_cv(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Spl
     if description is not None:
         log_fold_warnings(description, results)
     return CVResult(X.index, y, results, PREDICTION_COLUMNS[tuner.task])
+
+
+@dataclass(frozen=True)
+class CVProblem:
+    """One nested cross-validation (e.g. one arm's): the arguments of :func:`nested_cv`;
+    :func:`nested_cvs` runs several at once. ``name`` labels its logged fold warnings."""
+
+    tuner: Tuner
+    X: pd.DataFrame
+    y: np.ndarray
+    splits: Sequence[Split]
+    groups: np.ndarray | None = None
+    name: str = "nested CV"
+
+
+def _problem_fold(task: tuple[CVProblem, Split]) -> FoldResult | str:
+    """One outer fold of a problem, or the message of the input error that stopped it."""
+    problem, split = task
+    try:
+        return fit_fold(problem.tuner, problem.X, problem.y, split, problem.groups)
+    except BackphenoError as err:
+        return str(err)
+
+
+def nested_cvs(problems: Sequence[CVProblem], n_jobs: int = 1,
+               description: str = "nested CV") -> list[CVResult | str]:
+    """:func:`nested_cv` of several problems (e.g. every arm) as one flat list of fold tasks,
+    so ``n_jobs`` workers (or a Dask cluster) stay busy across problems.
+
+    Returns
+    -------
+    list
+        Per problem, its :class:`CVResult`, or the message of the first input error one of its
+        folds raised (the other problems are unaffected).
+    """
+    problems = [replace(p, y=np.asarray(p.y).astype(float if p.tuner.task == "regression"
+                                                    else int)) for p in problems]
+    tasks = [(problem, split) for problem in problems for split in problem.splits]
+    folds = parallel_map(_problem_fold, tasks, n_jobs=n_jobs, description=description)
+    out: list[CVResult | str] = []
+    start = 0
+    for problem in problems:
+        own = folds[start:start + len(problem.splits)]
+        start += len(problem.splits)
+        errors = [f for f in own if isinstance(f, str)]
+        if errors:
+            out.append(errors[0])
+            continue
+        own.sort(key=lambda f: (f.split.repeat, f.split.fold))
+        log_fold_warnings(problem.name, own)
+        out.append(CVResult(problem.X.index, problem.y, own,
+                            PREDICTION_COLUMNS[problem.tuner.task]))
+    return out
 
 
 def log_fold_warnings(description: str, folds: Sequence[FoldResult], limit: int = 3) -> None:

@@ -31,7 +31,7 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,12 @@ from backpheno.models.cluster import compute_backend
 from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
     PREDICTION_COLUMNS,
+    CVProblem,
     CVResult,
     InnerCV,
     Tuner,
     cv_feasibility,
-    nested_cv,
+    nested_cvs,
     outer_splits,
     regression_feasibility,
 )
@@ -206,24 +207,41 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
 
 def train_arms(config: TrainConfig, data: TrainingData, arms: Sequence[str], tuner: Tuner,
                n_jobs: int | None = None) -> dict[str, ArmResult]:
-    """:func:`train_arm` for several arms, their permutations as one flat list of tasks.
+    """:func:`train_arm` for several arms, their folds and permutations as flat lists of tasks.
 
-    Each arm's nested CV runs first (its folds in ``n_jobs`` parallel tasks); then the permuted
-    runs of every arm are the tasks of one parallel map (:func:`~backpheno.models.permutation.
-    permutation_nulls`), so the workers stay busy across arms instead of waiting at the end of
-    each arm's permutations; then each arm's p-value and final model.
+    The outer folds of every arm's nested CV are the tasks of one parallel map
+    (:func:`~backpheno.models.cv.nested_cvs`), then the permuted runs of every arm those of
+    another (:func:`~backpheno.models.permutation.permutation_nulls`), so ``n_jobs`` workers (or
+    a Dask cluster) stay busy across arms instead of waiting at the end of each arm; then each
+    arm's metrics, p-value and final model. An arm whose fitting fails on the input fails alone.
     """
     n_jobs = config.n_jobs if n_jobs is None else n_jobs
     results: dict[str, ArmResult] = {}
     problems: dict[str, PermutationProblem] = {}
     for arm in arms:
-        logger.info("arm %s", arm)
-        results[arm], problem = _observed_arm(config, data, arm, tuner, n_jobs)
+        results[arm], problem = _arm_problem(config, data, arm, tuner)
         if problem is not None:
             problems[arm] = problem
+    cv_problems = [CVProblem(p.tuner, p.X, p.y, p.make_splits(p.y, n_repeats=config.cv.repeats),
+                             p.groups, name=f"{arm}: nested CV")
+                   for arm, p in problems.items()]
+    cvs = nested_cvs(cv_problems, n_jobs,
+                     description=f"nested CV of {len(problems)} arm(s)") if problems else []
+    for arm, cv in zip(list(problems), cvs, strict=True):
+        result = results[arm]
+        try:
+            if isinstance(cv, str):
+                raise InputError(cv)
+            result.cv = cv
+            (_score_regression if data.task == "regression" else _score)(config, data, result)
+        except BackphenoError as err:
+            _fail(result, err)
+            del problems[arm]
     permuted = [arm for arm in problems if config.permutation.n_permutations]
     nulls = dict(zip(permuted, permutation_nulls(
-        [problems[arm] for arm in permuted], n_jobs,
+        [replace(problems[arm], make_splits=functools.partial(
+            problems[arm].make_splits, n_repeats=config.permutation.repeats))
+         for arm in permuted], n_jobs,
         description=f"permutations of {len(permuted)} arm(s)") if permuted else [],
         strict=True))
     for arm, result in results.items():
@@ -233,10 +251,11 @@ def train_arms(config: TrainConfig, data: TrainingData, arms: Sequence[str], tun
     return results
 
 
-def _observed_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
-                  n_jobs: int) -> tuple[ArmResult, PermutationProblem | None]:
-    """Feasibility, nested CV and metrics of one arm; its data as a permutation problem
-    (``None`` when the nested CV did not run)."""
+def _arm_problem(config: TrainConfig, data: TrainingData, arm: str,
+                 tuner: Tuner) -> tuple[ArmResult, PermutationProblem | None]:
+    """One arm's result so far and its data as a permutation problem (``make_splits`` still
+    taking ``n_repeats``), or ``None`` when the arm cannot be trained (the reason is on the
+    result)."""
     arm_rows = data.outcomes[config.arm_column].astype(str) == arm
     labelled = arm_rows & data.y.notna()
     rows = data.outcomes.index[labelled.to_numpy()]
@@ -244,6 +263,7 @@ def _observed_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tune
     y = data.y.loc[rows].to_numpy(dtype=float if regression else int)
     result = ArmResult(arm, STATUS_OK, n=len(rows),
                        n_responders=None if regression else int(y.sum()))
+    logger.info("arm %s: %d participants", arm, len(rows))
     groups = (data.outcomes.loc[rows, config.cv.groups].astype(str).to_numpy()
               if config.cv.groups and config.cv.scheme != "stratified_kfold" else None)
     if regression:
@@ -261,26 +281,14 @@ def _observed_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tune
         result.status, result.reason = STATUS_INSUFFICIENT, f"arm {arm}: {reason}"
         logger.warning("%s; no model for this arm", result.reason)
         return result, None
-
-    X = data.X.loc[rows]
     make_splits = functools.partial(outer_splits, scheme=config.cv.scheme,
                                     n_splits=config.cv.outer_folds, groups=groups,
                                     seed=config.seed, task=data.task)
-    problem = PermutationProblem(
-        tuner, X, y, functools.partial(make_splits, n_repeats=config.permutation.repeats),
-        config.permutation.n_permutations, groups,
-        strata=(data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
-                if config.permutation.strata else None),
-        repeats=config.permutation.repeats, seed=config.seed)
-    try:
-        result.cv = nested_cv(tuner, X, y, make_splits(y, n_repeats=config.cv.repeats),
-                              groups=groups, n_jobs=n_jobs,
-                              description=f"{arm}: nested CV")
-        (_score_regression if regression else _score)(config, data, result)
-    except BackphenoError as err:
-        _fail(result, err)
-        return result, None
-    return result, problem
+    strata = (data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
+              if config.permutation.strata else None)
+    return result, PermutationProblem(tuner, data.X.loc[rows], y, make_splits,
+                                      config.permutation.n_permutations, groups, strata,
+                                      repeats=config.permutation.repeats, seed=config.seed)
 
 
 def _finish_arm(config: TrainConfig, result: ArmResult, problem: PermutationProblem,
