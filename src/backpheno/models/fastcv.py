@@ -8,17 +8,21 @@ fraction of the cost. It is what a permutation test reruns hundreds of times. Wh
 - **Label-free work is done once per set of training rows.** The ``blocks`` step (ComBat and the
   registered block steps) uses site, covariates and features, never the label, so its fit on a
   given set of training rows is the same for every hyper-parameter candidate and for every label
-  vector; it is fitted once per row set (:class:`RowSetCache`) and its output reused. So are the
+  vector; it is fitted once per row set (:class:`RowSetCache`) and its output reused. ComBat
+  reads its DataFrame once (:meth:`~backpheno.models.harmonize.ComBat.read`) and is fitted on
+  row subsets of that read: the estimator's own algorithm without DataFrame work. So are the
   per-column ranks behind the univariate filter: for a new label only the rank sums change
   (:func:`~backpheno.models.select.filter_scores`).
-- **No per-fit overhead.** Steps run on NumPy arrays instead of DataFrames; xgboost boosts a
-  ``Booster`` on a ``DMatrix`` round by round as ``xgboost.train`` does, without its callback
-  machinery and final cache reset (the scikit-learn wrapper builds a ``QuantileDMatrix`` whose
+- **No per-fit overhead.** Steps run on NumPy arrays instead of DataFrames; each candidate's
+  steps are prepared once per call; xgboost boosts a ``Booster`` on a ``DMatrix`` round by
+  round as ``xgboost.train`` does, without its callback machinery, final cache reset and
+  per-round feature-name checks (the scikit-learn wrapper builds a ``QuantileDMatrix`` whose
   sketch costs more than the 100 trees at 150 participants), with the parameters the wrapper
-  would pass: the identical booster.
+  would pass: the identical booster. Candidates that differ only in model parameters share the
+  training ``DMatrix``.
 - **No search objects.** The grid (or random) candidates, the inner splits, the mean inner score
-  and the choice of the best candidate (first of the best on ties) follow
-  :class:`~sklearn.model_selection.GridSearchCV` exactly.
+  (``roc_auc_score``'s value, without its input checks) and the choice of the best candidate
+  (first of the best on ties) follow :class:`~sklearn.model_selection.GridSearchCV` exactly.
 
 :func:`fast_path_problem` says why a tuner cannot use it (the caller then uses
 :func:`~backpheno.models.cv.nested_cv`).
