@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.base import clone
 from sklearn.model_selection import (
     GridSearchCV,
@@ -241,16 +241,30 @@ class CVResult:
         return pd.DataFrame(rows)
 
 
+def one_task_at_a_time() -> Any:
+    """Context in which a task's own joblib calls (the ``n_jobs=1`` loops of scikit-learn's
+    searches and ensembles) run on joblib's sequential backend.
+
+    On a Dask worker the active backend is Dask's, whose result retrieval *secedes* from the
+    worker's thread pool, so the worker starts its next task in another thread while this one
+    runs: two tasks at once in one process, whose process-wide warning captures then record each
+    other's warnings (a fold's warnings appeared on another fold). Sequential retrieval keeps one
+    task per worker thread; the numbers do not change.
+    """
+    return parallel_config(backend="sequential")
+
+
 def fit_fold(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, split: Split,
              groups: np.ndarray | None = None, keep_estimator: bool = False) -> FoldResult:
     """Tune and fit on the training rows of ``split``; predict its held-out rows.
 
     Warnings raised while fitting and predicting (ComBat site policies, convergence, ...) are
     recorded on the result (unique messages) instead of being printed by worker processes.
+    The search inside runs joblib's sequential backend (:func:`one_task_at_a_time`).
     """
     train, test = split.train, split.test
     g_train = None if groups is None else np.asarray(groups)[train]
-    with warnings.catch_warnings(record=True) as caught:
+    with one_task_at_a_time(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator, params, score = tuner.fit(X.iloc[train], y[train], g_train)
         proba = tuner.predict(estimator, X.iloc[test])

@@ -28,7 +28,14 @@ import numpy as np
 import pandas as pd
 
 from backpheno.errors import BackphenoError, InputError
-from backpheno.models.cv import PREDICTION_COLUMNS, CVResult, Split, Tuner, nested_cv
+from backpheno.models.cv import (
+    PREDICTION_COLUMNS,
+    CVResult,
+    Split,
+    Tuner,
+    nested_cv,
+    one_task_at_a_time,
+)
 from backpheno.models.fastcv import fast_nested_cv, fast_path_problem
 from backpheno.models.metrics import delong
 from backpheno.models.regression_metrics import r2
@@ -131,7 +138,8 @@ def _one_permutation(task: tuple[PermutationProblem, int]) -> float | str:
     """The statistic of one permuted run, or the message of the input error that stopped it."""
     problem, seed = task
     try:
-        return _permuted_statistic(problem, seed)
+        with one_task_at_a_time():
+            return _permuted_statistic(problem, seed)
     except BackphenoError as err:
         return str(err)
 
