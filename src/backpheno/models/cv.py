@@ -242,14 +242,15 @@ class CVResult:
 
 
 def one_task_at_a_time() -> Any:
-    """Context in which a task's own joblib calls (the ``n_jobs=1`` loops of scikit-learn's
-    searches and ensembles) run on joblib's sequential backend.
+    """Context in which a task's own joblib calls (the loops inside scikit-learn's pipelines,
+    column transformers and searches) run on joblib's sequential backend.
 
     On a Dask worker the active backend is Dask's, whose result retrieval *secedes* from the
     worker's thread pool, so the worker starts its next task in another thread while this one
-    runs: two tasks at once in one process, whose process-wide warning captures then record each
-    other's warnings (a fold's warnings appeared on another fold). Sequential retrieval keeps one
-    task per worker thread; the numbers do not change.
+    runs: several tasks at once in one process (more than the worker's threads), whose
+    process-wide warning captures then record each other's warnings (a fold's warnings appeared
+    on another fold). Sequential loops keep one task per worker thread; the numbers do not
+    change.
     """
     return parallel_config(backend="sequential")
 
