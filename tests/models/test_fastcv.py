@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backpheno.models import fastcv
 from backpheno.models.cv import InnerCV, Tuner, nested_cv, outer_splits
 from backpheno.models.fastcv import RowSetCache, fast_nested_cv, fast_path_problem
+from backpheno.models.harmonize import ComBat
 from backpheno.models.permutation import mean_oof_auc, oof_auc, permutation_test
 from backpheno.models.pipelines import Block, build_pipeline, search_space
 from models.conftest import arm_data
@@ -55,18 +55,18 @@ def test_row_set_cache_fits_each_row_set_once(monkeypatch: pytest.MonkeyPatch) -
     X, y, _ = arm_data()
     tuner = arm_tuner("xgboost", {"max_depth": [1, 2]})
     cache = RowSetCache(tuner.pipeline.named_steps["blocks"], X)
-    calls = []
-    original = fastcv.clone
-    monkeypatch.setattr(fastcv, "clone", lambda est: calls.append(type(est).__name__)
-                        or original(est))
+    fits = []
+    original = ComBat.fit_data
+    monkeypatch.setattr(ComBat, "fit_data", lambda self, data: fits.append(len(data.ids))
+                        or original(self, data))
+    monkeypatch.setattr(ComBat, "read", lambda self, X: pytest.fail("read again"))
     splits = outer_splits(y, n_splits=4, seed=5)
     fast_nested_cv(tuner, X, y, splits, cache=cache)
-    combat_fits = calls.count("Pipeline")
     # 4 outer training sets + 4 x 3 inner ones, each fitted once despite 2 candidates
-    assert combat_fits == 16
-    calls.clear()
+    assert len(fits) == 16
+    fits.clear()
     fast_nested_cv(tuner, X, y[::-1].copy(), splits, cache=cache)   # other labels, same folds
-    assert calls.count("Pipeline") <= 12   # outer row sets reused; inner ones follow the labels
+    assert len(fits) <= 12   # outer row sets reused; inner ones follow the labels
 
 
 def test_fast_path_problems() -> None:

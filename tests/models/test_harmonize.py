@@ -313,3 +313,56 @@ def test_site_without_data_in_training_is_small_under_passthrough() -> None:
     pd.testing.assert_frame_equal(out[s3], new.loc[s3, FEATURES])
     with pytest.raises(InputError, match="s3"):
         combat().fit(frame).transform(new)
+
+
+def awkward_frame(seed: int) -> pd.DataFrame:
+    """Rows without data (some without site or age), holes, a two-participant site, a site
+    only in the held-out rows, a categorical covariate."""
+    rng = np.random.default_rng(seed)
+    frame = multisite_frame(n=120, seed=seed, sites=("s1", "s2", "s3", "s4"))
+    frame[FEATURES] = frame[FEATURES].mask(rng.random((len(frame), len(FEATURES))) < 0.05)
+    empty = (rng.random(len(frame)) < 0.3) & (np.arange(len(frame)) >= 2)
+    frame.loc[empty, FEATURES] = np.nan
+    frame.loc[empty & (rng.random(len(frame)) < 0.5), ["site", "age"]] = [np.nan, np.nan]
+    frame.loc[frame.index[:2], "site"] = "tiny"
+    frame.loc[frame.index[-3:], "site"] = "new"
+    return frame
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"eb": False}, {"mean_only": True}])
+def test_row_subsets_of_one_read_equal_fits_on_the_sliced_frames(kwargs: dict) -> None:
+    """What the fast nested CV does (read the frame once, fit and apply on row subsets) gives
+    the estimator's numbers on the sliced frames, warnings and errors included."""
+    policy = {"min_site_size": 3, "small_site": "passthrough", "unseen_site": "passthrough"}
+    for seed in range(8):
+        frame = awkward_frame(seed)
+        rng = np.random.default_rng(seed)
+        train = np.r_[0, 1, np.sort(rng.choice(np.arange(2, len(frame) - 3), 78, replace=False))]
+        test = np.setdiff1d(np.arange(len(frame)), train)
+        data = combat(**policy, **kwargs).read(frame)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sliced = combat(**policy, **kwargs).fit(frame.iloc[train])
+            expected = sliced.transform(frame.iloc[test]).to_numpy()
+        with warnings.catch_warnings(record=True) as again:
+            warnings.simplefilter("always")
+            subset = combat(**policy, **kwargs).fit_data(data.take(train))
+            values = subset.transform_data(data.take(test))
+        assert [str(w.message) for w in again] == [str(w.message) for w in caught]
+        assert {SmallSiteWarning, UnseenSiteWarning} <= {w.category for w in caught}
+        assert subset.small_sites_ == sliced.small_sites_ == ["tiny"]
+        assert subset.categories_ == sliced.categories_
+        for name in ("gamma_star_", "delta_star_", "beta_", "var_pooled_"):
+            np.testing.assert_allclose(getattr(subset, name), getattr(sliced, name), rtol=0,
+                                       atol=1e-12)
+        np.testing.assert_allclose(values, expected, rtol=0, atol=1e-12)
+    row = next(i for i in train if data.has_data[i] and frame["site"].iloc[i] in subset.sites_)
+    frame.loc[frame.index[row], "sex"] = "X"           # a level unseen at fit, then errors
+    with pytest.warns(UnseenLevelWarning, match="'X'"):
+        subset.transform_data(combat(**policy).read(frame).take([row]))
+    frame.loc[frame.index[train[6]], "site"] = np.nan
+    with pytest.raises(InputError, match="site is missing"):
+        combat(**policy).fit_data(combat(**policy).read(frame).take(train))
+    with pytest.warns(SmallSiteWarning), pytest.raises(InputError, match="'new'"):
+        combat(min_site_size=3, small_site="passthrough").fit_data(data.take(train)) \
+            .transform_data(data.take(test))

@@ -8,8 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backpheno.errors import InputError
 from backpheno.models.cv import InnerCV, Tuner, nested_cv, outer_splits
-from backpheno.models.permutation import oof_auc, permutation_test, permute_labels
+from backpheno.models.permutation import (
+    PermutationProblem,
+    oof_auc,
+    permutation_nulls,
+    permutation_test,
+    permute_labels,
+)
 from backpheno.models.pipelines import Block, build_pipeline
 
 
@@ -74,3 +81,24 @@ def test_tail_option_states_the_method() -> None:
     # 5 null values are too few exceedances for any fit: the permutation p stays, labelled
     assert summary["p_method"] == "empirical (tail fit rejected)"
     assert tail.p_value == pytest.approx(plain.p_value)
+
+
+def test_an_arm_whose_permuted_runs_fail_does_not_stop_the_others() -> None:
+    """permutation_nulls runs several arms' permutations as one list of tasks: an arm whose
+    permuted runs fail on the input gets the error message, the other its null values."""
+    tuner, X, y = tuner_and_data(0.5)
+    columns = tuple(X.columns)
+    broken = X.assign(site=np.where(np.arange(len(X)) % 2, "a", "b"), age=50.0)
+    broken.loc[3, "age"] = np.nan                     # a participant with data, no covariate
+    combat = {"site": "site", "covariates": ["age"], "categorical": [], "min_site_size": 3}
+    pipe = build_pipeline([Block("q", columns, harmonize=True)], model="elastic_net",
+                          combat=combat)
+    good = PermutationProblem(tuner, X, y, splits_for, n_permutations=3, seed=1)
+    bad = PermutationProblem(Tuner(pipe, {}, InnerCV(3)), broken, y, splits_for,
+                             n_permutations=2, seed=1)
+    null, message = permutation_nulls([good, bad])
+    np.testing.assert_array_equal(null, permutation_test(tuner, X, y, 0.5, splits_for,
+                                                         n_permutations=3, seed=1).null)
+    assert isinstance(message, str) and "age" in message and "3" in message
+    with pytest.raises(InputError, match="permuted run.*age"):
+        permutation_test(bad.tuner, broken, y, 0.5, splits_for, n_permutations=2)

@@ -56,6 +56,8 @@ def assert_calibrated(p: np.ndarray) -> None:
     for alpha in (0.05, 0.1):
         hits = int(np.sum(p <= alpha + 1e-12))
         interval = binomtest(hits, len(p), alpha).proportion_ci(0.99)
+        print(f"share of p <= {alpha}: {hits}/{len(p)} = {hits / len(p):.3f}, 99 % interval "
+              f"[{interval.low:.3f}, {interval.high:.3f}]")          # shown with pytest -s
         assert interval.low <= alpha <= interval.high, (alpha, hits, len(p))
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.base import clone
 from sklearn.model_selection import (
     GridSearchCV,
@@ -34,7 +34,8 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from backpheno.progress import progress_bar
+from backpheno.errors import BackphenoError
+from backpheno.progress import parallel_map, progress_bar
 
 logger = logging.getLogger("backpheno.models")
 
@@ -240,16 +241,31 @@ class CVResult:
         return pd.DataFrame(rows)
 
 
+def one_task_at_a_time() -> Any:
+    """Context in which a task's own joblib calls (the loops inside scikit-learn's pipelines,
+    column transformers and searches) run on joblib's sequential backend.
+
+    On a Dask worker the active backend is Dask's, whose result retrieval *secedes* from the
+    worker's thread pool, so the worker starts its next task in another thread while this one
+    runs: several tasks at once in one process (more than the worker's threads), whose
+    process-wide warning captures then record each other's warnings (a fold's warnings appeared
+    on another fold). Sequential loops keep one task per worker thread; the numbers do not
+    change.
+    """
+    return parallel_config(backend="sequential")
+
+
 def fit_fold(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, split: Split,
              groups: np.ndarray | None = None, keep_estimator: bool = False) -> FoldResult:
     """Tune and fit on the training rows of ``split``; predict its held-out rows.
 
     Warnings raised while fitting and predicting (ComBat site policies, convergence, ...) are
     recorded on the result (unique messages) instead of being printed by worker processes.
+    The search inside runs joblib's sequential backend (:func:`one_task_at_a_time`).
     """
     train, test = split.train, split.test
     g_train = None if groups is None else np.asarray(groups)[train]
-    with warnings.catch_warnings(record=True) as caught:
+    with one_task_at_a_time(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator, params, score = tuner.fit(X.iloc[train], y[train], g_train)
         proba = tuner.predict(estimator, X.iloc[test])
@@ -298,6 +314,59 @@ def nested_cv(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Spl
     if description is not None:
         log_fold_warnings(description, results)
     return CVResult(X.index, y, results, PREDICTION_COLUMNS[tuner.task])
+
+
+@dataclass(frozen=True)
+class CVProblem:
+    """One nested cross-validation (e.g. one arm's): the arguments of :func:`nested_cv`;
+    :func:`nested_cvs` runs several at once. ``name`` labels its logged fold warnings."""
+
+    tuner: Tuner
+    X: pd.DataFrame
+    y: np.ndarray
+    splits: Sequence[Split]
+    groups: np.ndarray | None = None
+    name: str = "nested CV"
+
+
+def _problem_fold(task: tuple[CVProblem, Split]) -> FoldResult | str:
+    """One outer fold of a problem, or the message of the input error that stopped it."""
+    problem, split = task
+    try:
+        return fit_fold(problem.tuner, problem.X, problem.y, split, problem.groups)
+    except BackphenoError as err:
+        return str(err)
+
+
+def nested_cvs(problems: Sequence[CVProblem], n_jobs: int = 1,
+               description: str = "nested CV") -> list[CVResult | str]:
+    """:func:`nested_cv` of several problems (e.g. every arm) as one flat list of fold tasks,
+    so ``n_jobs`` workers (or a Dask cluster) stay busy across problems.
+
+    Returns
+    -------
+    list
+        Per problem, its :class:`CVResult`, or the message of the first input error one of its
+        folds raised (the other problems are unaffected).
+    """
+    problems = [replace(p, y=np.asarray(p.y).astype(float if p.tuner.task == "regression"
+                                                    else int)) for p in problems]
+    tasks = [(problem, split) for problem in problems for split in problem.splits]
+    folds = parallel_map(_problem_fold, tasks, n_jobs=n_jobs, description=description)
+    out: list[CVResult | str] = []
+    start = 0
+    for problem in problems:
+        own = folds[start:start + len(problem.splits)]
+        start += len(problem.splits)
+        errors = [f for f in own if isinstance(f, str)]
+        if errors:
+            out.append(errors[0])
+            continue
+        own.sort(key=lambda f: (f.split.repeat, f.split.fold))
+        log_fold_warnings(problem.name, own)
+        out.append(CVResult(problem.X.index, problem.y, own,
+                            PREDICTION_COLUMNS[problem.tuner.task]))
+    return out
 
 
 def log_fold_warnings(description: str, folds: Sequence[FoldResult], limit: int = 3) -> None:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,48 @@ class SmallSiteWarning(UserWarning):
 
 class UnseenLevelWarning(UserWarning):
     """A categorical covariate level absent at fit was given the reference level's effect."""
+
+
+@dataclass(frozen=True)
+class ComBatData:
+    """ComBat's input read once from a DataFrame (:meth:`ComBat.read`): the features as one
+    float array, the site and categorical covariates as integer codes into their sorted text
+    levels. :meth:`take` selects rows without any DataFrame work, so the folds of a
+    cross-validation fit row sets of one read (:mod:`backpheno.models.fastcv`).
+
+    Attributes
+    ----------
+    ids : ndarray of object
+        Row labels (participant ids, for messages).
+    features : tuple of str
+    values : ndarray, shape (n_rows, n_features)
+        NaN where missing.
+    has_data : ndarray of bool
+        Rows with at least one observed feature.
+    site : ndarray of int
+        Code of each row's site in ``site_levels`` (-1: missing).
+    site_levels : ndarray of str
+        The sites as text, sorted.
+    covariates : tuple
+        Per covariate ``(values, levels, missing)``: float values and ``None`` (continuous;
+        values ``None`` when the column is not numeric) or codes and sorted text levels
+        (categorical); ``missing`` marks missing rows.
+    """
+
+    ids: np.ndarray
+    features: tuple[str, ...]
+    values: np.ndarray
+    has_data: np.ndarray
+    site: np.ndarray
+    site_levels: np.ndarray
+    covariates: tuple[tuple[np.ndarray | None, np.ndarray | None, np.ndarray], ...]
+
+    def take(self, rows: np.ndarray) -> ComBatData:
+        """The rows at positions ``rows``."""
+        return replace(self, ids=self.ids[rows], values=self.values[rows],
+                       has_data=self.has_data[rows], site=self.site[rows],
+                       covariates=tuple((None if v is None else v[rows], levels, missing[rows])
+                                        for v, levels, missing in self.covariates))
 
 
 class ComBat(TransformerMixin, BaseEstimator):
@@ -184,17 +227,33 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self._check_covariates(X, y)
-        features = self._feature_columns(X)
-        values = _numeric(X, features)
-        observed_rows = np.isfinite(values).any(axis=1)
-        present = set(X[self.site].dropna().astype(str))
-        X, values = X[observed_rows], values[observed_rows]   # rows without data carry nothing
-        site = _site_labels(X, self.site)
-        sites, counts = np.unique(site, return_counts=True)
+        return self.fit_data(self._read(X, self._feature_columns(X)))
+
+    def read(self, X: pd.DataFrame) -> ComBatData:
+        """``X`` read once for :meth:`fit_data` / :meth:`transform_data` on row subsets.
+
+        A fold loop reads its whole frame once and fits row sets of it
+        (``read(X).take(rows)``): the same numbers as :meth:`fit` on ``X.iloc[rows]``
+        (:mod:`backpheno.models.fastcv`). ``y`` is not checked here: the label is never read.
+        """
+        self._check_params()
+        X = _require_frame(X)
+        self._check_covariates(X, None)
+        return self._read(X, self._feature_columns(X))
+
+    def fit_data(self, data: ComBatData) -> ComBat:
+        """:meth:`fit` on data already read by :meth:`read` (no DataFrame work)."""
+        self._check_params()
+        features = list(data.features)
+        values = data.values
+        present = np.unique(data.site[data.site >= 0])
+        data = data.take(np.flatnonzero(data.has_data))   # rows without data carry nothing
+        _require_site(data, self.site)
+        codes, counts = np.unique(data.site, return_counts=True)
         if self.small_site == "passthrough":       # present only through rows without data
-            empty = sorted(present - set(sites.astype(str)))
-            sites = np.concatenate([sites.astype(str), np.asarray(empty, dtype=str)])
-            counts = np.concatenate([counts, np.zeros(len(empty), dtype=int)])
+            codes = np.concatenate([codes, np.setdiff1d(present, codes)])
+            counts = np.concatenate([counts, np.zeros(len(codes) - len(counts), dtype=int)])
+        sites = data.site_levels[codes]
         small = [(str(s), int(c)) for s, c in zip(sites, counts, strict=True)
                  if c < self.min_site_size]
         listed = ", ".join(f"{s!r} ({c})" for s, c in small)
@@ -208,16 +267,15 @@ class ComBat(TransformerMixin, BaseEstimator):
                           f"{self.min_site_size} participants with data; left uncorrected",
                           SmallSiteWarning, stacklevel=2)
         self.small_sites_ = [s for s, _ in small]
-        estimable = ~np.isin(site, self.small_sites_)
-        X, values, site = X[estimable], values[estimable], site[estimable]
-        keep = ~np.isin(sites.astype(str), self.small_sites_)
+        keep = counts >= self.min_site_size
+        data = data.take(np.flatnonzero(np.isin(data.site, codes[keep])))
         self.sites_ = sites[keep].astype(str)
         self.site_counts_ = counts[keep].astype(int)
-        self.categories_ = self._categories(X)
-        covariate_design, self.design_columns_ = self._covariate_design(X)
+        self.categories_ = self._categories(data)
+        covariate_design, self.design_columns_ = self._covariate_design(data)
 
-        batch = np.searchsorted(self.sites_, site)
-        Y, Z = values, covariate_design
+        batch = np.searchsorted(codes[keep], data.site)
+        Y, Z = data.values, covariate_design
         if len(self.sites_):
             self._check_rank(batch, Z)
 
@@ -231,7 +289,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.harmonized_ = harmonized
         self.constant_features_ = [f for f, h in zip(features, harmonized, strict=True) if not h]
 
-        p, k, m = len(features), Z.shape[1], len(self.sites_)
+        p, k, m = values.shape[1], Z.shape[1], len(self.sites_)
         self.grand_mean_ = np.full(p, np.nan)
         self.var_pooled_ = np.full(p, np.nan)
         self.beta_ = np.full((k, p), np.nan)
@@ -247,8 +305,8 @@ class ComBat(TransformerMixin, BaseEstimator):
 
         grand, beta, var = _standardisation(Y[:, cols], batch, Z, m)
         self.grand_mean_[cols], self.beta_[:, cols], self.var_pooled_[cols] = grand, beta, var
-        S = (Y[:, cols] - grand - Z @ beta) / np.sqrt(var)
-        gamma_hat, delta_hat = _site_moments(S, batch, m, self.mean_only)
+        S3 = _by_site((Y[:, cols] - grand - Z @ beta) / np.sqrt(var), batch, m)
+        gamma_hat, delta_hat = _site_moments(S3, self.mean_only)
         self.gamma_hat_[:, cols], self.delta_hat_[:, cols] = gamma_hat, delta_hat
         if self.eb_ and len(cols) < 2:
             warnings.warn("ComBat: fewer than two features can be harmonised; empirical Bayes "
@@ -256,34 +314,29 @@ class ComBat(TransformerMixin, BaseEstimator):
                           stacklevel=2)
             self.eb_ = False
         if self.eb_:
-            gamma_star, delta_star = self._empirical_bayes(S, batch, gamma_hat, delta_hat)
+            gamma_star, delta_star = self._empirical_bayes(S3, gamma_hat, delta_hat)
         else:
             gamma_star = np.where(np.isfinite(gamma_hat), gamma_hat, 0.0)
             delta_star = np.where(np.isfinite(delta_hat), delta_hat, 1.0)
         self.gamma_star_[:, cols], self.delta_star_[:, cols] = gamma_star, delta_star
         return self
 
-    def _empirical_bayes(self, S: np.ndarray, batch: np.ndarray, gamma_hat: np.ndarray,
+    def _empirical_bayes(self, S3: np.ndarray, gamma_hat: np.ndarray,
                          delta_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gamma_star = np.empty_like(gamma_hat)
-        delta_star = np.empty_like(delta_hat)
-        for b in range(gamma_hat.shape[0]):
-            g_bar = np.nanmean(gamma_hat[b])
-            t2 = np.nanvar(gamma_hat[b], ddof=1)
-            if self.mean_only:
-                # as in sva::ComBat and neuroCombat: postmean with n = 1 and delta = 1
-                g = (t2 * gamma_hat[b] + g_bar) / (t2 + 1.0)
-                gamma_star[b] = np.where(np.isfinite(g), g, g_bar)
-                delta_star[b] = 1.0
-                continue
-            a_prior, b_prior = _inverse_gamma_prior(delta_hat[b])
-            if not (np.isfinite(t2) and np.isfinite(a_prior) and np.isfinite(b_prior)):
-                gamma_star[b] = np.where(np.isfinite(gamma_hat[b]), gamma_hat[b], 0.0)
-                delta_star[b] = np.where(np.isfinite(delta_hat[b]), delta_hat[b], 1.0)
-                continue
-            gamma_star[b], delta_star[b], self.n_iter_[b] = _it_sol(
-                S[batch == b], gamma_hat[b], delta_hat[b], g_bar, t2, a_prior, b_prior,
-                self.tol, self.max_iter, site=self.sites_[b])
+        g_bar = np.nanmean(gamma_hat, axis=1)
+        t2 = np.nanvar(gamma_hat, axis=1, ddof=1)
+        if self.mean_only:
+            # as in sva::ComBat and neuroCombat: postmean with n = 1 and delta = 1
+            g = (t2[:, None] * gamma_hat + g_bar[:, None]) / (t2[:, None] + 1.0)
+            return (np.where(np.isfinite(g), g, g_bar[:, None]), np.ones_like(delta_hat))
+        a_prior, b_prior = _inverse_gamma_prior(delta_hat)
+        gamma_star = np.where(np.isfinite(gamma_hat), gamma_hat, 0.0)
+        delta_star = np.where(np.isfinite(delta_hat), delta_hat, 1.0)
+        fit = np.flatnonzero(np.isfinite(t2) & np.isfinite(a_prior) & np.isfinite(b_prior))
+        if len(fit):
+            gamma_star[fit], delta_star[fit], self.n_iter_[fit] = _it_sol(
+                S3[fit], gamma_hat[fit], delta_hat[fit], g_bar[fit], t2[fit], a_prior[fit],
+                b_prior[fit], self.tol, self.max_iter, sites=self.sites_[fit])
         return gamma_star, delta_star
 
     # ------------------------------------------------------------ transform
@@ -301,39 +354,55 @@ class ComBat(TransformerMixin, BaseEstimator):
         missing = [c for c in [*self.features_, self.site, *self.covariates] if c not in X.columns]
         if missing:
             raise InputError(f"ComBat.transform: columns missing from the input: {missing[:10]}")
-        values = _numeric(X, list(self.features_))
-        has_data = np.isfinite(values).any(axis=1)
-        site = np.full(len(X), "", dtype=object)
-        site[has_data] = _site_labels(X[has_data], self.site)
-        known = np.isin(site, self.sites_) & has_data
-        small = np.isin(site, self.small_sites_) & has_data
+        out = self.transform_data(self._read(X, list(self.features_)))
+        return pd.DataFrame(out, index=X.index, columns=list(self.features_))
+
+    def transform_data(self, data: ComBatData) -> np.ndarray:
+        """:meth:`transform` of data read by :meth:`read` (its features in ``features_``
+        order); returns the harmonised values as an array."""
+        check_is_fitted(self, "gamma_star_")
+        if data.features != tuple(self.features_):
+            raise InputError("ComBat.transform_data: the data were read with other features "
+                             f"than the fit's ({len(data.features)} vs {len(self.features_)})")
+        values, has_data = data.values, data.has_data
+        _require_site(data.take(np.flatnonzero(has_data)), self.site)
+        position = np.searchsorted(self.sites_, data.site_levels)
+        found = position < len(self.sites_)
+        found[found] = self.sites_[position[found]] == data.site_levels[found]
+        level_batch = np.where(found, position, -1)
+        level_small = np.isin(data.site_levels, self.small_sites_)
+        code = np.where(has_data, data.site, 0)       # every row with data has a site
+        if not len(data.site_levels):
+            level_batch, level_small = np.full(1, -1), np.zeros(1, dtype=bool)
+        known = has_data & (level_batch[code] >= 0)
+        small = has_data & level_small[code]
         if small.any():
             warnings.warn(f"ComBat: {int(small.sum())} row(s) from site(s) "
-                          f"{sorted(set(site[small]))} too small at fit returned uncorrected",
-                          SmallSiteWarning, stacklevel=2)
-        if not (known | small)[has_data].all():
-            unseen = sorted(set(site[has_data & ~known & ~small]))
+                          f"{_names(data.site_levels, code[small])} too small at fit returned "
+                          "uncorrected", SmallSiteWarning, stacklevel=2)
+        unseen = has_data & ~known & ~small
+        if unseen.any():
+            names = _names(data.site_levels, code[unseen])
             if self.unseen_site == "error":
                 raise InputError(
-                    f"ComBat: site(s) {unseen} were not in the training data; set "
+                    f"ComBat: site(s) {names} were not in the training data; set "
                     "unseen_site='passthrough' to leave their rows uncorrected", column=self.site)
-            warnings.warn(f"ComBat: site(s) {unseen} were not in the training data; "
-                          f"{int((has_data & ~known & ~small).sum())} row(s) returned without "
-                          "harmonisation",
+            warnings.warn(f"ComBat: site(s) {names} were not in the training data; "
+                          f"{int(unseen.sum())} row(s) returned without harmonisation",
                           UnseenSiteWarning, stacklevel=2)
         out = values.copy()
         cols = np.flatnonzero(self.harmonized_)
         rows = np.flatnonzero(known)
         if len(cols) and len(rows):
-            design, _ = self._covariate_design(X.iloc[rows])
-            batch = np.searchsorted(self.sites_, site[rows].astype(str))
+            design, _ = self._covariate_design(data.take(rows))
+            batch = level_batch[code[rows]]
             mean = self.grand_mean_[cols] + design @ self.beta_[:, cols]
             sd = np.sqrt(self.var_pooled_[cols])
             z = (values[np.ix_(rows, cols)] - mean) / sd
             z = (z - self.gamma_star_[np.ix_(batch, cols)]) / np.sqrt(
                 self.delta_star_[np.ix_(batch, cols)])
             out[np.ix_(rows, cols)] = z * sd + mean
-        return pd.DataFrame(out, index=X.index, columns=list(self.features_))
+        return out
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """The harmonised feature names (site and covariate columns are consumed)."""
@@ -405,42 +474,59 @@ class ComBat(TransformerMixin, BaseEstimator):
             raise InputError(f"ComBat: {sorted(clash)} cannot be both features and site/covariates")
         return list(self.features)
 
-    def _categories(self, X: pd.DataFrame) -> dict[str, list[str]]:
-        categories = {}
-        for name in self.categorical:
-            column = X[name]
-            if column.isna().any():
-                raise InputError(f"ComBat: categorical covariate has missing values for "
-                                 f"{_first_ids(X.index[column.isna()])}", column=name)
-            categories[name] = sorted(column.astype(str).unique().tolist())
-        return categories
-
-    def _covariate_design(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-        blocks, names = [], []
+    def _read(self, X: pd.DataFrame, features: list[str]) -> ComBatData:
+        values = _numeric(X, features)
+        site = _codes(X[self.site])
+        covariates = []
         for name in self.covariates:
             column = X[name]
-            if column.isna().any():
-                raise InputError(f"ComBat: covariate has missing values for "
-                                 f"{_first_ids(X.index[column.isna()])}", column=name)
             if name in self.categorical:
-                levels = self.categories_[name]
-                text = column.astype(str).to_numpy()
-                unknown = sorted(set(text) - set(levels))
+                covariates.append(_codes(column))
+                continue
+            try:
+                numbers = column.to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError):
+                numbers = None
+            covariates.append((numbers, None, column.isna().to_numpy()))
+        return ComBatData(np.asarray(X.index, dtype=object), tuple(features), values,
+                          np.isfinite(values).any(axis=1), site[0], site[1], tuple(covariates))
+
+    def _categories(self, data: ComBatData) -> dict[str, list[str]]:
+        categories = {}
+        for name, (codes, levels, missing) in zip(self.covariates, data.covariates, strict=True):
+            if name not in self.categorical:
+                continue
+            if missing.any():
+                raise InputError(f"ComBat: categorical covariate has missing values for "
+                                 f"{_first_ids(data.ids[missing])}", column=name)
+            categories[name] = levels[np.unique(codes)].tolist()
+        return categories
+
+    def _covariate_design(self, data: ComBatData) -> tuple[np.ndarray, list[str]]:
+        blocks, names = [], []
+        for name, (numbers, levels, missing) in zip(self.covariates, data.covariates,
+                                                    strict=True):
+            if missing.any():
+                raise InputError(f"ComBat: covariate has missing values for "
+                                 f"{_first_ids(data.ids[missing])}", column=name)
+            if name in self.categorical:
+                known = self.categories_[name]
+                unknown = sorted(set(_names(levels, numbers)) - set(known))
                 if unknown:
                     warnings.warn(f"ComBat: level(s) {unknown} of covariate {name!r} were not in "
-                                  f"the training data (known: {levels}); their effect is taken "
+                                  f"the training data (known: {known}); their effect is taken "
                                   "as the reference level's", UnseenLevelWarning, stacklevel=3)
-                for level in levels[1:]:
-                    blocks.append((text == level).astype(float))
+                for level in known[1:]:
+                    code = np.flatnonzero(levels == level)
+                    blocks.append((numbers == (code[0] if len(code) else -1)).astype(float))
                     names.append(f"{name}[{level}]")
             else:
-                try:
-                    blocks.append(column.to_numpy(dtype=float))
-                except (TypeError, ValueError):
+                if numbers is None:
                     raise InputError("ComBat: continuous covariate is not numeric; list it in "
-                                     "categorical if it is a category", column=name) from None
+                                     "categorical if it is a category", column=name)
+                blocks.append(numbers)
                 names.append(name)
-        design = np.column_stack(blocks) if blocks else np.zeros((len(X), 0))
+        design = np.column_stack(blocks) if blocks else np.zeros((len(data.ids), 0))
         return design, names
 
     def _check_rank(self, batch: np.ndarray, Z: np.ndarray) -> None:
@@ -476,10 +562,12 @@ def _standardisation(Y: np.ndarray, batch: np.ndarray, Z: np.ndarray,
     grand = np.empty(p)
     beta = np.empty((Z.shape[1], p))
     var = np.empty(p)
-    patterns, inverse = np.unique(finite.T, axis=0, return_inverse=True)
-    for index, pattern in enumerate(patterns):
+    packed = np.ascontiguousarray(np.packbits(finite, axis=0).T)   # one key per feature
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    for index, column in enumerate(first):     # features sharing a missingness pattern
         cols = np.flatnonzero(inverse.ravel() == index)
-        rows = np.flatnonzero(pattern)
+        rows = np.flatnonzero(finite[:, column])
         coef, *_ = np.linalg.lstsq(design[rows], Y[np.ix_(rows, cols)], rcond=None)
         counts = np.bincount(batch[rows], minlength=n_sites).astype(float)
         grand[cols] = counts @ coef[:n_sites] / counts.sum()
@@ -489,53 +577,82 @@ def _standardisation(Y: np.ndarray, batch: np.ndarray, Z: np.ndarray,
     return grand, beta, var
 
 
-def _site_moments(S: np.ndarray, batch: np.ndarray, n_sites: int,
-                  mean_only: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per-site mean and variance (ddof=1) of the standardised data, ignoring NaN."""
-    p = S.shape[1]
-    gamma = np.full((n_sites, p), np.nan)
-    delta = np.full((n_sites, p), np.nan)
+def _by_site(S: np.ndarray, batch: np.ndarray, n_sites: int) -> np.ndarray:
+    """The rows of ``S`` per site, shape (n_sites, largest site, n_features), NaN-padded: the
+    sites' sums run over their own rows in order, so each site's estimates are those of its
+    rows alone (padding adds zeros)."""
+    sizes = np.bincount(batch, minlength=n_sites)
+    out = np.full((n_sites, sizes.max(initial=0), S.shape[1]), np.nan)
     for b in range(n_sites):
-        block = S[batch == b]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            gamma[b] = np.nanmean(block, axis=0)
-            delta[b] = 1.0 if mean_only else np.nanvar(block, axis=0, ddof=1)
+        out[b, :sizes[b]] = S[batch == b]
+    return out
+
+
+def _site_moments(S3: np.ndarray, mean_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-site mean and variance (ddof=1) of the standardised data by site (:func:`_by_site`),
+    ignoring NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gamma = np.nanmean(S3, axis=1)
+        delta = np.ones_like(gamma) if mean_only else np.nanvar(S3, axis=1, ddof=1)
     delta[delta == 0] = 1.0
     return gamma, delta
 
 
-def _inverse_gamma_prior(delta_hat: np.ndarray) -> tuple[float, float]:
-    """Method-of-moments inverse-gamma hyperparameters (a, b) of the site variances."""
+def _inverse_gamma_prior(delta_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Method-of-moments inverse-gamma hyperparameters (a, b) of each site's variances (rows
+    of ``delta_hat``)."""
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # a site with < 2 rows has no variances
-        m = np.nanmean(delta_hat)
-        s2 = np.nanvar(delta_hat, ddof=1)
-        return (2 * s2 + m**2) / s2, (m * s2 + m**3) / s2
+        mean = np.nanmean(delta_hat, axis=1)
+        var = np.nanvar(delta_hat, axis=1, ddof=1)
+        # scalar powers per site: an array power rounds differently in the last bit
+        a = [(2 * s2 + m**2) / s2 for m, s2 in zip(mean, var, strict=True)]
+        b = [(m * s2 + m**3) / s2 for m, s2 in zip(mean, var, strict=True)]
+        return np.asarray(a, dtype=float), np.asarray(b, dtype=float)
 
 
-def _it_sol(S: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: float, t2: float,
-            a: float, b: float, tol: float, max_iter: int,
-            site: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Parametric EB posterior of one site's location and scale (Johnson et al. 2007, eq. 3.1)."""
-    n = np.isfinite(S).sum(axis=0).astype(float)
-    prior_delta = b / (a - 1.0) if a > 1 else 1.0
+def _it_sol(S3: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: np.ndarray,
+            t2: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float, max_iter: int,
+            sites: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parametric EB posterior of the sites' location and scale (Johnson et al. 2007, eq. 3.1),
+    iterated for all sites at once; each site stops at its own convergence.
+
+    ``S3`` holds the standardised rows by site (:func:`_by_site`); ``g_hat``, ``d_hat`` are
+    (n_sites, n_features); ``g_bar``, ``t2``, ``a``, ``b`` per site. Returns gamma*, delta* and
+    the iterations per site.
+    """
+    g_bar, t2, a, b = g_bar[:, None], t2[:, None], a[:, None], b[:, None]
+    n = np.isfinite(S3).sum(axis=1).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prior_delta = np.where(a > 1, b / (a - 1.0), 1.0)
     g_old = np.where(np.isfinite(g_hat), g_hat, g_bar)
     d_old = np.where(np.isfinite(d_hat), d_hat, prior_delta)
     g_hat_filled = np.where(np.isfinite(g_hat), g_hat, g_bar)
+    gamma, delta = g_old.copy(), d_old.copy()
+    n_iter = np.full(len(g_hat), max_iter)
+    active = np.arange(len(g_hat))
     for iteration in range(1, max_iter + 1):
         g_new = (t2 * n * g_hat_filled + d_old * g_bar) / (t2 * n + d_old)
-        sum2 = np.nansum((S - g_new) ** 2, axis=0)
+        sum2 = np.nansum((S3 - g_new[:, None, :]) ** 2, axis=1)
         d_new = (0.5 * sum2 + b) / (n / 2.0 + a - 1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            change = max(np.nanmax(np.abs(g_new - g_old) / np.abs(g_old)),
-                         np.nanmax(np.abs(d_new - d_old) / d_old))
-        g_old, d_old = g_new, d_new
-        if change <= tol:
-            return g_new, d_new, iteration
-    warnings.warn(f"ComBat: empirical Bayes did not converge for site {site!r} in {max_iter} "
-                  "iterations", ConvergenceWarning, stacklevel=3)
-    return g_old, d_old, max_iter
+            g_change = np.nanmax(np.abs(g_new - g_old) / np.abs(g_old), axis=1)
+            d_change = np.nanmax(np.abs(d_new - d_old) / d_old, axis=1)
+        change = np.where(d_change > g_change, d_change, g_change)   # NaN: not converged
+        gamma[active], delta[active] = g_new, d_new
+        done = change <= tol
+        n_iter[active[done]] = iteration
+        keep = ~done
+        if not keep.any():
+            return gamma, delta, n_iter
+        active, S3, n, g_hat_filled = active[keep], S3[keep], n[keep], g_hat_filled[keep]
+        g_bar, t2, a, b = g_bar[keep], t2[keep], a[keep], b[keep]
+        g_old, d_old = g_new[keep], d_new[keep]
+    for site in sites[active]:
+        warnings.warn(f"ComBat: empirical Bayes did not converge for site {site!r} in "
+                      f"{max_iter} iterations", ConvergenceWarning, stacklevel=3)
+    return gamma, delta, n_iter
 
 
 # ------------------------------------------------------------------ input helpers
@@ -556,12 +673,26 @@ def _numeric(X: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return X[columns].to_numpy(dtype=float, na_value=np.nan)
 
 
-def _site_labels(X: pd.DataFrame, column: str) -> np.ndarray:
-    site = X[column]
-    if site.isna().any():
-        raise InputError(f"ComBat: site is missing for {_first_ids(X.index[site.isna()])}",
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, sorted text levels, missing) of a label column; missing rows get code -1."""
+    missing = column.isna().to_numpy()
+    text = column[~missing].astype(str).to_numpy(dtype=object).astype(str)
+    levels, inverse = np.unique(text, return_inverse=True)
+    codes = np.full(len(column), -1, dtype=np.int64)
+    codes[~missing] = inverse.ravel()
+    return codes, levels, missing
+
+
+def _names(levels: np.ndarray, codes: np.ndarray) -> list[str]:
+    """Sorted distinct labels of ``codes``."""
+    return levels[np.unique(codes)].tolist()
+
+
+def _require_site(data: ComBatData, column: str) -> None:
+    missing = data.site < 0
+    if missing.any():
+        raise InputError(f"ComBat: site is missing for {_first_ids(data.ids[missing])}",
                          column=column)
-    return site.astype(str).to_numpy(dtype=object).astype(str)
 
 
 def _same_partition(column: pd.Series, labels: pd.Series) -> bool:
@@ -574,7 +705,7 @@ def _same_partition(column: pd.Series, labels: pd.Series) -> bool:
     return pairs.nunique() == len(np.unique(a)) == len(np.unique(b))
 
 
-def _first_ids(index: pd.Index, n: int = 5) -> str:
+def _first_ids(index: Sequence[object], n: int = 5) -> str:
     ids = [str(i) for i in index[:n]]
     more = f" and {len(index) - n} more" if len(index) > n else ""
     return f"participant(s) {', '.join(ids)}{more}"

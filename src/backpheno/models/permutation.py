@@ -7,7 +7,8 @@ permuted labels, inner tuning, every preprocessing step) and records the AUC of 
 predictions. The p-value is ``(1 + #{AUC_perm >= AUC_obs}) / (1 + n_permutations)`` (Phipson &
 Smyth 2010), so it is never 0. For a continuous target (regression) the statistic is the
 out-of-sample R² of the out-of-fold predictions instead of the AUC. Permutations run in parallel
-with joblib.
+with joblib; :func:`permutation_nulls` runs the permutations of several arms as one flat list of
+tasks (what ``train`` does), so the workers stay busy across arms.
 
 A permuted run uses :func:`~backpheno.models.fastcv.fast_nested_cv` when the tuner allows it
 (classification): the same out-of-fold predictions as :func:`~backpheno.models.cv.nested_cv`,
@@ -19,20 +20,27 @@ training rows and without per-fit overhead; otherwise the full
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 
-from backpheno.models.cv import PREDICTION_COLUMNS, CVResult, Split, Tuner, nested_cv
+from backpheno.errors import BackphenoError, InputError
+from backpheno.models.cv import (
+    PREDICTION_COLUMNS,
+    CVResult,
+    Split,
+    Tuner,
+    nested_cv,
+    one_task_at_a_time,
+)
 from backpheno.models.fastcv import fast_nested_cv, fast_path_problem
 from backpheno.models.metrics import delong
 from backpheno.models.regression_metrics import r2
 from backpheno.models.tail import TailFit, tail_p_value
-from backpheno.progress import progress_bar
+from backpheno.progress import parallel_map
 
 
 @dataclass(frozen=True)
@@ -105,21 +113,94 @@ def oof_statistic(result: CVResult, repeats: int | None = None) -> float:
     return oof_auc(result, repeats)
 
 
-def _one_permutation(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, seed: int,
-                     make_splits: Callable[[np.ndarray], list[Split]],
-                     groups: np.ndarray | None, strata: np.ndarray | None,
-                     repeats: int | None) -> float:
+@dataclass(frozen=True)
+class PermutationProblem:
+    """What the permuted runs of one arm need (the arguments of :func:`permutation_test`
+    without the observed statistic); :func:`permutation_nulls` runs several at once."""
+
+    tuner: Tuner
+    X: pd.DataFrame
+    y: np.ndarray
+    make_splits: Callable[[np.ndarray], list[Split]]
+    n_permutations: int = 100
+    groups: np.ndarray | None = None
+    strata: np.ndarray | None = None
+    repeats: int | None = None
+    seed: int = 0
+
+    def seeds(self) -> list[int]:
+        """Permutation ``i`` uses the random stream ``(seed, i)``."""
+        return [int(np.random.SeedSequence([self.seed, i]).generate_state(1)[0])
+                for i in range(self.n_permutations)]
+
+
+def _one_permutation(task: tuple[PermutationProblem, int]) -> float | str:
+    """The statistic of one permuted run, or the message of the input error that stopped it."""
+    problem, seed = task
+    try:
+        with one_task_at_a_time():
+            return _permuted_statistic(problem, seed)
+    except BackphenoError as err:
+        return str(err)
+
+
+def _permuted_statistic(problem: PermutationProblem, seed: int) -> float:
     rng = np.random.default_rng(seed)
-    y_perm = permute_labels(y, rng, strata)
-    splits = make_splits(y_perm)
+    y_perm = permute_labels(problem.y, rng, problem.strata)
+    splits = problem.make_splits(y_perm)
+    tuner, repeats = problem.tuner, problem.repeats
     if fast_path_problem(tuner) is None:
         if repeats is not None:
             splits = [s for s in splits if s.repeat < repeats]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return mean_oof_auc(fast_nested_cv(tuner, X, y_perm, splits, groups))
-    result = nested_cv(tuner, X, y_perm, splits, groups=groups, n_jobs=1)
+            return mean_oof_auc(fast_nested_cv(tuner, problem.X, y_perm, splits,
+                                               problem.groups))
+    result = nested_cv(tuner, problem.X, y_perm, splits, groups=problem.groups, n_jobs=1)
     return oof_statistic(result, repeats)
+
+
+def permutation_nulls(problems: Sequence[PermutationProblem], n_jobs: int = 1,
+                      description: str = "permutations") -> list[np.ndarray | str]:
+    """The null statistics of several problems (e.g. every arm) as one flat list of tasks.
+
+    All permuted runs of all problems are joblib tasks of one :func:`~backpheno.progress.
+    parallel_map` (so ``n_jobs`` workers, or a Dask cluster through
+    :func:`~backpheno.models.cluster.compute_backend`, stay busy across problems); each task
+    carries its own seed, so the values do not depend on where or in which order they ran.
+
+    Returns
+    -------
+    list
+        Per problem, its null values in permutation order, or the message of the first input
+        error one of its permuted runs raised.
+    """
+    tasks = [(problem, seed) for problem in problems for seed in problem.seeds()]
+    values = parallel_map(_one_permutation, tasks, n_jobs=n_jobs, description=description)
+    out: list[np.ndarray | str] = []
+    start = 0
+    for problem in problems:
+        own = values[start:start + problem.n_permutations]
+        start += problem.n_permutations
+        errors = [v for v in own if isinstance(v, str)]
+        out.append(errors[0] if errors else np.asarray(own, dtype=float))
+    return out
+
+
+def permutation_result(observed: float, null: np.ndarray, *, task: str = "classification",
+                       seed: int = 0, tail: str = "none",
+                       tail_p_threshold: float = 0.1) -> PermutationResult:
+    """The p-value of ``observed`` against the permutation ``null`` (see
+    :func:`permutation_test` for the arguments)."""
+    values = np.asarray(null, dtype=float)
+    p_value = (1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))
+    statistic = "out-of-fold R2" if task == "regression" else "out-of-fold AUC"
+    if tail == "gpd" and len(values):
+        refined, method, fit = tail_p_value(observed, values, p_threshold=tail_p_threshold,
+                                            seed=seed)
+        return PermutationResult(float(observed), values, refined, method, float(p_value), fit,
+                                 statistic)
+    return PermutationResult(float(observed), values, float(p_value), statistic=statistic)
 
 
 def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: float,
@@ -128,7 +209,7 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
                      strata: np.ndarray | None = None, repeats: int | None = None,
                      n_jobs: int = 1, seed: int = 0, tail: str = "none",
                      tail_p_threshold: float = 0.1,
-                     description: str | None = None) -> PermutationResult:
+                     description: str = "permutations") -> PermutationResult:
     """Permutation p-value of an observed out-of-fold AUC.
 
     Parameters
@@ -156,26 +237,18 @@ def permutation_test(tuner: Tuner, X: pd.DataFrame, y: np.ndarray, observed: flo
         ``gpd``: refine p-values below ``tail_p_threshold`` with the generalised Pareto tail
         approximation (:func:`backpheno.models.tail.tail_p_value`).
     tail_p_threshold : float
-    description : str, optional
-        Label of a progress display.
+    description : str
+        Label of the progress display.
+
+    Raises
+    ------
+    InputError
+        When a permuted run fails on the input (its message).
     """
-    seeds = [int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-             for i in range(n_permutations)]
-    tasks = [delayed(_one_permutation)(tuner, X, y, s, make_splits, groups, strata, repeats)
-             for s in seeds]
-    null: list[float] = []
-    with progress_bar(len(tasks) if description else 0, description or "") as advance:
-        runner = Parallel(n_jobs=n_jobs, return_as="generator")(tasks) if n_jobs != 1 else (
-            _one_permutation(tuner, X, y, s, make_splits, groups, strata, repeats) for s in seeds)
-        for value in runner:
-            null.append(value)
-            advance(1)
-    values = np.asarray(null, dtype=float)
-    p_value = (1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))
-    statistic = "out-of-fold R2" if tuner.task == "regression" else "out-of-fold AUC"
-    if tail == "gpd" and len(values):
-        refined, method, fit = tail_p_value(observed, values, p_threshold=tail_p_threshold,
-                                            seed=seed)
-        return PermutationResult(float(observed), values, refined, method, float(p_value), fit,
-                                 statistic)
-    return PermutationResult(float(observed), values, float(p_value), statistic=statistic)
+    problem = PermutationProblem(tuner, X, y, make_splits, n_permutations, groups, strata,
+                                 repeats, seed)
+    null = permutation_nulls([problem], n_jobs, description)[0]
+    if isinstance(null, str):
+        raise InputError(f"permuted run: {null}")
+    return permutation_result(observed, null, task=tuner.task, seed=seed, tail=tail,
+                              tail_p_threshold=tail_p_threshold)

@@ -18,9 +18,9 @@ arm's model — out-of-fold (averaged over repeats) for the arm they were random
 arm's final model otherwise.
 
 :func:`train` runs the stages in order: input loading (:mod:`backpheno.models.inputs`), pipeline
-assembly (:func:`make_tuner`), per-arm nested CV, metrics and final model (:func:`train_arm`),
-counterfactual prediction (:func:`counterfactual_predictions`) and writing outputs
-(:mod:`backpheno.models.outputs`).
+assembly (:func:`make_tuner`), per-arm nested CV and metrics, the permutations of all arms as
+one list of tasks, final models (:func:`train_arms`), counterfactual prediction
+(:func:`counterfactual_predictions`) and writing outputs (:mod:`backpheno.models.outputs`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,12 @@ from backpheno.models.cluster import compute_backend
 from backpheno.models.config import TrainConfig
 from backpheno.models.cv import (
     PREDICTION_COLUMNS,
+    CVProblem,
     CVResult,
     InnerCV,
     Tuner,
     cv_feasibility,
-    nested_cv,
+    nested_cvs,
     outer_splits,
     regression_feasibility,
 )
@@ -64,7 +66,13 @@ from backpheno.models.metrics import (
     widened_auc_ci,
 )
 from backpheno.models.outputs import write_outputs
-from backpheno.models.permutation import PermutationResult, oof_statistic, permutation_test
+from backpheno.models.permutation import (
+    PermutationProblem,
+    PermutationResult,
+    oof_statistic,
+    permutation_nulls,
+    permutation_result,
+)
 from backpheno.models.pipelines import (
     build_pipeline,
     input_columns,
@@ -195,7 +203,60 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
               n_jobs: int | None = None) -> ArmResult:
     """Nested CV, metrics, permutation test and final model for one arm (folds and
     permutations in ``n_jobs`` parallel tasks, default ``config.n_jobs``)."""
+    return train_arms(config, data, [arm], tuner, n_jobs)[arm]
+
+
+def train_arms(config: TrainConfig, data: TrainingData, arms: Sequence[str], tuner: Tuner,
+               n_jobs: int | None = None) -> dict[str, ArmResult]:
+    """:func:`train_arm` for several arms, their folds and permutations as flat lists of tasks.
+
+    The outer folds of every arm's nested CV are the tasks of one parallel map
+    (:func:`~backpheno.models.cv.nested_cvs`), then the permuted runs of every arm those of
+    another (:func:`~backpheno.models.permutation.permutation_nulls`), so ``n_jobs`` workers (or
+    a Dask cluster) stay busy across arms instead of waiting at the end of each arm; then each
+    arm's metrics, p-value and final model. An arm whose fitting fails on the input fails alone.
+    """
     n_jobs = config.n_jobs if n_jobs is None else n_jobs
+    results: dict[str, ArmResult] = {}
+    problems: dict[str, PermutationProblem] = {}
+    for arm in arms:
+        results[arm], problem = _arm_problem(config, data, arm, tuner)
+        if problem is not None:
+            problems[arm] = problem
+    cv_problems = [CVProblem(p.tuner, p.X, p.y, p.make_splits(p.y, n_repeats=config.cv.repeats),
+                             p.groups, name=f"{arm}: nested CV")
+                   for arm, p in problems.items()]
+    cvs = nested_cvs(cv_problems, n_jobs,
+                     description=f"nested CV of {len(problems)} arm(s)") if problems else []
+    for arm, cv in zip(list(problems), cvs, strict=True):
+        result = results[arm]
+        try:
+            if isinstance(cv, str):
+                raise InputError(cv)
+            result.cv = cv
+            (_score_regression if data.task == "regression" else _score)(config, data, result)
+        except BackphenoError as err:
+            _fail(result, err)
+            del problems[arm]
+    permuted = [arm for arm in problems if config.permutation.n_permutations]
+    nulls = dict(zip(permuted, permutation_nulls(
+        [replace(problems[arm], make_splits=functools.partial(
+            problems[arm].make_splits, n_repeats=config.permutation.repeats))
+         for arm in permuted], n_jobs,
+        description=f"permutations of {len(permuted)} arm(s)") if permuted else [],
+        strict=True))
+    for arm, result in results.items():
+        if result.status == STATUS_OK:
+            _finish_arm(config, result, problems[arm], nulls.get(arm), tuner)
+        _log_arm(result)
+    return results
+
+
+def _arm_problem(config: TrainConfig, data: TrainingData, arm: str,
+                 tuner: Tuner) -> tuple[ArmResult, PermutationProblem | None]:
+    """One arm's result so far and its data as a permutation problem (``make_splits`` still
+    taking ``n_repeats``), or ``None`` when the arm cannot be trained (the reason is on the
+    result)."""
     arm_rows = data.outcomes[config.arm_column].astype(str) == arm
     labelled = arm_rows & data.y.notna()
     rows = data.outcomes.index[labelled.to_numpy()]
@@ -203,6 +264,7 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
     y = data.y.loc[rows].to_numpy(dtype=float if regression else int)
     result = ArmResult(arm, STATUS_OK, n=len(rows),
                        n_responders=None if regression else int(y.sum()))
+    logger.info("arm %s: %d participants", arm, len(rows))
     groups = (data.outcomes.loc[rows, config.cv.groups].astype(str).to_numpy()
               if config.cv.groups and config.cv.scheme != "stratified_kfold" else None)
     if regression:
@@ -219,45 +281,51 @@ def train_arm(config: TrainConfig, data: TrainingData, arm: str, tuner: Tuner,
     if reason:
         result.status, result.reason = STATUS_INSUFFICIENT, f"arm {arm}: {reason}"
         logger.warning("%s; no model for this arm", result.reason)
-        return result
-
-    X = data.X.loc[rows]
+        return result, None
     make_splits = functools.partial(outer_splits, scheme=config.cv.scheme,
                                     n_splits=config.cv.outer_folds, groups=groups,
                                     seed=config.seed, task=data.task)
+    strata = (data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
+              if config.permutation.strata else None)
+    return result, PermutationProblem(tuner, data.X.loc[rows], y, make_splits,
+                                      config.permutation.n_permutations, groups, strata,
+                                      repeats=config.permutation.repeats, seed=config.seed)
+
+
+def _finish_arm(config: TrainConfig, result: ArmResult, problem: PermutationProblem,
+                null: np.ndarray | str | None, tuner: Tuner) -> None:
+    """Permutation p-value (from the arm's ``null``) and final model of an arm whose nested CV
+    ran; the arm fails if a permuted run or the final fit fails on the input."""
+    assert result.cv is not None
+    if isinstance(null, str):
+        _fail(result, null)
+        return
+    if null is not None:
+        result.permutation = permutation_result(
+            oof_statistic(result.cv, problem.repeats), null, task=tuner.task, seed=config.seed,
+            tail=config.permutation.tail, tail_p_threshold=config.permutation.tail_p_threshold)
+        if tuner.task != "regression":
+            result.metrics["auc_widened"] = widened_auc_ci(
+                result.metrics["auc"], result.permutation.null, config.metrics.level)
     try:
-        result.cv = nested_cv(tuner, X, y, make_splits(y, n_repeats=config.cv.repeats),
-                              groups=groups, n_jobs=n_jobs,
-                              description=f"{arm}: nested CV")
-        (_score_regression if regression else _score)(config, data, result)
-        if config.permutation.n_permutations:
-            repeats = config.permutation.repeats
-            result.permutation = permutation_test(
-                tuner, X, y, oof_statistic(result.cv, repeats),
-                functools.partial(make_splits, n_repeats=repeats),
-                n_permutations=config.permutation.n_permutations, groups=groups,
-                strata=(data.outcomes.loc[rows, config.permutation.strata].astype(str).to_numpy()
-                        if config.permutation.strata else None),
-                repeats=repeats, n_jobs=n_jobs, seed=config.seed,
-                tail=config.permutation.tail,
-                tail_p_threshold=config.permutation.tail_p_threshold,
-                description=f"{arm}: permutations")
-            if not regression:
-                result.metrics["auc_widened"] = widened_auc_ci(
-                    result.metrics["auc"], result.permutation.null, config.metrics.level)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result.model, result.best_params, _ = tuner.fit(X, y, groups)
-        messages = sorted({str(w.message) for w in caught})
-        for message in messages[:3]:
-            logger.warning("arm %s, final model: %s", arm, message)
-        if len(messages) > 3:
-            logger.warning("arm %s, final model: %d more warnings", arm, len(messages) - 3)
+            result.model, result.best_params, _ = tuner.fit(problem.X, problem.y,
+                                                            problem.groups)
     except BackphenoError as err:
-        result.status, result.reason = STATUS_FAILED, f"arm {arm}: {err}"
-        result.model = None
-        logger.error("%s", result.reason)
-    return result
+        _fail(result, err)
+        return
+    messages = sorted({str(w.message) for w in caught})
+    for message in messages[:3]:
+        logger.warning("arm %s, final model: %s", result.arm, message)
+    if len(messages) > 3:
+        logger.warning("arm %s, final model: %d more warnings", result.arm, len(messages) - 3)
+
+
+def _fail(result: ArmResult, err: BackphenoError | str) -> None:
+    result.status, result.reason = STATUS_FAILED, f"arm {result.arm}: {err}"
+    result.model = None
+    logger.error("%s", result.reason)
 
 
 def _score(config: TrainConfig, data: TrainingData, result: ArmResult) -> None:
@@ -432,12 +500,8 @@ def _train(config: TrainConfig, run: RunDirectory) -> TrainResult:
                     len(data.feature_columns), len(data.blocks),
                     ", ".join(f"{b.name}={len(b.columns)}" for b in data.blocks))
         tuner = make_tuner(config, data)
-        arms = {}
         with compute_backend(config.scheduler_address, config.n_jobs) as n_jobs:
-            for arm in config.arms:
-                logger.info("arm %s", arm)
-                arms[arm] = train_arm(config, data, arm, tuner, n_jobs)
-                _log_arm(arms[arm])
+            arms = train_arms(config, data, config.arms, tuner, n_jobs)
         counterfactual = counterfactual_predictions(config, data, arms)
         result = TrainResult(config, arms, counterfactual, run, data.task)
         write_outputs(run, result, data, input_columns(tuner.pipeline), resolved)
