@@ -9,7 +9,8 @@ same participants with the same background and records the mean |SHAP| of every 
 every contrast (:func:`~backpheno.explain.moderators.contrast_importance`, on arrays). The
 permutations are independent tasks with their own seeds (:func:`~backpheno.progress.parallel_map`:
 local processes, or a Dask cluster inside :func:`~backpheno.models.cluster.compute_backend`), each
-with one OpenMP / BLAS thread, so the null does not depend on where they ran.
+with one OpenMP / BLAS thread and its pipelines' joblib loops sequential
+(:func:`~backpheno.models.cv.one_task_at_a_time`), so the null does not depend on where they ran.
 
 Two p-values per feature and contrast (Phipson & Smyth 2010, never 0):
 
@@ -42,6 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from backpheno.errors import BackphenoError, InputError
 from backpheno.explain.moderators import Contrast, FitArms, Importance, contrast_importance
+from backpheno.models.cv import one_task_at_a_time
 from backpheno.progress import parallel_map
 
 logger = logging.getLogger("backpheno.explain")
@@ -147,7 +149,8 @@ def _one_permutation(task: tuple[int, np.random.SeedSequence], *, fit_arms: FitA
                      explain: pd.DataFrame, features: Any) -> Importance | str:
     number, seed = task
     permuted = permute_within(arm, strata, np.random.default_rng(seed))
-    with threadpool_limits(1):  # one OpenMP / BLAS thread per task: the tasks are the parallelism
+    # one OpenMP / BLAS thread and sequential joblib loops per task: the tasks are the parallelism
+    with threadpool_limits(1), one_task_at_a_time():
         try:
             models = fit_arms(X, y, permuted)
         except BackphenoError as err:

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from backpheno.errors import BackphenoError, InputError
 from backpheno.explain.moderators import Contrast, FitArms, contrast_importance
+from backpheno.models.cv import one_task_at_a_time
 from backpheno.progress import parallel_map
 
 logger = logging.getLogger("backpheno.explain")
@@ -137,7 +138,8 @@ def _one_resample(task: tuple[int, np.ndarray], *, fit_arms: FitArms, X: pd.Data
                   contrasts: list[Contrast], explain: pd.DataFrame,
                   features: Any) -> pd.DataFrame | str:
     number, rows = task
-    with threadpool_limits(1):  # one OpenMP / BLAS thread per task: the tasks are the parallelism
+    # one OpenMP / BLAS thread and sequential joblib loops per task: the tasks are the parallelism
+    with threadpool_limits(1), one_task_at_a_time():
         try:
             models = fit_arms(X.iloc[rows], y.iloc[rows], arm.iloc[rows])
         except BackphenoError as err:
