@@ -475,6 +475,9 @@ def explain(
         "--permutations", help="Permutations of the arm labels for the moderator null "
         "(every arm refitted each time; 0 to skip).")] = None,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Worker processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask distributed scheduler address (tcp://host:8786) running the "
+        "resamples and permutations, or 'local' for a local cluster of --n-jobs workers.")] = None,
     force: ForceOption = False,
     allow_changed_inputs: AllowChangedOption = False,
 ) -> None:
@@ -493,7 +496,7 @@ def explain(
     run = RunDirectory.open(run_dir)
     settings = load_config(config, ExplainConfig, {
         "stability.n_resamples": resamples, "permutation.n_permutations": permutations,
-        "n_jobs": n_jobs})
+        "n_jobs": n_jobs, "scheduler_address": scheduler})
     setup_logging(str(run.explain_log))
     with output_lock(run.root, "explain", create=False):
         result = explain_run_dir(run.root, settings, force=force,

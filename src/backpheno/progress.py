@@ -84,14 +84,16 @@ def parallel_map(func: Callable[..., R], items: Sequence[T], n_jobs: int = 1,
                 advance(1)
             return results
         runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        calls = (delayed(_indexed)(func, i, item, kwargs) for i, item in enumerate(items))
+        # keyword arguments passed one by one: joblib's Dask backend then sends each large
+        # one (a DataFrame) to the cluster once per call instead of with every task
+        calls = (delayed(_indexed)(func, i, item, **kwargs) for i, item in enumerate(items))
         for i, value in runner(calls):
             results[i] = value
             advance(1)
     return results
 
 
-def _indexed(func: Callable[..., R], i: int, item: Any, kwargs: dict[str, Any]) -> tuple[int, R]:
+def _indexed(func: Callable[..., R], i: int, item: Any, /, **kwargs: Any) -> tuple[int, R]:
     return i, func(item, **kwargs)
 
 

@@ -15,6 +15,7 @@ from backpheno.errors import InputError
 from backpheno.explain.moderators import (
     Contrast,
     arm_contrasts,
+    contrast_importance,
     contrast_shap,
     contrast_table,
     moderator_ranking,
@@ -160,3 +161,55 @@ def test_rank_moderators_finds_the_driver_of_the_difference(small, fit):
     ranking = rank_moderators(models, X, X.iloc[:60], arm_contrasts(ARMS, ["pair"]))
     top = ranking[ranking["rank"] == 1].set_index("contrast")["feature"]
     assert top["DUL_vs_ESC"] == "f0"
+
+
+def column_subset_models(X: pd.DataFrame, ys: dict[str, pd.Series]) -> dict[str, object]:
+    """xgboost per arm on a different subset of the columns (as a univariate filter makes)."""
+    import xgboost as xgb
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    subsets = {"ESC": ["f0", "f2"], "ACT": ["f1", "f2", "f3"], "DUL": ["f3", "f0"]}
+    return {arm: make_pipeline(
+        ColumnTransformer([("keep", "passthrough", subsets[arm])],
+                          verbose_feature_names_out=False),
+        xgb.XGBClassifier(n_estimators=20, max_depth=2, n_jobs=1, random_state=0),
+    ).set_output(transform="pandas").fit(X, y) for arm, y in ys.items()}
+
+
+@pytest.mark.parametrize("kind", ["xgb", "rf", "lr", "subsets"])
+def test_array_importance_equals_the_ranking_of_the_contrast_tables(small, fit, kind):
+    """The permutation / stability statistic computed on arrays equals mean |SHAP| (and mean
+    SHAP) of moderator_ranking(contrast_shap(explain_arms(...))), with missing-value indicators
+    summed into their feature (lr), arms reading different columns (subsets) and a reported
+    feature no model uses at 0."""
+    X, ys = small
+    models = column_subset_models(X, ys) if kind == "subsets" else fit(kind, X, ys)
+    rows, background = X.iloc[:70], select_background(X, 40, seed=1)
+    features = [*X.columns, "unused"]
+    contrasts = arm_contrasts(ARMS)
+    per_arm = explain_arms(models, rows, background, scales=["probability"], features=features)
+    reference = moderator_ranking(contrast_shap(per_arm, contrasts))
+    fast = contrast_importance(models, rows, background, contrasts, features=features, chunk=500)
+    assert fast.features == features
+    assert [c.name for c in fast.contrasts] == [c.name for c in contrasts]
+    cells = pd.MultiIndex.from_product([[c.name for c in contrasts], features])
+    table = reference.set_index(["contrast", "feature"]).reindex(cells)
+    shape = (len(contrasts), len(features))
+    np.testing.assert_allclose(fast.mean_abs, table["mean_abs_shap"].to_numpy().reshape(shape),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast.mean, table["mean_shap"].to_numpy().reshape(shape),
+                               rtol=0, atol=1e-12)
+    assert (fast.mean_abs[:, features.index("unused")] == 0).all()
+    if kind == "subsets":
+        assert (fast.mean_abs[:, features.index("f4")] == 0).all()
+    ranked = rank_moderators(models, rows, background, contrasts, features=features)
+    pd.testing.assert_frame_equal(ranked, reference, check_exact=False, rtol=0, atol=1e-12)
+
+
+def test_array_importance_needs_every_arm_of_a_contrast(small, fit):
+    X, ys = small
+    models = fit("xgb", X, ys)
+    with pytest.raises(InputError, match="no probability SHAP values for arms"):
+        contrast_importance({"ESC": models["ESC"]}, X.iloc[:5], X.iloc[5:15],
+                            arm_contrasts(["ESC", "ACT"]))

@@ -8,7 +8,9 @@ import pytest
 
 from backpheno.errors import InputError
 from backpheno.explain.moderators import arm_contrasts, rank_moderators, refit_each_arm
-from backpheno.explain.permutation import moderator_permutation_test, permute_within
+from backpheno.explain.permutation import _p_values, moderator_permutation_test, permute_within
+from backpheno.explain.stability import resample_indices, resample_rankings
+from backpheno.models.cluster import compute_backend
 
 
 def test_permutation_within_strata_keeps_each_stratum():
@@ -60,9 +62,74 @@ def test_planted_moderator_beats_the_null_and_noise_does_not(planted):
     assert (table["p_max_all"] >= table["p_max"]).all()
     assert (table["n_permutations"] == 9).all()
     assert set(null.null["permutation"]) == set(range(9))
+    assert len(null.null) == 9 * 2  # one contrast, two features
+    means = null.null.groupby(["contrast", "feature"], observed=True)["mean_abs_shap"].mean()
+    np.testing.assert_allclose(means.loc[("B_vs_A", "mod")], table.loc["mod", "null_mean"])
     again = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
                                        n_permutations=9, strata=strata, seed=1)
     pd.testing.assert_frame_equal(null.table, again.table)
+
+
+def test_p_values_count_the_own_contrast_and_overall_maxima():
+    """Phipson-Smyth p-values of a hand-made null (4 permutations, 2 contrasts, 3 features),
+    counted one by one: own feature, max over the contrast, max over everything."""
+    null = np.array([[[0.1, 0.5, 0.0], [0.2, 0.1, 0.3]],
+                     [[0.4, 0.2, 0.1], [0.1, 0.1, 0.1]],
+                     [[0.3, 0.3, 0.3], [0.0, 0.6, 0.2]],
+                     [[0.0, 0.1, 0.2], [0.2, 0.2, 0.2]]])
+    observed = pd.DataFrame({"contrast": ["c1", "c1", "c2"], "feature": ["a", "c", "b"],
+                             "mean_abs_shap": [0.35, 0.25, 0.25], "rank": [1, 2, 1]})
+    table = _p_values(observed, null, ["c1", "c2"], ["a", "b", "c"]).set_index(
+        ["contrast", "feature"])
+    # c1/a = 0.35: own draws 0.1 0.4 0.3 0.0 -> 1 >=; c1 maxima 0.5 0.4 0.3 0.2 -> 2;
+    # overall maxima 0.5 0.4 0.6 0.2 -> 3
+    assert table.loc[("c1", "a"), ["p_value", "p_max", "p_max_all"]].tolist() == [0.4, 0.6, 0.8]
+    # c1/c = 0.25: own 0.0 0.1 0.3 0.2 -> 1; c1 maxima -> 3; overall -> 3
+    assert table.loc[("c1", "c"), ["p_value", "p_max", "p_max_all"]].tolist() == [0.4, 0.8, 0.8]
+    # c2/b = 0.25: own 0.1 0.1 0.6 0.2 -> 1; c2 maxima 0.3 0.1 0.6 0.2 -> 2; overall -> 3
+    assert table.loc[("c2", "b"), ["p_value", "p_max", "p_max_all"]].tolist() == [0.4, 0.6, 0.8]
+    assert table.loc[("c1", "a"), "null_mean"] == pytest.approx(0.2)
+    q95 = np.quantile([0.1, 0.4, 0.3, 0.0], 0.95)
+    assert table.loc[("c1", "a"), "null_q95"] == pytest.approx(q95)
+    assert (table["n_permutations"] == 4).all()
+
+
+def null_and_stability(planted, scheduler: object, n_jobs: int
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Permutation table, null draws and resample rankings of the planted trial (xgboost),
+    run through compute_backend as explain runs them."""
+    import xgboost as xgb
+
+    X, y, arm = planted
+    model = xgb.XGBClassifier(n_estimators=15, max_depth=2, n_jobs=1, random_state=0)
+    fit_arms = refit_each_arm({"A": model, "B": model})
+    contrasts = arm_contrasts(["A", "B"])
+    background = X.iloc[:40]
+    observed = rank_moderators(fit_arms(X, y, arm), X, background, contrasts)
+    strata = pd.Series(np.resize(["s1", "s1", "s2", "s2"], len(X)), index=X.index)
+    samples = resample_indices(arm, 3, seed=4)
+    with compute_backend(scheduler, n_jobs) as jobs:
+        null = moderator_permutation_test(fit_arms, X, y, arm, background, contrasts, observed,
+                                          n_permutations=6, strata=strata, seed=3, n_jobs=jobs)
+        rankings = resample_rankings(fit_arms, X, y, arm, background, contrasts, samples,
+                                     n_jobs=jobs)
+    return null.table, null.null, pd.concat(rankings, ignore_index=True)
+
+
+def test_same_null_and_stability_with_1_job_2_jobs_and_dask(planted):
+    distributed = pytest.importorskip("distributed")
+    one = null_and_stability(planted, None, 1)
+    two = null_and_stability(planted, None, 2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, distributed.get_task_stream(client) as tasks:
+        dask = null_and_stability(planted, client, 2)
+        assert len(client.scheduler_info()["workers"]) == 2
+    assert len(tasks.data) >= 2  # the draws ran on the cluster
+    assert one[0]["p_value"].min() < one[0]["p_value"].max()  # the null tells features apart
+    for result in (two, dask):
+        for frame, expected in zip(result, one, strict=True):
+            pd.testing.assert_frame_equal(frame, expected, check_exact=True)
 
 
 def test_permutation_needs_at_least_one_draw(planted):
@@ -98,7 +165,7 @@ def test_family_wise_p_accounts_for_selecting_the_top_feature_without_moderators
 
 @pytest.mark.slow
 def test_family_wise_p_of_the_top_feature_on_null_cohorts(tmp_path, make_cohort, booster):
-    """Slow (about 20 min on one core): ten simulated 600-participant trials without
+    """Slow (about 1 min on two cores): ten simulated 600-participant trials without
     moderators, xgboost per arm, 19 permutations within site. The top feature over all six
     pairs of arms has a family-wise p (max over every feature of every pair) above 0.05 in at
     least 9 of the 10 seeds; prints every pair's top feature with its per-feature and

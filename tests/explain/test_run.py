@@ -105,6 +105,18 @@ def test_rerun_with_fewer_models_replaces_stale_outputs_and_keeps_formal_arms(ex
     assert result.summary["n_formal"] > result.summary["n_training"]
 
 
+def test_a_local_dask_cluster_gives_the_same_stability_and_null(explained_run, tmp_path):
+    pytest.importorskip("distributed")
+    run, result, inputs, settings = explained_run
+    on_dask = settings.model_copy(update={"scheduler_address": "local", "n_jobs": 2,
+                                          "figures": settings.figures.model_copy(
+                                              update={"dependence": 0})})
+    again = explain(inputs, on_dask, tmp_path / "explain")
+    pd.testing.assert_frame_equal(again.permutation, result.permutation, check_exact=True)
+    pd.testing.assert_frame_equal(again.stability, result.stability, check_exact=True)
+    assert again.summary["settings"]["scheduler_address"] == "local"
+
+
 def test_settings_are_validated():
     with pytest.raises(ConfigError, match="probability"):
         validate_config({"scales": ["log_odds"]}, ExplainConfig)

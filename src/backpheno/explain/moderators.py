@@ -18,6 +18,12 @@ probability-scale values are the per-reference rescaled ones (see :mod:`backphen
 Moderators are ranked per contrast by the mean absolute SHAP value over the explained
 participants; ``direction`` is the Spearman correlation between a feature and its SHAP value
 (positive: higher values favour the first arm of the contrast).
+
+The stability and permutation analyses refit the arms hundreds of times and need only the
+ranking statistic: :func:`contrast_importance` computes it on arrays (the per-arm values of
+:class:`~backpheno.explain.shap.ArmInputs`, the contrasts as one weight matrix applied with a
+matrix product) and gives the same numbers as :func:`moderator_ranking` of
+:func:`contrast_shap` without building a table per arm and contrast.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import pandas as pd
 from sklearn.base import clone, is_regressor
 
 from backpheno.errors import InputError
-from backpheno.explain.shap import ArmShap, explain_arms, primary_scale
+from backpheno.explain.shap import ArmInputs, ArmShap, primary_scale
 
 #: ``fit_arms(X, y, arm) -> {arm: fitted model}``: refits the per-arm pipeline on new data (a
 #: bootstrap sample, permuted arm labels). Rows with a missing ``y`` must be ignored.
@@ -201,6 +207,107 @@ def moderator_ranking(results: Mapping[str, ContrastShap],
     return pd.concat(frames, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class Importance:
+    """Mean |SHAP| and mean SHAP of every contrast and feature (the ranking statistic).
+
+    Attributes
+    ----------
+    contrasts : list of Contrast
+    features : list of str
+    mean_abs : ndarray
+        Contrasts × features: mean |SHAP| over the explained participants.
+    mean : ndarray
+        Contrasts × features: mean SHAP.
+    """
+
+    contrasts: list[Contrast]
+    features: list[str]
+    mean_abs: np.ndarray
+    mean: np.ndarray
+
+    def ranking(self) -> pd.DataFrame:
+        """The :func:`moderator_ranking` table (without ``direction``)."""
+        names = np.asarray(self.features, dtype=object)
+        frames = []
+        for i, contrast in enumerate(self.contrasts):
+            order = np.argsort(-self.mean_abs[i], kind="stable")
+            frames.append(pd.DataFrame({
+                "contrast": contrast.name, "kind": contrast.kind, "feature": names[order],
+                "mean_abs_shap": self.mean_abs[i, order], "mean_shap": self.mean[i, order],
+                "rank": np.arange(1, len(names) + 1)}))
+        if not frames:
+            return pd.DataFrame(columns=["contrast", "kind", "feature", "mean_abs_shap",
+                                         "mean_shap", "rank"])
+        return pd.concat(frames, ignore_index=True)
+
+    def aligned(self, features: Sequence[str]) -> np.ndarray:
+        """:attr:`mean_abs` with the columns of ``features`` (0 for a feature not here: no
+        model input of any arm comes from it)."""
+        position = {f: i for i, f in enumerate(self.features)}
+        out = np.zeros((len(self.contrasts), len(features)))
+        have = [i for i, f in enumerate(features) if f in position]
+        out[:, have] = self.mean_abs[:, [position[features[i]] for i in have]]
+        return out
+
+
+def contrast_importance(models: Mapping[str, Any], X: pd.DataFrame, background: pd.DataFrame,
+                        contrasts: Sequence[Contrast], scale: str | None = None,
+                        features: Sequence[str] | None = None,
+                        chunk: int = 4_000_000) -> Importance:
+    """Mean |SHAP| of every contrast and feature, computed on arrays.
+
+    Each arm's model is prepared once (:class:`~backpheno.explain.shap.ArmInputs`: the
+    participants and the background transformed by its preprocessing), its values on ``scale``
+    are mapped to the union of the arms' columns (only those some model reads; the others are
+    0), and the contrasts (a contrasts × arms weight matrix) are applied with one matrix product
+    per block of participants. Equals the ``mean_abs_shap`` / ``mean_shap`` of
+    :func:`moderator_ranking` of :func:`contrast_shap` of
+    :func:`~backpheno.explain.shap.explain_arms` (to rounding).
+
+    Parameters
+    ----------
+    models, X, background, contrasts, scale, features
+        As for :func:`rank_moderators`.
+    chunk : int
+        Largest contrasts × participants × features block held at once (floats).
+
+    Raises
+    ------
+    InputError
+        If an arm of a contrast has no model, or a model cannot be explained on ``scale``.
+    """
+    scale = scale or primary_scale(models)
+    contrasts = list(contrasts)
+    for contrast in contrasts:
+        missing = [a for a in contrast.weights if a not in models]
+        if missing:
+            raise InputError(f"contrast {contrast.name}: no {scale} SHAP values for arms {missing}")
+    prepared = {arm: ArmInputs.prepare(model, X, background, features)
+                for arm, model in models.items()}
+    columns = list(dict.fromkeys(c for inputs in prepared.values() for c in inputs.columns))
+    position = {c: i for i, c in enumerate(columns)}
+    slots = [np.array([position[inputs.columns[t]] for t in inputs.target], dtype=int)
+             for inputs in prepared.values()]
+    used = np.unique(np.concatenate([np.zeros(0, dtype=int), *slots]))
+    # only the columns some arm's model reads: every other feature's values are 0
+    stacked = np.zeros((len(prepared), len(X), len(used)))
+    for k, (inputs, slot) in enumerate(zip(prepared.values(), slots, strict=True)):
+        values = inputs.input_values(inputs.check_scales([scale])[0])[0]
+        np.add.at(stacked[k], (slice(None), np.searchsorted(used, slot)), values)
+    weights = np.array([[c.weights.get(a, 0.0) for a in prepared] for c in contrasts],
+                       dtype=float).reshape(len(contrasts), len(prepared))
+    total_abs = np.zeros((len(contrasts), len(columns)))
+    total = np.zeros((len(contrasts), len(columns)))
+    step = max(1, chunk // max(1, len(contrasts) * len(used)))
+    for start in range(0, len(X), step):
+        block = np.tensordot(weights, stacked[:, start:start + step], axes=1)
+        total_abs[:, used] += np.abs(block).sum(axis=1)
+        total[:, used] += block.sum(axis=1)
+    n = max(len(X), 1)
+    return Importance(contrasts, columns, total_abs / n, total / n)
+
+
 def rank_moderators(models: Mapping[str, Any], X: pd.DataFrame, background: pd.DataFrame,
                     contrasts: Sequence[Contrast], scale: str | None = None,
                     features: Sequence[str] | None = None) -> pd.DataFrame:
@@ -208,12 +315,11 @@ def rank_moderators(models: Mapping[str, Any], X: pd.DataFrame, background: pd.D
     default :func:`~backpheno.explain.shap.primary_scale`, the probability for classifiers
     and the predicted outcome for regressors).
 
-    The building block of the stability and permutation analyses; see
-    :func:`moderator_ranking` for the columns (without ``direction``).
+    The building block of the stability and permutation analyses, computed by
+    :func:`contrast_importance`; see :func:`moderator_ranking` for the columns (without
+    ``direction``).
     """
-    scale = scale or primary_scale(models)
-    per_arm = explain_arms(models, X, background, scales=(scale,), features=features)
-    return moderator_ranking(contrast_shap(per_arm, contrasts, scale))
+    return contrast_importance(models, X, background, contrasts, scale, features).ranking()
 
 
 def refit_each_arm(models: Mapping[str, Any]) -> FitArms:
@@ -223,8 +329,9 @@ def refit_each_arm(models: Mapping[str, Any]) -> FitArms:
 
     def fit_arms(X: pd.DataFrame, y: pd.Series, arm: pd.Series) -> dict[str, Any]:
         fitted = {}
+        labels, known = arm.astype(str).to_numpy(), y.notna().to_numpy()
         for name, model in templates.items():
-            rows = (arm.astype(str) == name).to_numpy() & y.notna().to_numpy()
+            rows = (labels == name) & known
             if not rows.any():
                 raise InputError(f"no participants with a known outcome in arm {name}")
             target = y.iloc[np.flatnonzero(rows)]

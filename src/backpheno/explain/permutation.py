@@ -6,7 +6,11 @@ randomisation strata. Each permutation shuffles the arm labels within strata (si
 pass site × eligibility to keep participants out of arms they were ineligible for), refits every
 arm's pipeline through the caller's :data:`~backpheno.explain.moderators.FitArms`, explains the
 same participants with the same background and records the mean |SHAP| of every feature for
-every contrast.
+every contrast (:func:`~backpheno.explain.moderators.contrast_importance`, on arrays). The
+permutations are independent tasks with their own seeds (:func:`~backpheno.progress.parallel_map`:
+local processes, or a Dask cluster inside :func:`~backpheno.models.cluster.compute_backend`), each
+with one OpenMP / BLAS thread and its pipelines' joblib loops sequential
+(:func:`~backpheno.models.cv.one_task_at_a_time`), so the null does not depend on where they ran.
 
 Two p-values per feature and contrast (Phipson & Smyth 2010, never 0):
 
@@ -21,7 +25,9 @@ Two p-values per feature and contrast (Phipson & Smyth 2010, never 0):
     contrasts at once (for the overall top feature, the global test of any SHAP moderation).
 
 A permutation whose refit fails with a backpheno error (e.g. ComBat refusing a site that became
-too small in one arm) is left out and logged; ``n`` counts the permutations that ran.
+too small in one arm) is left out and logged; ``n`` counts the permutations that ran. A feature
+with no model input in a permutation's refits (e.g. a column that only one fit's preprocessing
+created) has importance 0 in that draw.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from backpheno.errors import BackphenoError, InputError
-from backpheno.explain.moderators import Contrast, FitArms, rank_moderators
+from backpheno.explain.moderators import Contrast, FitArms, Importance, contrast_importance
+from backpheno.models.cv import one_task_at_a_time
 from backpheno.progress import parallel_map
 
 logger = logging.getLogger("backpheno.explain")
@@ -51,7 +59,7 @@ class PermutationNull:
         contrast, feature, observed, rank, null_mean, null_q95, p_value, p_max, p_max_all,
         n_permutations.
     null : DataFrame
-        permutation, contrast, feature, mean_abs_shap: every null draw.
+        permutation, contrast, feature (categorical), mean_abs_shap: every null draw.
     """
 
     table: pd.DataFrame
@@ -103,6 +111,8 @@ def moderator_permutation_test(fit_arms: FitArms, X: pd.DataFrame, y: pd.Series,
         Feature columns reported (as for ``observed``).
     seed : int
     n_jobs : int
+        Worker processes (the ``n_jobs`` that
+        :func:`~backpheno.models.cluster.compute_backend` yields, to run on a Dask cluster).
     """
     if n_permutations < 1:
         raise InputError(f"n_permutations must be at least 1, got {n_permutations}")
@@ -113,46 +123,58 @@ def moderator_permutation_test(fit_arms: FitArms, X: pd.DataFrame, y: pd.Series,
                          contrasts=list(contrasts), explain=X if explain is None else explain,
                          features=features)
     failed = [d for d in draws if isinstance(d, str)]
-    draws = [d for d in draws if isinstance(d, pd.DataFrame)]
+    done = [(number, d) for number, d in enumerate(draws) if isinstance(d, Importance)]
     if failed:
         logger.warning("%d of %d permutations could not be refitted and are left out: %s",
                        len(failed), n_permutations, failed[0])
-    if not draws:
+    if not done:
         raise InputError(f"no permutation could be refitted ({failed[0]})")
-    null = pd.concat(draws, ignore_index=True)
-    return PermutationNull(_p_values(observed, null, len(draws)), null)
+    names = [c.name for c in contrasts]
+    columns = list(dict.fromkeys([*observed["feature"], *(f for _, d in done for f in d.features)]))
+    null = np.stack([d.aligned(columns) for _, d in done])
+    numbers = np.array([number for number, _ in done])
+    long = pd.DataFrame({
+        "permutation": np.repeat(numbers, len(names) * len(columns)),
+        "contrast": pd.Categorical.from_codes(
+            np.tile(np.repeat(np.arange(len(names)), len(columns)), len(done)), names),
+        "feature": pd.Categorical.from_codes(
+            np.tile(np.arange(len(columns)), len(done) * len(names)), columns),
+        "mean_abs_shap": null.ravel()})
+    return PermutationNull(_p_values(observed, null, names, columns), long)
 
 
 def _one_permutation(task: tuple[int, np.random.SeedSequence], *, fit_arms: FitArms,
                      X: pd.DataFrame, y: pd.Series, arm: pd.Series, strata: pd.Series | None,
                      background: pd.DataFrame, contrasts: list[Contrast],
-                     explain: pd.DataFrame, features: Any) -> pd.DataFrame | str:
+                     explain: pd.DataFrame, features: Any) -> Importance | str:
     number, seed = task
     permuted = permute_within(arm, strata, np.random.default_rng(seed))
-    try:
-        models = fit_arms(X, y, permuted)
-    except BackphenoError as err:
-        return f"permutation {number}: {err}"
-    ranking = rank_moderators(models, explain, background, contrasts, features=features)
-    return ranking[["contrast", "feature", "mean_abs_shap"]].assign(permutation=number)
+    # one OpenMP / BLAS thread and sequential joblib loops per task: the tasks are the parallelism
+    with threadpool_limits(1), one_task_at_a_time():
+        try:
+            models = fit_arms(X, y, permuted)
+        except BackphenoError as err:
+            return f"permutation {number}: {err}"
+        return contrast_importance(models, explain, background, contrasts, features=features)
 
 
-def _p_values(observed: pd.DataFrame, null: pd.DataFrame, n: int) -> pd.DataFrame:
-    wide = null.pivot_table(index=["contrast", "permutation"], columns="feature",
-                            values="mean_abs_shap", sort=False)
-    overall = wide.max(axis=1).groupby(level="permutation").max().to_numpy()
-    rows = []
-    for (contrast, feature), obs in observed.set_index(["contrast", "feature"])[
-            ["mean_abs_shap", "rank"]].iterrows():
-        draws = wide.loc[contrast]
-        own = draws[feature].to_numpy() if feature in draws.columns else np.zeros(len(draws))
-        maxima = draws.max(axis=1).to_numpy()
-        value = obs["mean_abs_shap"]
-        rows.append({"contrast": contrast, "feature": feature, "observed": value,
-                     "rank": int(obs["rank"]), "null_mean": float(np.mean(own)),
-                     "null_q95": float(np.quantile(own, 0.95)),
-                     "p_value": (1 + int(np.sum(own >= value))) / (1 + n),
-                     "p_max": (1 + int(np.sum(maxima >= value))) / (1 + n),
-                     "p_max_all": (1 + int(np.sum(overall >= value))) / (1 + n),
-                     "n_permutations": n})
-    return pd.DataFrame(rows)
+def _p_values(observed: pd.DataFrame, null: np.ndarray, contrasts: list[str],
+              features: list[str]) -> pd.DataFrame:
+    """p-values of every row of ``observed`` from ``null`` (permutations × contrasts ×
+    features)."""
+    n = len(null)
+    maxima = null.max(axis=2)
+    overall = maxima.max(axis=1)
+    c = np.array([contrasts.index(name) for name in observed["contrast"]], dtype=int)
+    position = {f: i for i, f in enumerate(features)}
+    f = np.array([position[name] for name in observed["feature"]], dtype=int)
+    own = null[:, c, f]
+    value = observed["mean_abs_shap"].to_numpy(dtype=float)
+    return pd.DataFrame({
+        "contrast": observed["contrast"].to_numpy(), "feature": observed["feature"].to_numpy(),
+        "observed": value, "rank": observed["rank"].to_numpy(dtype=int),
+        "null_mean": own.mean(axis=0), "null_q95": np.quantile(own, 0.95, axis=0),
+        "p_value": (1 + (own >= value).sum(axis=0)) / (1 + n),
+        "p_max": (1 + (maxima[:, c] >= value).sum(axis=0)) / (1 + n),
+        "p_max_all": (1 + (overall[:, None] >= value).sum(axis=0)) / (1 + n),
+        "n_permutations": n})

@@ -60,7 +60,8 @@ from backpheno.explain.shap import (
 from backpheno.explain.signal import arm_signal, no_signal_arms
 from backpheno.explain.stability import rank_stability, resample_indices, resample_rankings
 from backpheno.io import atomic_path, write_json
-from backpheno.models.rundir import ExplainFolder
+from backpheno.models.cluster import compute_backend
+from backpheno.models.rundir import ExplainFolder, RunDirectory
 
 logger = logging.getLogger("backpheno.explain")
 
@@ -166,7 +167,12 @@ class ExplainConfig(StrictModel):
         0.05, gt=0, lt=1, description="an arm whose AUC permutation p-value (training) is above "
                                       "this, or whose AUC interval contains 0.5, has no evidence "
                                       "of signal: its contrasts are marked")
-    n_jobs: int = Field(1, ge=1, le=256, description="worker processes of the refits")
+    n_jobs: int = Field(1, ge=1, le=256, description="worker processes of the refits (also the "
+                                                     "size of a 'local' Dask cluster)")
+    scheduler_address: str | None = Field(
+        None, description="Dask distributed scheduler (tcp://host:8786) that runs the stability "
+                          "resamples and permutations, or 'local' for a local cluster of n_jobs "
+                          "workers; as for train")
     seed: int = Field(0, ge=0, description="background sample, resamples and permutations")
 
     @model_validator(mode="after")
@@ -265,6 +271,15 @@ class ExplainInputs:
         """Participants randomised to a formally analysed arm with a known outcome."""
         return self._randomised(self.trial_arms)
 
+    def permutation_strata(self, columns: Sequence[str]) -> pd.Series | None:
+        """The combination of ``columns`` (those present in :attr:`covariates`) per training
+        participant, the groups arm labels are permuted within; None without such columns."""
+        present = [c for c in columns if c in self.covariates.columns]
+        if not present:
+            return None
+        return (self.covariates.loc[self.training, present].astype("string").fillna("n/a")
+                .agg("|".join, axis=1))
+
     def _randomised(self, arms: list[str]) -> pd.Index:
         keep = self.arm.astype("string").isin(arms).fillna(False) & self.y.notna()
         return self.X.index[keep.to_numpy(dtype=bool)]
@@ -342,39 +357,37 @@ def explain(inputs: ExplainInputs, settings: ExplainConfig, out: str | Path) -> 
 
     training = inputs.training
     fit_arms = refit_each_arm(inputs.templates or inputs.models)
-    stability = None
-    if settings.stability.n_resamples:
-        logger.info("explain: rank stability over %d %s resamples (every arm refitted)",
-                    settings.stability.n_resamples, settings.stability.scheme)
-        tic = time.time()
-        samples = resample_indices(inputs.arm.loc[training], settings.stability.n_resamples,
-                                   scheme=settings.stability.scheme,
-                                   fraction=settings.stability.fraction, seed=settings.seed)
-        rankings = resample_rankings(fit_arms, X.loc[training], inputs.y.loc[training],
-                                     inputs.arm.loc[training], background, contrasts, samples,
-                                     explain=X, features=features, n_jobs=settings.n_jobs)
-        stability = rank_stability(rankings, settings.stability.top_k)
-        timings["stability_s"] = time.time() - tic
-        paths["stability"] = _write_csv(folder.table_csv("moderator_stability"), stability)
+    stability = permutation = None
+    with compute_backend(settings.scheduler_address, settings.n_jobs) as n_jobs:
+        if settings.stability.n_resamples:
+            logger.info("explain: rank stability over %d %s resamples (every arm refitted)",
+                        settings.stability.n_resamples, settings.stability.scheme)
+            tic = time.time()
+            samples = resample_indices(inputs.arm.loc[training], settings.stability.n_resamples,
+                                       scheme=settings.stability.scheme,
+                                       fraction=settings.stability.fraction, seed=settings.seed)
+            rankings = resample_rankings(fit_arms, X.loc[training], inputs.y.loc[training],
+                                         inputs.arm.loc[training], background, contrasts, samples,
+                                         explain=X, features=features, n_jobs=n_jobs)
+            stability = rank_stability(rankings, settings.stability.top_k)
+            timings["stability_s"] = time.time() - tic
+            paths["stability"] = _write_csv(folder.table_csv("moderator_stability"), stability)
 
-    permutation = None
-    if settings.permutation.n_permutations:
-        logger.info("explain: %d permutations of the arm labels (every arm refitted)",
-                    settings.permutation.n_permutations)
-        tic = time.time()
-        columns = [c for c in settings.permutation.strata if c in inputs.covariates.columns]
-        strata_key = (inputs.covariates.loc[training, columns].astype("string").fillna("n/a")
-                      .agg("|".join, axis=1) if columns else None)
-        null = moderator_permutation_test(
-            fit_arms, X.loc[training], inputs.y.loc[training], inputs.arm.loc[training],
-            background, contrasts, rd_ranking, n_permutations=settings.permutation.n_permutations,
-            strata=strata_key, explain=X, features=features, seed=settings.seed,
-            n_jobs=settings.n_jobs)
-        permutation = null.table[null.table["rank"] <= settings.permutation.top_k].assign(
-            no_signal_arms=lambda t: t["contrast"].map(marks))
-        timings["permutation_s"] = time.time() - tic
-        paths["permutation"] = _write_csv(folder.table_csv("moderator_permutation"),
-                                          permutation)
+        if settings.permutation.n_permutations:
+            logger.info("explain: %d permutations of the arm labels (every arm refitted)",
+                        settings.permutation.n_permutations)
+            tic = time.time()
+            null = moderator_permutation_test(
+                fit_arms, X.loc[training], inputs.y.loc[training], inputs.arm.loc[training],
+                background, contrasts, rd_ranking,
+                n_permutations=settings.permutation.n_permutations,
+                strata=inputs.permutation_strata(settings.permutation.strata), explain=X,
+                features=features, seed=settings.seed, n_jobs=n_jobs)
+            permutation = null.table[null.table["rank"] <= settings.permutation.top_k].assign(
+                no_signal_arms=lambda t: t["contrast"].map(marks))
+            timings["permutation_s"] = time.time() - tic
+            paths["permutation"] = _write_csv(folder.table_csv("moderator_permutation"),
+                                              permutation)
 
     tic = time.time()
     candidates = _candidates(settings, features, rd_ranking)
@@ -464,42 +477,52 @@ def explain_run_dir(run_dir: str | Path, settings: ExplainConfig | None = None, 
 
     The run must be ``complete`` (``force`` uses it anyway) and its input files must match the
     checksums of ``inputs.json`` (``allow_changed_inputs`` turns a mismatch into a warning).
+    Reads the run with :func:`run_inputs` and writes ``<run_dir>/explain/``.
+    """
+    from backpheno.models.rundir import open_run
+
+    settings = settings or ExplainConfig()
+    run = open_run(run_dir, force=force, allow_changed_inputs=allow_changed_inputs)
+    return explain(run_inputs(run, settings.signal_p_level), settings, run.explain.root)
+
+
+def run_inputs(run: RunDirectory, signal_p_level: float = 0.05) -> ExplainInputs:
+    """The :class:`ExplainInputs` of an opened run directory
+    (:func:`backpheno.models.rundir.open_run`).
+
     Reads the resolved configuration (``config.yaml``), rebuilds the training population and
     feature matrix exactly as training did (:func:`backpheno.models.inputs.load_training_data`),
     loads the per-arm models through the hash-checked manifest
-    (:func:`backpheno.models.artifacts.load_models`) and writes ``<run_dir>/explain/``. The
-    stability and permutation refits use the configured pipeline with each arm's tuned
-    hyper-parameters (``best_params`` of the manifest), fixed — the inner search is not rerun.
+    (:func:`backpheno.models.artifacts.load_models`) and marks the arms without signal
+    (``signal_p_level``). The stability and permutation refits use the configured pipeline with
+    each arm's tuned hyper-parameters (``best_params`` of the manifest), fixed — the inner search
+    is not rerun.
     """
     from sklearn.base import clone
 
     from backpheno.models.artifacts import load_models
     from backpheno.models.inputs import load_training_data
-    from backpheno.models.rundir import open_run
     from backpheno.models.train import make_tuner
 
-    run = open_run(run_dir, force=force, allow_changed_inputs=allow_changed_inputs)
     config = run.config()
     loaded = load_models(run)
     if not loaded:
         raise InputError("the run has no fitted arm model (see models/manifest.json)",
                          file=run.manifest_json)
     metrics = run.metrics() if run.metrics_json.is_file() else None
-    signal = (arm_signal(metrics, (settings or ExplainConfig()).signal_p_level)
-              if metrics else None)
+    signal = arm_signal(metrics, signal_p_level) if metrics else None
     data = load_training_data(config)
     pipeline = make_tuner(config, data).pipeline
     templates = {arm: clone(pipeline).set_params(**(m.entry.get("best_params") or {}))
                  for arm, m in loaded.items()}
     first = next(iter(loaded.values()))
     features = list(first.entry.get("feature_columns", data.feature_columns))
-    inputs = ExplainInputs(
+    return ExplainInputs(
         models={arm: m.pipeline for arm, m in loaded.items()},
         X=data.X[first.input_columns], features=features,
         y=data.y.astype("Float64").astype(float), arm=data.outcomes[config.arm_column],
         covariates=data.outcomes, outcome=config.target, formal_arms=list(config.arms),
         templates=templates, signal=signal)
-    return explain(inputs, settings or ExplainConfig(), run.explain.root)
 
 
 # ------------------------------------------------------------------------------ internals

@@ -234,6 +234,91 @@ def native_scale(estimator: BaseEstimator) -> str:
                      "classifiers and regressors")
 
 
+@dataclass(frozen=True)
+class ArmInputs:
+    """One fitted arm's model with its inputs: the array-level core of :func:`explain_arm`.
+
+    The explained participants and the background pass through the model's preprocessing in one
+    call (:meth:`prepare`); :meth:`shap_values` then gives the values of any scale as an array
+    already mapped to the original feature columns (:attr:`columns`).
+
+    Attributes
+    ----------
+    estimator : estimator
+        The model's final step.
+    native : str
+        Its native scale (:func:`native_scale`).
+    Z, Zb : DataFrame
+        Model inputs of the explained participants and of the background.
+    columns : list of str
+        The reported columns: the requested features, then model inputs not traceable to one.
+    target : ndarray of int
+        Position in ``columns`` of each model input (column of ``Z``).
+    """
+
+    estimator: BaseEstimator
+    native: str
+    Z: pd.DataFrame
+    Zb: pd.DataFrame
+    columns: list[str]
+    target: np.ndarray
+
+    @classmethod
+    def prepare(cls, model: Any, X: pd.DataFrame, background: pd.DataFrame,
+                features: Sequence[str] | None = None) -> ArmInputs:
+        """Split ``model``, check it is supported and transform ``X`` and ``background``
+        (arguments as for :func:`explain_arm`)."""
+        missing = [c for c in X.columns if c not in background.columns]
+        if missing:
+            raise InputError(f"background lacks columns {missing[:5]}", column=missing[0])
+        preprocess, estimator = split_model(model)
+        native = native_scale(estimator)
+        # one transform of both (each row is transformed on its own, as at prediction time)
+        both = model_inputs(preprocess, pd.concat([X, background[X.columns]]))
+        Z, Zb = both.iloc[:len(X)], both.iloc[len(X):]
+        features = list(X.columns if features is None else features)
+        origins = column_origins([str(c) for c in Z.columns], features)
+        known = set(features)
+        extra = list(dict.fromkeys(o for o in origins.values() if o not in known))
+        columns = features + extra
+        position = {c: i for i, c in enumerate(columns)}
+        target = np.array([position[origins[str(c)]] for c in Z.columns], dtype=int)
+        return cls(estimator, native, Z, Zb, columns, target)
+
+    def check_scales(self, scales: Sequence[str] | None = None) -> list[str]:
+        """``scales``, or every scale of the model by default.
+
+        Raises
+        ------
+        InputError
+            For a scale that does not apply to the model.
+        """
+        allowed = (OUTCOME_SCALE,) if self.native == OUTCOME_SCALE else SCALES
+        scales = allowed if scales is None else scales
+        unknown = set(scales) - set(allowed)
+        if unknown:
+            raise InputError(f"SHAP scales {sorted(unknown)} do not apply to a "
+                             f"{type(self.estimator).__name__}; choose from {allowed}")
+        return list(scales)
+
+    def input_values(self, scale: str) -> tuple[np.ndarray, float, str]:
+        """``(values, base_value, method)`` on ``scale``: participants × model inputs (the
+        columns of :attr:`Z`; :attr:`target` maps them to :attr:`columns`)."""
+        values, base, method = _shap_values(self.estimator, self.Z, self.Zb, self.native, scale)
+        return np.asarray(values, dtype=float), float(base), method
+
+    def shap_values(self, scale: str) -> tuple[np.ndarray, float, str]:
+        """``(values, base_value, method)`` on ``scale``: participants × :attr:`columns`.
+
+        A feature gets the sum of the values of its model inputs (itself and its
+        missing-value indicator) and 0 when the model does not use it.
+        """
+        values, base, method = self.input_values(scale)
+        mapped = np.zeros((len(self.Z), len(self.columns)))
+        np.add.at(mapped, (slice(None), self.target), values)
+        return mapped, base, method
+
+
 def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: str = "",
                 scales: Sequence[str] | None = None,
                 features: Sequence[str] | None = None) -> dict[str, ArmShap]:
@@ -260,30 +345,14 @@ def explain_arm(model: Any, X: pd.DataFrame, background: pd.DataFrame, *, arm: s
     dict
         Scale -> :class:`ArmShap`.
     """
-    missing = [c for c in X.columns if c not in background.columns]
-    if missing:
-        raise InputError(f"background lacks columns {missing[:5]}", column=missing[0])
-    preprocess, estimator = split_model(model)
-    native = native_scale(estimator)
-    allowed = (OUTCOME_SCALE,) if native == OUTCOME_SCALE else SCALES
-    scales = allowed if scales is None else scales
-    unknown = set(scales) - set(allowed)
-    if unknown:
-        raise InputError(f"SHAP scales {sorted(unknown)} do not apply to a "
-                         f"{type(estimator).__name__}; choose from {allowed}")
-    Z = model_inputs(preprocess, X)
-    Zb = model_inputs(preprocess, background[X.columns])
-    features = list(X.columns if features is None else features)
-    origins = column_origins(list(Z.columns), features)
+    inputs = ArmInputs.prepare(model, X, background, features)
     out = {}
-    for scale in scales:
-        values, base, method = _shap_values(estimator, Z, Zb, native, scale)
-        frame = pd.DataFrame(values, index=X.index, columns=Z.columns)
-        mapped = frame.T.groupby(pd.Index([origins[c] for c in Z.columns]), sort=False).sum().T
-        extra = [c for c in mapped.columns if c not in features]
-        mapped = mapped.reindex(columns=features + extra, fill_value=0.0)
-        output = pd.Series(_output(estimator, Z, scale), index=X.index, name="output")
-        out[scale] = ArmShap(arm, scale, mapped.astype(float), float(base), output, method)
+    for scale in inputs.check_scales(scales):
+        values, base, method = inputs.shap_values(scale)
+        mapped = pd.DataFrame(values, index=X.index, columns=inputs.columns)
+        output = pd.Series(_output(inputs.estimator, inputs.Z, scale), index=X.index,
+                           name="output")
+        out[scale] = ArmShap(arm, scale, mapped, base, output, method)
     return out
 
 

@@ -4,8 +4,10 @@ Each resample draws participants within every arm (a bootstrap with replacement,
 without replacement of a given fraction — the analogue of an outer cross-validation training
 set), refits every arm's pipeline on it through a :data:`~backpheno.explain.moderators.FitArms`
 function, and ranks the moderators of every contrast on the *full* set of explained participants
-with the same background. The stability of a feature is the share of resamples in which it
-ranks in the top ``k`` of a contrast, with its median rank and interquartile range.
+with the same background (:func:`~backpheno.explain.moderators.contrast_importance`). The
+stability of a feature is the share of resamples in which it ranks in the top ``k`` of a
+contrast, with its median rank and interquartile range. Resamples are independent tasks, run in
+local processes or on a Dask cluster like the permutations.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from backpheno.errors import BackphenoError, InputError
-from backpheno.explain.moderators import Contrast, FitArms, rank_moderators
+from backpheno.explain.moderators import Contrast, FitArms, contrast_importance
+from backpheno.models.cv import one_task_at_a_time
 from backpheno.progress import parallel_map
 
 logger = logging.getLogger("backpheno.explain")
@@ -82,7 +86,8 @@ def resample_rankings(fit_arms: FitArms, X: pd.DataFrame, y: pd.Series, arm: pd.
     features : sequence of str, optional
         Original feature columns to report.
     n_jobs : int
-        Worker processes.
+        Worker processes (the ``n_jobs`` that
+        :func:`~backpheno.models.cluster.compute_backend` yields, to run on a Dask cluster).
 
     Returns
     -------
@@ -133,9 +138,12 @@ def _one_resample(task: tuple[int, np.ndarray], *, fit_arms: FitArms, X: pd.Data
                   contrasts: list[Contrast], explain: pd.DataFrame,
                   features: Any) -> pd.DataFrame | str:
     number, rows = task
-    try:
-        models = fit_arms(X.iloc[rows], y.iloc[rows], arm.iloc[rows])
-    except BackphenoError as err:
-        return f"resample {number}: {err}"
-    ranking = rank_moderators(models, explain, background, contrasts, features=features)
-    return ranking.assign(resample=number)
+    # one OpenMP / BLAS thread and sequential joblib loops per task: the tasks are the parallelism
+    with threadpool_limits(1), one_task_at_a_time():
+        try:
+            models = fit_arms(X.iloc[rows], y.iloc[rows], arm.iloc[rows])
+        except BackphenoError as err:
+            return f"resample {number}: {err}"
+        importance = contrast_importance(models, explain, background, contrasts,
+                                         features=features)
+    return importance.ranking().assign(resample=number)
