@@ -465,6 +465,9 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
           overwrite: bool = False) -> TrainResult:
     """Train, evaluate and save every arm; write the run directory.
 
+    The run directory is locked while training (:func:`backpheno.lock.output_lock`): a second
+    ``train``, ``explain`` or ``report`` on it stops with an error naming the holder.
+
     Parameters
     ----------
     config : TrainConfig
@@ -472,9 +475,6 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *,
         The run directory to create; default ``<config.output>/<name>-<timestamp>``.
     overwrite : bool
         Replace an existing non-empty run directory.
-
-    The run directory is locked while training (:func:`backpheno.lock.output_lock`): a second
-    ``train``, ``explain`` or ``report`` on it stops with an error naming the holder.
     """
     path = Path(run_dir or config.output / RunDirectory.default_name(config.name))
     with output_lock(path, "train"):
