@@ -51,8 +51,11 @@ def _generate() -> None:
     extra.mkdir()
     if DEMO_REPORT.is_file():
         shutil.copy2(DEMO_REPORT, extra / "example_report.html")
+    # a raw HTML link to the copy at the site root (html_extra_path): a Markdown link is a MyST
+    # cross-reference to a document of that name (this page), which Sphinx -W refuses
     example = ("The report `make demo` wrote for the demo cohort: "
-               "[open the example report](example_report.html) (one self-contained page)."
+               '<a href="../example_report.html">open the example report</a> '
+               "(one self-contained page)."
                if DEMO_REPORT.is_file() else
                "Run `make demo` before `make docs` to publish the demo cohort's report here "
                f"(`{DEMO_REPORT.relative_to(ROOT)}` was not found when this site was built).")
