@@ -1,7 +1,8 @@
-"""Where training's parallel tasks run: local processes or a Dask distributed cluster.
+"""Where training's and explaining's parallel tasks run: local processes or a Dask cluster.
 
-Nested-CV folds and permutations are joblib tasks (:func:`~backpheno.models.cv.nested_cv`,
-:func:`~backpheno.models.permutation.permutation_test`). :func:`compute_backend` sends them to a
+Nested-CV folds and permutations of every arm are joblib tasks
+(:func:`~backpheno.models.cv.nested_cvs`, :func:`~backpheno.models.permutation.permutation_nulls`),
+and so are explain's permutations and stability resamples. :func:`compute_backend` sends them to a
 Dask cluster through joblib's Dask backend when a scheduler is given — the cluster extraction
 uses (``scheduler_address``, :mod:`backpheno.cohort`) — and leaves the local process pool
 otherwise. Every task carries its own seed and results are put back in task order, so the

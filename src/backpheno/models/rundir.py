@@ -104,7 +104,10 @@ class RunDirectory:
             if not overwrite:
                 raise FileExistsError(f"{root} exists and is not empty; pass --overwrite")
             for item in contents:
-                shutil.rmtree(item) if item.is_dir() else item.unlink()
+                if item.is_dir():
+                    shutil.rmtree(item)
+                else:
+                    item.unlink()
         for name in SUBFOLDERS:
             (root / name).mkdir(parents=True, exist_ok=True)
         return cls(root)
